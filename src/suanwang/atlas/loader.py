@@ -1,0 +1,296 @@
+"""Load the shipped national atlas (数纽) from the CSV / YAML tables in `atlas/data`."""
+
+from __future__ import annotations
+
+import csv
+import importlib.resources
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from suanwang.atlas.model import Hub, Place, Province, Site
+from suanwang.atlas.places import NameIndex
+from suanwang.errors import DataError
+
+DATA = importlib.resources.files("suanwang.atlas") / "data"
+
+
+def read_csv(path, name: str | None = None) -> list[dict[str, str]]:
+    """Rows of a CSV file as dicts; lines starting with '#' are comments."""
+    name = name or Path(str(path)).name
+    with path.open(encoding="utf-8") as f:
+        lines = [line for line in f if not line.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+def number(row: dict[str, str], key: str, file: str, i: int, *, allow_empty: bool = False) -> float | None:
+    """Parse a numeric field; a bad value raises DataError naming file, row and field."""
+    raw = (row.get(key) or "").strip()
+    if not raw:
+        if allow_empty:
+            return None
+        raise DataError(file, i, key, "is empty", "give a number")
+    try:
+        return float(raw)
+    except ValueError:
+        raise DataError(file, i, key, f"'{raw}' is not a number", "give a number such as 0.5") from None
+
+
+@dataclass
+class Assumption:
+    """A modelling constant with its unit and its source, or the reasoning of an assumption."""
+
+    value: float
+    unit: str
+    source: str = ""
+    assumption: str = ""
+
+
+@dataclass
+class Atlas:
+    """The national dataset: provinces, hubs, sites, places, modelling assumptions, time-of-use shape."""
+
+    provinces: dict[str, Province]
+    hubs: dict[str, Hub]
+    sites: list[Site]
+    places: list[Place]
+    assumptions: dict[str, Assumption]
+    tou_multiplier: np.ndarray  # 24 hourly price multipliers, normalised to a daily mean of 1
+    tou_band: list[str]
+    _site_index: NameIndex[Site] = field(init=False, repr=False)
+    _place_index: NameIndex[Place] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Rebuild the name indexes after sites or places changed (scenario overrides)."""
+        self._site_index = NameIndex("site")
+        for s in self.sites:
+            self._site_index.add(s, [s.id, s.name_zh, s.name_en], s.label)
+        self._place_index = NameIndex("place")
+        for p in sorted(self.places, key=lambda p: {"capital": 0, "prefecture": 1}.get(p.level, 2)):
+            self._place_index.add(p, [p.adcode, p.name_zh, p.short_zh, p.pinyin], p.label)
+        for pr in self.provinces.values():  # a province name resolves to its capital
+            cap = self._place_index.get(pr.capital_zh) if pr.capital_zh in self._place_index else None
+            if cap:
+                self._place_index.add(cap, [pr.id, pr.name_zh, pr.name_en], cap.label)
+
+    def site(self, name: str) -> Site:
+        """The site with this id or name (Chinese or English); UnknownPlaceError suggests close names."""
+        return self._site_index.get(name)
+
+    def place(self, name: str) -> Place:
+        """The city with this Chinese name, pinyin or adcode; a province name gives its capital."""
+        return self._place_index.get(name)
+
+    def province(self, province_id: str) -> Province:
+        """The province with this id."""
+        return self.provinces[province_id]
+
+    def value(self, key: str) -> float:
+        """The value of a named modelling assumption (see data/assumptions.yaml)."""
+        return self.assumptions[key].value
+
+    @property
+    def capitals(self) -> list[Place]:
+        """The 31 provincial capitals, in province order."""
+        return [self.place(p.capital_zh) for p in self.provinces.values()]
+
+
+def _provinces() -> dict[str, Province]:
+    pop_rows = read_csv(DATA / "province_population_nbs.csv")
+    population = {r["region"]: float(r["2024"]) for r in pop_rows}
+    out = {}
+    for i, r in enumerate(read_csv(DATA / "provinces.csv"), start=2):
+        f = "provinces.csv"
+        key = r["name_en"].replace(" ", "")
+        if key not in population:
+            raise DataError("province_population_nbs.csv", None, "region", f"no row for {r['name_en']}")
+        out[r["id"]] = Province(
+            id=r["id"],
+            adcode=r["adcode"],
+            name_zh=r["name_zh"],
+            name_en=r["name_en"],
+            capital_zh=r["capital_zh"],
+            capital_en=r["capital_en"],
+            lat=number(r, "capital_lat", f, i),
+            lon=number(r, "capital_lon", f, i),
+            region=r["region"],
+            grid_region=r["grid_region"],
+            co2_kg_per_kwh={
+                2021: number(r, "co2_2021_kg_per_kwh", f, i),
+                2022: number(r, "co2_2022_kg_per_kwh", f, i),
+            },
+            co2_basis=r["co2_basis"],
+            price_cny_per_kwh=number(r, "price_cny_per_kwh", f, i),
+            price_basis=r["price_basis"],
+            price_note=r["price_note"],
+            population_10k=population[key],
+        )
+    return out
+
+
+def _assumptions() -> dict[str, Assumption]:
+    raw = yaml.safe_load((DATA / "assumptions.yaml").read_text(encoding="utf-8"))
+    out = {}
+    for key, entry in raw.items():
+        if not (entry.get("source") or entry.get("assumption")):
+            raise DataError(
+                "assumptions.yaml",
+                None,
+                key,
+                "has neither 'source' nor 'assumption'",
+                "cite a source or explain the assumption",
+            )
+        out[key] = Assumption(
+            float(entry["value"]), entry["unit"], entry.get("source", ""), entry.get("assumption", "")
+        )
+    return out
+
+
+def _clusters(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[Site]:
+    hubs_role = {r["id"]: r["role"] for r in read_csv(DATA / "hubs.csv")}
+    share, cores = a["platform_share"].value, a["cores_per_server"].value
+    sites = []
+    for i, r in enumerate(read_csv(DATA / "clusters.csv"), start=2):
+        f = "clusters.csv"
+        pflops = number(r, "intelligent_pflops_fp16", f, i, allow_empty=True)
+        gpus = (pflops / a["pflops_fp16_per_gpu"].value * share) if pflops else number(r, "gpu_cards_assumed", f, i)
+        delta = number(r, "price_delta_cny_per_kwh", f, i, allow_empty=True) or 0.0
+        sites.append(
+            Site(
+                id=r["id"],
+                name_zh=r["name_zh"],
+                name_en=r["name_en"],
+                kind="national-cluster",
+                province_id=r["province_id"],
+                lat=number(r, "lat", f, i),
+                lon=number(r, "lon", f, i),
+                pue=number(r, "pue", f, i),
+                green_share=number(r, "green_share", f, i),
+                cpu_cores=round(number(r, "servers_equiv", f, i) * cores * share),
+                gpu_cards=round(gpus),
+                price_cny_per_kwh=round(provinces[r["province_id"]].price_cny_per_kwh + delta, 4),
+                role=hubs_role[r["hub_id"]],
+                hub_id=r["hub_id"],
+                labels=("national",),
+                notes={
+                    "pue": r["pue_basis"],
+                    "green": r["green_basis"],
+                    "capacity": r["servers_basis"],
+                    "published": f"{r['published_capacity']} {r['published_unit']} ({r['published_date']}, "
+                    f"{r['published_source']})"
+                    if r["published_capacity"]
+                    else "not found",
+                    "coordinates": r["coord_basis"],
+                    "price": r["price_delta_source"] or "province price",
+                },
+            )
+        )
+    return sites
+
+
+def _provincial_dcs(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[Site]:
+    west = {"west"}
+    return [
+        Site(
+            id=f"{p.id}-dc",
+            name_zh=f"{p.name_zh}省级数据中心",
+            name_en=f"{p.name_en} provincial DC",
+            kind="provincial-dc",
+            province_id=p.id,
+            lat=p.lat,
+            lon=p.lon,
+            pue=a["provincial_dc_pue"].value,
+            green_share=0.0,
+            cpu_cores=round(p.population_10k * a["provincial_dc_cores_per_10k_people"].value),
+            gpu_cards=round(p.population_10k * a["provincial_dc_gpus_per_10k_people"].value),
+            price_cny_per_kwh=p.price_cny_per_kwh,
+            role="west" if p.region in west else "east",
+            labels=("provincial", "gov-cloud"),
+            notes={"capacity": "assumption: sized by population"},
+        )
+        for p in provinces.values()
+    ]
+
+
+def _extra_sites(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[Site]:
+    out = []
+    for i, r in enumerate(read_csv(DATA / "sites_extra.csv"), start=2):
+        f = "sites_extra.csv"
+        p = provinces[r["province_id"]]
+        out.append(
+            Site(
+                id=r["id"],
+                name_zh=r["name_zh"],
+                name_en=r["name_en"],
+                kind=r["kind"],
+                province_id=p.id,
+                lat=number(r, "lat", f, i),
+                lon=number(r, "lon", f, i),
+                pue=a[r["pue_key"]].value,
+                green_share=number(r, "green_share", f, i),
+                cpu_cores=int(number(r, "cpu_cores", f, i)),
+                gpu_cards=int(number(r, "gpu_cards", f, i)),
+                price_cny_per_kwh=p.price_cny_per_kwh,
+                role="east" if p.region != "west" else "west",
+                labels=tuple(r["labels"].split(";")),
+                notes={"coordinates": r["coord_source"], "capacity": r["capacity_basis"]},
+            )
+        )
+    return out
+
+
+def _places() -> list[Place]:
+    f = "places.csv"
+    return [
+        Place(
+            adcode=r["adcode"],
+            name_zh=r["name_zh"],
+            short_zh=r["short_zh"],
+            pinyin=r["pinyin"],
+            province_id=r["province_id"],
+            lat=number(r, "lat", f, i),
+            lon=number(r, "lon", f, i),
+            level=r["level"],
+        )
+        for i, r in enumerate(read_csv(DATA / f), start=2)
+    ]
+
+
+def _tou() -> tuple[np.ndarray, list[str]]:
+    rows = sorted(read_csv(DATA / "tou.csv"), key=lambda r: int(r["hour"]))
+    if [int(r["hour"]) for r in rows] != list(range(24)):
+        raise DataError("tou.csv", None, "hour", "must list hours 0..23 once each")
+    m = np.array([float(r["multiplier"]) for r in rows])
+    return m / m.mean(), [r["band"] for r in rows]
+
+
+@cache
+def _load_national() -> Atlas:
+    provinces = _provinces()
+    a = _assumptions()
+    hubs = {
+        r["id"]: Hub(r["id"], r["name_zh"], r["name_en"], r["role"], r["source"]) for r in read_csv(DATA / "hubs.csv")
+    }
+    sites = _clusters(provinces, a) + _extra_sites(provinces, a) + _provincial_dcs(provinces, a)
+    tou, bands = _tou()
+    return Atlas(provinces, hubs, sites, _places(), a, tou, bands)
+
+
+def load_atlas() -> Atlas:
+    """The embedded national atlas: 31 provinces, 8 hubs, 10 clusters, Zhongyuan AI centre, 31 provincial DCs."""
+    base = _load_national()
+    return Atlas(
+        dict(base.provinces),
+        dict(base.hubs),
+        list(base.sites),
+        list(base.places),
+        dict(base.assumptions),
+        base.tou_multiplier.copy(),
+        list(base.tou_band),
+    )

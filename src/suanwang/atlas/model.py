@@ -1,0 +1,93 @@
+"""The atlas nouns: provinces, hubs, sites (places jobs run) and places (where demand comes from)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Province:
+    """A provincial-level unit with its grid carbon factor (kgCO2/kWh by year) and data-centre power price."""
+
+    id: str
+    adcode: str
+    name_zh: str
+    name_en: str
+    capital_zh: str
+    capital_en: str
+    lat: float
+    lon: float
+    region: str  # NBS economic region: east / central / west / northeast
+    grid_region: str
+    co2_kg_per_kwh: dict[int, float]
+    co2_basis: str  # "official" (MEE/NBS table) or "assumption"
+    price_cny_per_kwh: float
+    price_basis: str  # "sourced" or "assumption"
+    price_note: str
+    population_10k: float  # NBS year-end resident population, 10,000 persons
+
+    def co2(self, year: int = 2022) -> float:
+        """Grid CO2 factor in kgCO2/kWh for `year` (the latest year not after it)."""
+        years = [y for y in sorted(self.co2_kg_per_kwh) if y <= year] or sorted(self.co2_kg_per_kwh)
+        return self.co2_kg_per_kwh[years[-1]]
+
+
+@dataclass(frozen=True)
+class Hub:
+    """One of the 8 national computing hub nodes (国家算力枢纽节点)."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    role: str  # east / west
+    source: str
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place jobs can run: a national cluster, a provincial data centre, an AI computing centre.
+
+    Capacity is what the model schedules (CPU cores, GPU cards); `published` keeps the cluster's own
+    figure in its own unit, never added to anything else.
+    """
+
+    id: str
+    name_zh: str
+    name_en: str
+    kind: str  # national-cluster / provincial-dc / ai-center / custom
+    province_id: str
+    lat: float
+    lon: float
+    pue: float
+    green_share: float  # fraction of consumption covered by contracted green power, 0..1
+    cpu_cores: int
+    gpu_cards: int
+    price_cny_per_kwh: float  # average (daily-mean) price for this site's load
+    role: str = "east"  # east / west: the programme's direction of the site
+    hub_id: str = ""
+    labels: tuple[str, ...] = ()
+    notes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def label(self) -> str:
+        """Bilingual display name: 中文 English."""
+        return f"{self.name_zh} {self.name_en}"
+
+
+@dataclass(frozen=True)
+class Place:
+    """A prefecture-level city (or municipality / county-level city): a demand origin or candidate site."""
+
+    adcode: str
+    name_zh: str
+    short_zh: str
+    pinyin: str
+    province_id: str
+    lat: float
+    lon: float
+    level: str  # capital / prefecture / county
+
+    @property
+    def label(self) -> str:
+        """Bilingual display name: 中文 Pinyin."""
+        return f"{self.short_zh} {self.pinyin}"

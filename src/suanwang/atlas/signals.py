@@ -1,0 +1,62 @@
+"""Hourly signals per site: electricity price (CNY/kWh) and grid carbon intensity (kgCO2/kWh).
+
+No public hourly series exists for Chinese provinces, so each is a documented daily shape on top of an
+annual figure: price = site average price x time-of-use multiplier (tou.csv, normalised to a daily mean
+of 1); carbon = official annual provincial factor x (1 - solar_dip x (solar(h) - mean solar)), where
+solar(h) is a clear-sky half-sine from 06:00 to 18:00 and solar_dip per grid region is an assumption
+(grid_regions.csv). The daily mean of the carbon shape equals the official annual factor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from suanwang.atlas.loader import DATA, Atlas, read_csv
+from suanwang.atlas.model import Site
+
+HOURS = np.arange(24)
+
+
+def solar_shape() -> np.ndarray:
+    """Clear-sky solar output by local hour (0..1): a half-sine between 06:00 and 18:00."""
+    return np.clip(np.sin(np.pi * (HOURS + 0.5 - 6.0) / 12.0), 0.0, None)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Daily profiles, one row per site: price_cny_per_kwh[s, h] and grid_kg_per_kwh[s, h] (h = 0..23)."""
+
+    price_cny_per_kwh: np.ndarray
+    grid_kg_per_kwh: np.ndarray
+    year: int
+
+    def at(self, hour: float) -> tuple[np.ndarray, np.ndarray]:
+        """(price, grid carbon) vectors over sites at simulated hour `hour` (hours since midnight of day 0)."""
+        h = int(hour) % 24
+        return self.price_cny_per_kwh[:, h], self.grid_kg_per_kwh[:, h]
+
+    def mean_over(self, start_h: float, duration_h: float) -> tuple[np.ndarray, np.ndarray]:
+        """Average (price, grid carbon) vectors over sites for a run from `start_h` lasting `duration_h` hours."""
+        n = max(1, int(np.ceil(duration_h)))
+        if n >= 24:
+            return self.price_cny_per_kwh.mean(axis=1), self.grid_kg_per_kwh.mean(axis=1)
+        hours = (int(start_h) + np.arange(n)) % 24
+        return self.price_cny_per_kwh[:, hours].mean(axis=1), self.grid_kg_per_kwh[:, hours].mean(axis=1)
+
+
+def build_signals(atlas: Atlas, sites: list[Site] | None = None, year: int = 2022) -> Signals:
+    """Hourly price and carbon profiles for `sites` (default: all atlas sites) using `year`'s CO2 factors."""
+    sites = atlas.sites if sites is None else sites
+    dips = {r["grid_region"]: float(r["solar_dip"]) for r in read_csv(DATA / "grid_regions.csv")}
+    solar = solar_shape()
+    solar = solar - solar.mean()
+    price = np.array([s.price_cny_per_kwh * atlas.tou_multiplier for s in sites])
+    carbon = np.array(
+        [
+            atlas.province(s.province_id).co2(year) * (1.0 - dips[atlas.province(s.province_id).grid_region] * solar)
+            for s in sites
+        ]
+    )
+    return Signals(price, carbon, year)

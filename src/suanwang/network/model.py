@@ -1,0 +1,118 @@
+"""数网 network: one-way latency, bandwidth, transfer time and transfer cost between places and sites.
+
+Every latency here is ONE-WAY in ms unless a name says `rtt`; round trip = 2 x one-way.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from suanwang.atlas import Atlas, Place, Site
+from suanwang.errors import DataError, UnknownPlaceError
+from suanwang.network.calibration import FIBRE_KM_PER_MS, calibrate
+from suanwang.network.geo import great_circle_km
+
+Node = Place | Site
+
+# The programme's latency tiers, one-way ms: city 1 ms, province 5 ms, hub-to-hub 20 ms.
+TIERS_MS = {"city": 1.0, "province": 5.0, "hub": 20.0}
+
+
+def node_key(node: Node) -> str:
+    """Stable key of a node for the override table: 'site:<id>' or 'place:<adcode>'."""
+    return f"site:{node.id}" if isinstance(node, Site) else f"place:{node.adcode}"
+
+
+@dataclass
+class Network:
+    """The latency / bandwidth / transfer model of the atlas.
+
+    one_way_ms = route_factor * km / 200 + overhead_ms (calibrated, see network.calibration), except for
+    pairs in the measured override table, which win. Same-city pairs get the overhead alone.
+    """
+
+    atlas: Atlas
+    route_factor: float = field(default_factory=lambda: calibrate().route_factor)
+    overhead_ms: float = field(default_factory=lambda: calibrate().overhead_ms)
+    overrides: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    # --- latency -------------------------------------------------------------------------------------
+    def model_ms(self, km) -> np.ndarray:
+        """Modelled one-way latency in ms for great-circle distance(s) `km`."""
+        return self.route_factor * np.asarray(km, dtype=float) / FIBRE_KM_PER_MS + self.overhead_ms
+
+    def one_way_ms(self, a: Node, b: Node) -> float:
+        """One-way latency a -> b in ms (symmetric)."""
+        key = (node_key(a), node_key(b))
+        if key in self.overrides:
+            return self.overrides[key]
+        return float(self.model_ms(great_circle_km(a.lat, a.lon, b.lat, b.lon)))
+
+    def rtt_ms(self, a: Node, b: Node) -> float:
+        """Round-trip time a -> b -> a in ms (2 x one-way)."""
+        return 2.0 * self.one_way_ms(a, b)
+
+    def matrix_ms(self, origins: list[Node], targets: list[Node]) -> np.ndarray:
+        """One-way latency matrix [len(origins), len(targets)] in ms, vectorised; overrides applied."""
+        olat = np.array([o.lat for o in origins])[:, None]
+        olon = np.array([o.lon for o in origins])[:, None]
+        tlat = np.array([t.lat for t in targets])[None, :]
+        tlon = np.array([t.lon for t in targets])[None, :]
+        m = self.model_ms(great_circle_km(olat, olon, tlat, tlon))
+        if self.overrides:
+            oi = {node_key(o): i for i, o in enumerate(origins)}
+            ti = {node_key(t): j for j, t in enumerate(targets)}
+            for (a, b), ms in self.overrides.items():
+                if a in oi and b in ti:
+                    m[oi[a], ti[b]] = ms
+        return m
+
+    def set_measured(self, a: Node, b: Node, one_way_ms: float) -> None:
+        """Override the model for the pair a-b (both directions) with a measured one-way latency."""
+        if not np.isfinite(one_way_ms) or one_way_ms < 0:
+            raise ValueError(f"one_way_ms must be a non-negative number, got {one_way_ms}")
+        self.overrides[(node_key(a), node_key(b))] = float(one_way_ms)
+        self.overrides[(node_key(b), node_key(a))] = float(one_way_ms)
+
+    def load_measured(self, path: str | Path) -> int:
+        """Read a measured matrix CSV with columns `a,b,one_way_ms` (names of places or sites); returns rows."""
+        path = Path(path)
+        with path.open(encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        for i, r in enumerate(rows, start=2):
+            for col in ("a", "b", "one_way_ms"):
+                if not (r.get(col) or "").strip():
+                    raise DataError(path.name, i, col, "is missing", "columns are a,b,one_way_ms")
+            try:
+                ms = float(r["one_way_ms"])
+            except ValueError:
+                raise DataError(path.name, i, "one_way_ms", f"'{r['one_way_ms']}' is not a number") from None
+            if ms < 0:
+                raise DataError(path.name, i, "one_way_ms", "is negative", "give a one-way latency >= 0 in ms")
+            try:
+                self.set_measured(self.resolve(r["a"]), self.resolve(r["b"]), ms)
+            except UnknownPlaceError as e:
+                raise DataError(path.name, i, "a/b", str(e)) from None
+        return len(rows)
+
+    def resolve(self, name: str) -> Node:
+        """A site if `name` names one, else a city."""
+        try:
+            return self.atlas.site(name)
+        except UnknownPlaceError:
+            return self.atlas.place(name)
+
+    # --- bandwidth and transfer ----------------------------------------------------------------------
+    def transfer_h(self, data_gb, bandwidth_gbps: float | None = None):
+        """Hours to move `data_gb` GB at `bandwidth_gbps` (default: the per-job allotment assumption)."""
+        gbps = bandwidth_gbps or self.atlas.value("job_bandwidth_gbps")
+        return np.asarray(data_gb, dtype=float) * 8.0 / (gbps * 3600.0)
+
+    def transfer_cost_cny(self, data_gb, same_province) -> np.ndarray:
+        """CNY to move `data_gb` GB; free inside a province, priced per GB between provinces (assumption)."""
+        price = self.atlas.value("transfer_price_cny_per_gb")
+        return np.where(same_province, 0.0, np.asarray(data_gb, dtype=float) * price)
