@@ -40,6 +40,7 @@ class Decision:
     reason: str = ""
     verdicts: list[Verdict] | None = None
     policy: str = ""
+    retryable: bool = False  # True: some site passes every static rule but none has room now - keep it queued
 
     @property
     def placed(self) -> bool:
