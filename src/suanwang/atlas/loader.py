@@ -62,6 +62,7 @@ class Atlas:
     tou_band: list[str]
     _site_index: NameIndex[Site] = field(init=False, repr=False)
     _place_index: NameIndex[Place] = field(init=False, repr=False)
+    _province_index: NameIndex[Province] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.reindex()
@@ -74,10 +75,13 @@ class Atlas:
         self._place_index = NameIndex("place")
         for p in sorted(self.places, key=lambda p: {"capital": 0, "prefecture": 1}.get(p.level, 2)):
             self._place_index.add(p, [p.adcode, p.name_zh, p.short_zh, p.pinyin], p.label)
-        for pr in self.provinces.values():  # a province name resolves to its capital
+        self._province_index = NameIndex("province")
+        for pr in self.provinces.values():
+            self._province_index.add(pr, [pr.id, pr.adcode, pr.name_zh, pr.name_en], f"{pr.name_zh} {pr.name_en}")
+        for pr in self.provinces.values():  # a province name resolves to its capital; English names too
             cap = self._place_index.get(pr.capital_zh) if pr.capital_zh in self._place_index else None
             if cap:
-                self._place_index.add(cap, [pr.id, pr.name_zh, pr.name_en], cap.label)
+                self._place_index.add(cap, [pr.capital_en, pr.id, pr.name_zh, pr.name_en], cap.label)
 
     def site(self, name: str) -> Site:
         """The site with this id or name (Chinese or English); UnknownPlaceError suggests close names."""
@@ -91,6 +95,10 @@ class Atlas:
         """The province with this id."""
         return self.provinces[province_id]
 
+    def find_province(self, name: str) -> Province:
+        """The province with this id, adcode or name (中文 / English); UnknownPlaceError suggests close names."""
+        return self._province_index.get(name)
+
     def value(self, key: str) -> float:
         """The value of a named modelling assumption (see data/assumptions.yaml)."""
         return self.assumptions[key].value
@@ -99,6 +107,17 @@ class Atlas:
     def capitals(self) -> list[Place]:
         """The 31 provincial capitals, in province order."""
         return [self.place(p.capital_zh) for p in self.provinces.values()]
+
+
+def _basis(a: Assumption) -> str:
+    """'source: ...' or 'assumption: ...' for a modelling constant."""
+    return f"source: {a.source}" if a.source else f"assumption: {a.assumption}"
+
+
+def _price_basis(p: Province, delta_source: str = "") -> str:
+    """Where a site's power price comes from: the province price basis, plus any site-specific delta."""
+    text = f"{p.price_basis}: {p.price_note} (province {p.name_en})"
+    return f"{text}; site delta: {delta_source}" if delta_source else text
 
 
 def _provinces() -> dict[str, Province]:
@@ -187,7 +206,7 @@ def _clusters(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[
                     if r["published_capacity"]
                     else "not found",
                     "coordinates": r["coord_basis"],
-                    "price": r["price_delta_source"] or "province price",
+                    "price": _price_basis(provinces[r["province_id"]], r["price_delta_source"]),
                 },
             )
         )
@@ -212,7 +231,15 @@ def _provincial_dcs(provinces: dict[str, Province], a: dict[str, Assumption]) ->
             price_cny_per_kwh=p.price_cny_per_kwh,
             role="west" if p.region in west else "east",
             labels=("provincial", "gov-cloud"),
-            notes={"capacity": "assumption: sized by population"},
+            notes={
+                "pue": _basis(a["provincial_dc_pue"]),
+                "green": "assumption: no contracted green power; grid mix",
+                "capacity": "assumption: sized by population (provincial_dc_cores_per_10k_people, "
+                "provincial_dc_gpus_per_10k_people)",
+                "published": "not found",
+                "coordinates": "provincial capital (cpca adcodes)",
+                "price": _price_basis(p),
+            },
         )
         for p in provinces.values()
     ]
@@ -239,7 +266,14 @@ def _extra_sites(provinces: dict[str, Province], a: dict[str, Assumption]) -> li
                 price_cny_per_kwh=p.price_cny_per_kwh,
                 role="east" if p.region != "west" else "west",
                 labels=tuple(r["labels"].split(";")),
-                notes={"coordinates": r["coord_source"], "capacity": r["capacity_basis"]},
+                notes={
+                    "pue": _basis(a[r["pue_key"]]),
+                    "green": r["green_basis"],
+                    "capacity": r["capacity_basis"],
+                    "published": "not found",
+                    "coordinates": r["coord_source"],
+                    "price": _price_basis(p),
+                },
             )
         )
     return out
@@ -270,16 +304,27 @@ def _tou() -> tuple[np.ndarray, list[str]]:
     return m / m.mean(), [r["band"] for r in rows]
 
 
-@cache
-def _load_national() -> Atlas:
-    provinces = _provinces()
-    a = _assumptions()
+def build_atlas(provinces: dict[str, Province], assumptions: dict[str, Assumption]) -> Atlas:
+    """An atlas built from (possibly overridden) provinces and assumptions plus the shipped site tables.
+
+    Site capacity, price and PUE are derived here, so an override of a province price or of an assumption
+    such as platform_share flows into every site that depends on it.
+    """
     hubs = {
         r["id"]: Hub(r["id"], r["name_zh"], r["name_en"], r["role"], r["source"]) for r in read_csv(DATA / "hubs.csv")
     }
-    sites = _clusters(provinces, a) + _extra_sites(provinces, a) + _provincial_dcs(provinces, a)
+    sites = (
+        _clusters(provinces, assumptions)
+        + _extra_sites(provinces, assumptions)
+        + _provincial_dcs(provinces, assumptions)
+    )
     tou, bands = _tou()
-    return Atlas(provinces, hubs, sites, _places(), a, tou, bands)
+    return Atlas(dict(provinces), hubs, sites, _places(), dict(assumptions), tou, bands)
+
+
+@cache
+def _load_national() -> Atlas:
+    return build_atlas(_provinces(), _assumptions())
 
 
 def load_atlas() -> Atlas:
@@ -294,3 +339,16 @@ def load_atlas() -> Atlas:
         base.tou_multiplier.copy(),
         list(base.tou_band),
     )
+
+
+@cache
+def china_bounds() -> dict[str, float]:
+    """China's bounding box in degrees: lat_min, lat_max, lon_min, lon_max (data/geo_bounds.yaml)."""
+    raw = yaml.safe_load((DATA / "geo_bounds.yaml").read_text(encoding="utf-8"))
+    return {key: float(entry["value"]) for key, entry in raw.items()}
+
+
+def inside_china(lat: float, lon: float) -> bool:
+    """Whether (lat, lon) in degrees lies inside China's bounding box."""
+    b = china_bounds()
+    return b["lat_min"] <= lat <= b["lat_max"] and b["lon_min"] <= lon <= b["lon_max"]

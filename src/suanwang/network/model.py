@@ -78,25 +78,38 @@ class Network:
         self.overrides[(node_key(a), node_key(b))] = float(one_way_ms)
         self.overrides[(node_key(b), node_key(a))] = float(one_way_ms)
 
-    def load_measured(self, path: str | Path) -> int:
-        """Read a measured matrix CSV with columns `a,b,one_way_ms` (names of places or sites); returns rows."""
+    def is_measured(self, a: Node, b: Node) -> bool:
+        """Whether the pair a-b has a measured override (rather than the model)."""
+        return (node_key(a), node_key(b)) in self.overrides
+
+    def load_measured(self, path: str | Path, *, error: type[DataError] = DataError, file: str | None = None) -> int:
+        """Read a measured matrix CSV with columns `a,b,one_way_ms` (names of places or sites); returns rows.
+
+        A bad row raises `error` (DataError by default) naming `file` (default: the CSV's name), row and field.
+        """
         path = Path(path)
+        file = file or path.name
         with path.open(encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
         for i, r in enumerate(rows, start=2):
             for col in ("a", "b", "one_way_ms"):
                 if not (r.get(col) or "").strip():
-                    raise DataError(path.name, i, col, "is missing", "columns are a,b,one_way_ms")
+                    raise error(file, i, col, "is missing", "columns are a,b,one_way_ms")
             try:
                 ms = float(r["one_way_ms"])
             except ValueError:
-                raise DataError(path.name, i, "one_way_ms", f"'{r['one_way_ms']}' is not a number") from None
-            if ms < 0:
-                raise DataError(path.name, i, "one_way_ms", "is negative", "give a one-way latency >= 0 in ms")
-            try:
-                self.set_measured(self.resolve(r["a"]), self.resolve(r["b"]), ms)
-            except UnknownPlaceError as e:
-                raise DataError(path.name, i, "a/b", str(e)) from None
+                raise error(
+                    file, i, "one_way_ms", f"'{r['one_way_ms']}' is not a number", "give ms such as 3.5"
+                ) from None
+            if not np.isfinite(ms) or ms < 0:
+                raise error(file, i, "one_way_ms", f"'{r['one_way_ms']}' is not >= 0", "give a one-way latency in ms")
+            nodes = []
+            for col in ("a", "b"):
+                try:
+                    nodes.append(self.resolve(r[col]))
+                except UnknownPlaceError as e:
+                    raise error(file, i, col, str(e), "use a city or site name, pinyin or adcode") from None
+            self.set_measured(nodes[0], nodes[1], ms)
         return len(rows)
 
     def resolve(self, name: str) -> Node:
