@@ -1,0 +1,83 @@
+"""API tokens and roles. A token is stored as sha256(salt + token); the plain token is shown once, at creation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from suanwang.service.db import Tenant, Token
+
+
+class Role(StrEnum):
+    """admin: everything; operator: sites, all jobs, audit; tenant: its own jobs only."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    TENANT = "tenant"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: role, and the tenant (id, name) for tenant tokens (admins may have none)."""
+
+    role: Role
+    tenant_id: int | None
+    tenant: str | None
+    token_id: int
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"{self.role.value}:{self.tenant or '-'}#{self.token_id}"
+
+    @property
+    def staff(self) -> bool:
+        """True for admin and operator: they see every tenant's jobs."""
+        return self.role in (Role.ADMIN, Role.OPERATOR)
+
+
+def _lookup(token: str) -> str:
+    return hashlib.sha256(b"lookup:" + token.encode()).hexdigest()[:16]
+
+
+def _digest(salt: str, token: str) -> str:
+    return hashlib.sha256(bytes.fromhex(salt) + token.encode()).hexdigest()
+
+
+def new_token_string() -> str:
+    """A fresh random token (about 256 bits)."""
+    return "sw_" + secrets.token_urlsafe(32)
+
+
+def store_token(session: Session, token: str, role: Role, tenant_id: int | None) -> Token:
+    """Add a hashed token row for `token` (the caller commits)."""
+    salt = secrets.token_hex(16)
+    row = Token(lookup=_lookup(token), salt=salt, digest=_digest(salt, token), role=role.value, tenant_id=tenant_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def authenticate(session: Session, token: str) -> Principal | None:
+    """The principal holding `token`, or None. Digests are compared in constant time."""
+    rows = session.execute(sa.select(Token, Tenant.name).outerjoin(Tenant).where(Token.lookup == _lookup(token)))
+    found = None
+    for row, tenant_name in rows:
+        if hmac.compare_digest(row.digest, _digest(row.salt, token)):
+            found = Principal(Role(row.role), row.tenant_id, tenant_name, row.id)
+    return found
+
+
+def ensure_admin_token(session: Session, token: str) -> bool:
+    """Make sure `token` is a valid admin token; True when it had to be created (the caller commits)."""
+    principal = authenticate(session, token)
+    if principal and principal.role is Role.ADMIN:
+        return False
+    store_token(session, token, Role.ADMIN, None)
+    return True

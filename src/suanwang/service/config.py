@@ -1,0 +1,54 @@
+"""Service configuration: database URL, bootstrap admin token, loop and heartbeat timings (seconds)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DB_URL = "sqlite:///suanwang.db"
+
+
+@dataclass
+class ServiceConfig:
+    """How one service process runs. Every timing is in seconds; sizes in bytes.
+
+    loop_interval_s: pause between scheduling-loop ticks.
+    heartbeat_timeout_s: a monitored site silent this long is marked down and its jobs re-queued.
+    simulated_run_s: wall time a job without a `command` "runs" on the local executor.
+    allow_commands: let tenants submit shell commands to the local executor (off by default: a command runs
+        with the server's own rights).
+    """
+
+    db_url: str = DEFAULT_DB_URL
+    admin_token: str | None = None
+    loop: bool = True
+    loop_interval_s: float = 0.5
+    batch_size: int = 64
+    heartbeat_timeout_s: float = 30.0
+    simulated_run_s: float = 1.0
+    allow_commands: bool = False
+    max_body_bytes: int = 1 << 20
+    workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "suanwang-jobs")
+    policy: str = "online"
+    replica: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+
+    @classmethod
+    def from_env(cls, **overrides) -> ServiceConfig:
+        """A config from SUANWANG_* environment variables, then explicit overrides (None values are ignored)."""
+        env = os.environ
+        cfg = cls(
+            db_url=env.get("SUANWANG_DB", DEFAULT_DB_URL),
+            admin_token=env.get("SUANWANG_ADMIN_TOKEN") or None,
+            allow_commands=env.get("SUANWANG_ALLOW_COMMANDS", "") in ("1", "true", "yes"),
+        )
+        for key in ("SUANWANG_LOOP_INTERVAL_S", "SUANWANG_HEARTBEAT_TIMEOUT_S", "SUANWANG_SIMULATED_RUN_S"):
+            if key in env:
+                setattr(cfg, key.removeprefix("SUANWANG_").lower(), float(env[key]))
+        if "SUANWANG_WORKDIR" in env:
+            cfg.workdir = Path(env["SUANWANG_WORKDIR"])
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(cfg, k, v)
+        return cfg

@@ -1,0 +1,164 @@
+"""The service's tables (SQLAlchemy 2 ORM) and the engine: SQLite by default, PostgreSQL by URL.
+
+Times are naive UTC datetimes. Money in CNY, energy in kWh, carbon in kgCO2, latency in ms.
+The schema itself is created by the Alembic migrations in `migrations/`, never by `create_all`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+def utcnow() -> datetime:
+    """Now, as a naive UTC datetime (what every timestamp column holds)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def iso(t: datetime | None) -> str | None:
+    """A stored naive-UTC datetime as ISO 8601 with a Z suffix."""
+    return None if t is None else t.isoformat(timespec="milliseconds") + "Z"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Token(Base):
+    """An API token, stored as a salted SHA-256; `lookup` is an unsalted digest prefix used only to find the row."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    lookup: Mapped[str] = mapped_column(sa.String(32), index=True)
+    salt: Mapped[str] = mapped_column(sa.String(64))
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    tenant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tenants.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SiteRow(Base):
+    """A site jobs can run on; seeded from the atlas, or registered through the API."""
+
+    __tablename__ = "sites"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    province_id: Mapped[str] = mapped_column(sa.String(32))
+    lat: Mapped[float]
+    lon: Mapped[float]
+    pue: Mapped[float]
+    green_share: Mapped[float]
+    cpu_cores: Mapped[int] = mapped_column(sa.BigInteger)
+    gpu_cards: Mapped[int] = mapped_column(sa.BigInteger)
+    price_cny_per_kwh: Mapped[float]
+    carbon_kg_per_kwh: Mapped[float]
+    role: Mapped[str] = mapped_column(sa.String(16), default="east")
+    hub_id: Mapped[str] = mapped_column(sa.String(32), default="")
+    labels: Mapped[list] = mapped_column(sa.JSON, default=list)
+    executor: Mapped[str] = mapped_column(sa.String(32), default="local")
+    status: Mapped[str] = mapped_column(sa.String(8), default="up")
+    monitored: Mapped[bool] = mapped_column(default=False)
+    last_heartbeat: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobRow(Base):
+    """A submitted job, its state, and (once placed) its predicted cost, energy, carbon and explanation."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_key"),)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    origin: Mapped[str] = mapped_column(sa.String(12))
+    origin_label: Mapped[str] = mapped_column(sa.String(100))
+    origin_province: Mapped[str] = mapped_column(sa.String(32))
+    cpu_cores: Mapped[int] = mapped_column(sa.BigInteger)
+    gpu_cards: Mapped[int] = mapped_column(sa.BigInteger)
+    mem_gb: Mapped[float]
+    runtime_h: Mapped[float]
+    input_gb: Mapped[float]
+    output_gb: Mapped[float]
+    data_province: Mapped[str] = mapped_column(sa.String(32))
+    latency_class: Mapped[str] = mapped_column(sa.String(16))
+    max_latency_ms: Mapped[float | None]
+    deadline_h: Mapped[float | None]
+    data_class: Mapped[str] = mapped_column(sa.String(16))
+    priority: Mapped[int] = mapped_column(default=0)
+    command: Mapped[str | None] = mapped_column(sa.Text)
+    submit_h: Mapped[float]
+    state: Mapped[str] = mapped_column(sa.String(16), index=True, default="queued")
+    site_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    policy: Mapped[str | None] = mapped_column(sa.String(32))
+    cost_cny: Mapped[float | None]
+    energy_kwh: Mapped[float | None]
+    carbon_kg: Mapped[float | None]
+    latency_ms: Mapped[float | None]
+    transfer_h: Mapped[float | None]
+    verdicts: Mapped[list | None] = mapped_column(sa.JSON)
+    executor_ref: Mapped[str | None] = mapped_column(sa.String(200))
+    exit_code: Mapped[int | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """An append-only record of one state change: who did what to which object."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(120))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    object: Mapped[str] = mapped_column(sa.String(120))
+    detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+
+
+def dialect_name(url: str) -> str:
+    """'sqlite' or 'postgresql' for a database URL."""
+    return sa.make_url(url).get_backend_name()
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for `url`. SQLite runs in WAL mode, fsyncs every commit, and takes the write lock at BEGIN."""
+    if dialect_name(url) != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time; no lock-upgrade deadlocks
+
+    return engine
+
+
+def make_sessionmaker(engine: sa.Engine) -> sessionmaker:
+    """Sessions that keep loaded objects usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)

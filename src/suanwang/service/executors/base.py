@@ -1,0 +1,53 @@
+"""The executor interface: how the service hands a placed job to a site's own engine and watches it.
+
+An engine adapter (local subprocess today; Slurm, Kubernetes, Ray to come) implements four calls. The returned
+`ref` is an opaque string stored with the job, so any replica - or the same one after a restart - can poll it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """What an engine needs to run one job: its id, shell command (None: no real work) and resources."""
+
+    job_id: str
+    command: str | None
+    cpu_cores: int
+    gpu_cards: int
+    runtime_h: float
+
+
+@dataclass(frozen=True)
+class ExecStatus:
+    """Where a dispatched job stands: still running, done (exit code 0) or failed, with a short message."""
+
+    state: Literal["running", "done", "failed"]
+    exit_code: int | None = None
+    message: str = ""
+
+
+class Executor(ABC):
+    """A site's engine as the service sees it."""
+
+    name: str
+
+    @abstractmethod
+    def submit(self, request: ExecRequest) -> str:
+        """Start the job; return the engine's reference for it."""
+
+    @abstractmethod
+    def poll(self, ref: str) -> ExecStatus:
+        """The job's current status."""
+
+    @abstractmethod
+    def cancel(self, ref: str) -> None:
+        """Stop the job if it still runs (no error when it has already ended)."""
+
+    @abstractmethod
+    def logs(self, ref: str) -> str:
+        """The job's captured output (stdout then stderr), possibly empty."""

@@ -1,0 +1,178 @@
+"""The scheduling loop: claim queued jobs, place them, dispatch, poll, and watch site heartbeats.
+
+Every step is its own short transaction. On PostgreSQL rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED,
+so replicas sharing one database never handle the same job at once; the capacity read-and-reserve is serialised
+across replicas by a transaction-scoped advisory lock. SQLite has a single writer (BEGIN IMMEDIATE).
+Dispatch is at-least-once: a crash between starting a job and committing 'running' starts it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from suanwang.service import audit, jobs, sites
+from suanwang.service.config import ServiceConfig
+from suanwang.service.db import JobRow, SiteRow, Tenant, utcnow
+from suanwang.service.executors import ExecRequest, Executor
+from suanwang.service.placement import Placer, finite, now_h, verdicts_json
+
+log = logging.getLogger("suanwang.service")
+CAPACITY_LOCK_KEY = 0x5A3E_0002  # arbitrary constant key for pg_advisory_xact_lock
+
+
+class SchedulingLoop:
+    """One replica's loop. `tick()` runs every step once (tests call it directly); `start()` runs it in a thread."""
+
+    def __init__(self, sessions: sessionmaker, placer: Placer, executors: dict[str, Executor], cfg: ServiceConfig):
+        self.sessions = sessions
+        self.placer = placer
+        self.executors = executors
+        self.cfg = cfg
+        self.actor = f"{audit.SYSTEM}@{cfg.replica}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _claim(self, session: Session, stmt):
+        if session.bind.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=JobRow)
+        return stmt
+
+    def tick(self) -> dict[str, int]:
+        """Run each step once; returns how many jobs or sites each step touched."""
+        return {
+            "down": self.watch_heartbeats(),
+            "placed": self.place(),
+            "started": self.dispatch(),
+            "finished": self.poll(),
+        }
+
+    def place(self) -> int:
+        """Claim up to `batch_size` queued jobs (priority, then age), place them, record the explanation."""
+        with self.sessions() as s, s.begin():
+            claimed = s.execute(
+                self._claim(
+                    s,
+                    sa.select(JobRow, Tenant.name)
+                    .join(Tenant)
+                    .where(JobRow.state == "queued")
+                    .order_by(JobRow.priority.desc(), JobRow.seq)
+                    .limit(self.cfg.batch_size),
+                )
+            ).all()
+            if not claimed:
+                return 0
+            if s.bind.dialect.name == "postgresql":
+                s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CAPACITY_LOCK_KEY})
+            decisions = self.placer.place([(r, t) for r, t in claimed], sites.all_sites(s), sites.held(s), now_h())
+            placed = 0
+            for (row, _), d in zip(claimed, decisions, strict=True):
+                row.verdicts = verdicts_json(d)
+                row.policy = d.policy or self.placer.policy_name
+                row.updated_at = utcnow()
+                if d.placement is not None:
+                    p = d.placement
+                    row.state, row.site_id, row.reason = "placed", p.site_id, d.reason
+                    row.cost_cny, row.energy_kwh, row.carbon_kg = (
+                        finite(p.cost_cny),
+                        finite(p.energy_kwh),
+                        finite(p.carbon_kg),
+                    )
+                    row.latency_ms, row.transfer_h = finite(p.latency_ms), finite(p.transfer_h)
+                    audit.record(s, self.actor, "place", f"job:{row.id}", site_id=p.site_id, cost_cny=row.cost_cny)
+                    placed += 1
+                elif d.retryable:
+                    row.reason = d.reason  # stays queued until capacity frees
+                else:
+                    row.state, row.reason, row.finished_at = "rejected", d.reason, utcnow()
+                    audit.record(s, self.actor, "reject", f"job:{row.id}", reason=d.reason)
+            return placed
+
+    def dispatch(self) -> int:
+        """Hand placed jobs to their site's executor and mark them running."""
+        with self.sessions() as s, s.begin():
+            rows = s.execute(
+                self._claim(
+                    s,
+                    sa.select(JobRow, SiteRow.executor)
+                    .join(SiteRow, SiteRow.id == JobRow.site_id)
+                    .where(JobRow.state == "placed")
+                    .order_by(JobRow.seq)
+                    .limit(self.cfg.batch_size),
+                )
+            ).all()
+            for row, executor in rows:
+                ex = self.executors[executor]
+                ref = ex.submit(ExecRequest(row.id, row.command, int(row.cpu_cores), int(row.gpu_cards), row.runtime_h))
+                row.state, row.executor_ref = "running", f"{ex.name}:{ref}"
+                row.started_at = row.updated_at = utcnow()
+                audit.record(s, self.actor, "start", f"job:{row.id}", site_id=row.site_id, executor=ex.name)
+            return len(rows)
+
+    def poll(self) -> int:
+        """Ask executors about running jobs; record the ones that ended as done or failed."""
+        with self.sessions() as s, s.begin():
+            rows = s.scalars(
+                self._claim(s, sa.select(JobRow).where(JobRow.state == "running").order_by(JobRow.seq).limit(1000))
+            ).all()
+            ended = 0
+            for row in rows:
+                name, _, ref = (row.executor_ref or "").partition(":")
+                ex = self.executors.get(name)
+                if ex is None:
+                    continue
+                st = ex.poll(ref)
+                if st.state == "running":
+                    continue
+                row.state, row.exit_code, row.reason = st.state, st.exit_code, st.message
+                row.finished_at = row.updated_at = utcnow()
+                action = "finish" if st.state == "done" else "fail"
+                audit.record(s, self.actor, action, f"job:{row.id}", exit_code=st.exit_code, site_id=row.site_id)
+                ended += 1
+            return ended
+
+    def watch_heartbeats(self) -> int:
+        """Mark monitored sites silent for longer than the timeout down and re-queue their jobs."""
+        cutoff = utcnow() - timedelta(seconds=self.cfg.heartbeat_timeout_s)
+        with self.sessions() as s, s.begin():
+            stale = s.scalars(
+                sa.select(SiteRow)
+                .where(SiteRow.monitored, SiteRow.status == "up", SiteRow.last_heartbeat < cutoff)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for site in stale:
+                mark_down(s, site, self.executors, self.actor, f"no heartbeat for {self.cfg.heartbeat_timeout_s:g} s")
+            return len(stale)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # keep the loop alive; the next tick retries
+                log.exception("scheduling loop tick failed")
+            self._stop.wait(self.cfg.loop_interval_s)
+
+    def start(self) -> None:
+        """Run ticks in a daemon thread until `stop()`."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="suanwang-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to finish its tick and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+
+def mark_down(session: Session, site: SiteRow, executors: dict[str, Executor], actor: str, why: str) -> int:
+    """Mark `site` down (audited) and re-queue its placed and running jobs; returns how many were re-queued."""
+    site.status, site.updated_at = "down", utcnow()
+    n = jobs.requeue_site(session, site.id, executors, actor, f"site {site.id} down ({why})")
+    audit.record(session, actor, "site_down", f"site:{site.id}", why=why, requeued=n)
+    return n

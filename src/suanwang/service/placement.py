@@ -1,0 +1,143 @@
+"""The one place the service calls the scheduler: database rows in, scheduler Decisions out.
+
+The same `SchedulerContext` / policy / `ClusterState` the simulator uses; only the source of the state differs
+(site rows minus the capacity held by placed and running jobs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from suanwang.atlas import Atlas, Site
+from suanwang.errors import SuanwangError
+from suanwang.scheduler.decision import Decision
+from suanwang.scheduler.state import ClusterState
+from suanwang.service.db import JobRow, SiteRow
+from suanwang.workload.job import Job
+
+# Signals are indexed by local hour of day; the programme's clock is China Standard Time.
+GRID_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def now_h(at: datetime | None = None) -> float:
+    """Hours since local (China Standard Time) midnight of 1970-01-01: the scheduler's clock for the service."""
+    t = at.astimezone(GRID_TZ) if at else datetime.now(GRID_TZ)
+    return (t.timestamp() + t.utcoffset().total_seconds()) / 3600.0
+
+
+def to_site(row: SiteRow) -> Site:
+    """The scheduler's Site for a site row."""
+    return Site(
+        id=row.id,
+        name_zh=row.name_zh,
+        name_en=row.name_en,
+        kind=row.kind,
+        province_id=row.province_id,
+        lat=row.lat,
+        lon=row.lon,
+        pue=row.pue,
+        green_share=row.green_share,
+        cpu_cores=int(row.cpu_cores),
+        gpu_cards=int(row.gpu_cards),
+        price_cny_per_kwh=row.price_cny_per_kwh,
+        role=row.role,
+        hub_id=row.hub_id,
+        labels=tuple(row.labels or ()),
+    )
+
+
+def to_job(row: JobRow, tenant: str) -> Job:
+    """The scheduler's Job for a job row; the deadline becomes absolute (hours on the scheduler clock)."""
+    return Job(
+        id=row.id,
+        origin=row.origin,
+        origin_province=row.origin_province,
+        cpu_cores=int(row.cpu_cores),
+        gpu_cards=int(row.gpu_cards),
+        mem_gb=row.mem_gb,
+        runtime_h=row.runtime_h,
+        input_gb=row.input_gb,
+        output_gb=row.output_gb,
+        data_province=row.data_province,
+        latency_class=row.latency_class,
+        max_latency_ms=row.max_latency_ms,
+        submit_h=row.submit_h,
+        deadline_h=None if row.deadline_h is None else row.submit_h + row.deadline_h,
+        data_class=row.data_class,
+        tenant=tenant,
+        priority=row.priority,
+        command=row.command,
+    )
+
+
+def finite(x: float | None) -> float | None:
+    """x, or None when it is not a finite number (JSON has no inf / NaN)."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def verdicts_json(decision: Decision) -> list[dict]:
+    """The decision's per-site verdicts as JSON-safe dicts."""
+    return [
+        {
+            "site_id": v.site_id,
+            "passed": bool(v.passed),
+            "reason": v.reason,
+            "scores": {k: finite(s) for k, s in (v.scores or {}).items()},
+        }
+        for v in decision.verdicts or []
+    ]
+
+
+class Placer:
+    """Places jobs with a named policy; rebuilds the scheduler context only when the site set changes."""
+
+    def __init__(self, atlas: Atlas, policy: str = "online", make_policy: Callable | None = None):
+        self.atlas = atlas
+        self.policy_name = policy
+        self._make_policy = make_policy  # (name, ctx) -> policy; default: suanwang.scheduler.make_policy
+        self._key: tuple | None = None
+        self._ctx = None
+        self._policy = None
+
+    def _ensure(self, sites: list[Site]):
+        key = tuple(sites)
+        if key != self._key:
+            from suanwang.scheduler.context import SchedulerContext
+
+            make_policy = self._make_policy
+            if make_policy is None:
+                from suanwang.scheduler import make_policy
+            self._ctx = SchedulerContext.build(self.atlas, sites=sites)
+            self._policy = make_policy(self.policy_name, self._ctx)
+            self._key = key
+        return self._ctx, self._policy
+
+    def state(self, site_rows: list[SiteRow], held: dict[str, tuple[int, int]]) -> tuple[list[Site], ClusterState]:
+        """The cluster state now: every site, up or down, minus the (cores, cards) held by its jobs."""
+        sites = [to_site(r) for r in site_rows]
+        state = ClusterState.from_sites(sites)
+        for i, row in enumerate(site_rows):
+            cpu, gpu = held.get(row.id, (0, 0))
+            state.cpu_free[i] = max(0, state.cpu_total[i] - cpu)
+            state.gpu_free[i] = max(0, state.gpu_total[i] - gpu)
+            state.up[i] = row.status == "up"
+        return sites, state
+
+    def place(
+        self, jobs: list[tuple[JobRow, str]], site_rows: list[SiteRow], held: dict[str, tuple[int, int]], at_h: float
+    ) -> list[Decision]:
+        """One decision per (job row, tenant name), in order; capacity taken by one job is gone for the next."""
+        sites, state = self.state(site_rows, held)
+        if not sites:
+            return [Decision(r.id, None, "no sites registered", [], self.policy_name, True) for r, _ in jobs]
+        _, policy = self._ensure(sites)
+        out = []
+        for row, tenant in jobs:
+            try:
+                out.append(policy.place(to_job(row, tenant), state, at_h, explain=True))
+            except SuanwangError as e:
+                out.append(Decision(row.id, None, str(e), [], self.policy_name, False))
+        return out
