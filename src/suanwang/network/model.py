@@ -64,11 +64,15 @@ class Network:
         tlon = np.array([t.lon for t in targets])[None, :]
         m = self.model_ms(great_circle_km(olat, olon, tlat, tlon))
         if self.overrides:
-            oi = {node_key(o): i for i, o in enumerate(origins)}
-            ti = {node_key(t): j for j, t in enumerate(targets)}
+            oi: dict[str, list[int]] = {}
+            ti: dict[str, list[int]] = {}
+            for i, o in enumerate(origins):  # a node may appear more than once
+                oi.setdefault(node_key(o), []).append(i)
+            for j, t in enumerate(targets):
+                ti.setdefault(node_key(t), []).append(j)
             for (a, b), ms in self.overrides.items():
                 if a in oi and b in ti:
-                    m[oi[a], ti[b]] = ms
+                    m[np.ix_(oi[a], ti[b])] = ms
         return m
 
     def set_measured(self, a: Node, b: Node, one_way_ms: float) -> None:
