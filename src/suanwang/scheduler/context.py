@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -10,6 +10,7 @@ from suanwang.atlas import Atlas, Site
 from suanwang.atlas.signals import Signals, build_signals
 from suanwang.errors import UnknownPlaceError
 from suanwang.network import Network
+from suanwang.policy import ResidencyRules, Shield, national_rules
 
 
 @dataclass
@@ -30,6 +31,14 @@ class SchedulerContext:
     pue: np.ndarray
     green_share: np.ndarray
     site_labels: list[frozenset[str]]
+    rules: ResidencyRules = field(default_factory=national_rules)
+    shield: Shield | None = None  # the rules bound to `sites`; built in __post_init__ when not given
+
+    def __post_init__(self) -> None:
+        if self.shield is None:
+            self.shield = self.rules.bind(self.sites, set(self.atlas.provinces))
+        self.site_ids = [s.id for s in self.sites]
+        self._label_masks: dict[tuple[str, ...], np.ndarray] = {}
 
     @classmethod
     def build(
@@ -38,8 +47,10 @@ class SchedulerContext:
         network: Network | None = None,
         signals: Signals | None = None,
         sites: list[Site] | None = None,
+        rules: ResidencyRules | None = None,
     ) -> SchedulerContext:
-        """Precompute the context for `sites` (default: all atlas sites)."""
+        """Precompute the context for `sites` (default: all atlas sites) under residency `rules`
+        (default: the national rules, see policy.national_rules)."""
         network = network or Network(atlas)
         sites = list(atlas.sites if sites is None else sites)
         signals = signals or build_signals(atlas, sites)
@@ -55,6 +66,7 @@ class SchedulerContext:
             pue=np.array([s.pue for s in sites]),
             green_share=np.array([s.green_share for s in sites]),
             site_labels=[frozenset(s.labels) for s in sites],
+            rules=rules or national_rules(),
         )
 
     def latency_row(self, origin_adcode: str) -> np.ndarray:
@@ -63,3 +75,12 @@ class SchedulerContext:
             return self.latency_ms[self.place_index[origin_adcode]]
         except KeyError:
             raise UnknownPlaceError(origin_adcode, [], "origin adcode") from None
+
+    def label_mask(self, labels: tuple[str, ...]) -> np.ndarray:
+        """Boolean vector over sites: the site carries every one of `labels` (cached per tuple)."""
+        hit = self._label_masks.get(labels)
+        if hit is None:
+            need = frozenset(labels)
+            hit = np.array([need <= lab for lab in self.site_labels], dtype=bool)
+            self._label_masks[labels] = hit
+        return hit

@@ -1,0 +1,17 @@
+"""Cost score: energy x price at the run hours + hardware amortisation + data transfer, CNY."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from suanwang.scheduler.framework import CycleState, ScorePlugin
+
+
+class CostScore(ScorePlugin):
+    """Predicted cost of the job at each site, CNY."""
+
+    name = "cost"
+    unit = "CNY"
+
+    def score(self, cs: CycleState) -> np.ndarray:
+        return cs.estimate.cost_cny
