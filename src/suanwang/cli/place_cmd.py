@@ -1,5 +1,174 @@
-"""CLI: `suanwang place` (to be filled)."""
+"""CLI: `suanwang place` - place a file of jobs with a policy and show where each runs, and why."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import heapq
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from suanwang.cli.atlas_cmd import ScenarioOpt, atlas_for, write_json
+from suanwang.cli.common import console, emit, friendly_errors
+from suanwang.errors import JobError
+from suanwang.policy import load_rules
+from suanwang.scheduler import POLICIES, ClusterState, Decision, SchedulerContext, make_policy, parse_weights
+from suanwang.scheduler.registry import load_weights
+from suanwang.workload.io import load_jobs
+from suanwang.workload.job import Job
+
+COLUMNS = [
+    "job",
+    "status",
+    "site",
+    "start_h",
+    "latency_ms",
+    "transfer_h",
+    "cost_cny",
+    "energy_kwh",
+    "carbon_kg",
+    "reason",
+]
 
 
-def register(app) -> None:
+def run_placement(jobs: list[Job], ctx: SchedulerContext, policy: str, weights: dict | None, explain: str | None):
+    """Place `jobs` in submit order (ties: higher priority first) on a fresh cluster state, releasing capacity
+    as placed jobs finish (start + transfer + runtime, hours). Returns (decisions in input order, explained)."""
+    sched = make_policy(policy, ctx, weights)
+    state = ClusterState.from_sites(ctx.sites)
+    running: list[tuple[float, int, int]] = []  # (end_h, order, site index)
+    by_id = {j.id: j for j in jobs}
+    order = sorted(range(len(jobs)), key=lambda k: (jobs[k].submit_h, -jobs[k].priority, k))
+    decisions: dict[str, Decision] = {}
+    for k in order:
+        job = jobs[k]
+        while running and running[0][0] <= job.submit_h:
+            _, done, site = heapq.heappop(running)
+            state.release(site, jobs[done])
+        d = sched.place(job, state, job.submit_h, explain=job.id == explain)
+        decisions[job.id] = d
+        if d.placement:
+            p = d.placement
+            heapq.heappush(running, (p.start_h + p.transfer_h + job.runtime_h, k, p.site_index))
+    return [decisions[j.id] for j in jobs], decisions.get(explain) if explain in by_id else None
+
+
+def decision_row(d: Decision) -> dict:
+    """One output row for a decision."""
+    p = d.placement
+    status = "placed" if p else "queued" if d.retryable else "rejected"
+    row = {"job": d.job_id, "status": status, "reason": "" if p else d.reason}
+    if p:
+        row.update(
+            site=p.site_id,
+            start_h=p.start_h,
+            latency_ms=round(p.latency_ms, 3),
+            transfer_h=round(p.transfer_h, 4),
+            cost_cny=round(p.cost_cny, 2),
+            energy_kwh=round(p.energy_kwh, 3),
+            carbon_kg=round(p.carbon_kg, 3),
+        )
+    return row
+
+
+def totals(decisions: list[Decision], policy: str) -> dict:
+    """Totals over placed jobs: CNY, kWh, kgCO2, and the count placed / queued / rejected."""
+    placed = [d.placement for d in decisions if d.placement]
+    return {
+        "policy": policy,
+        "jobs": len(decisions),
+        "placed": len(placed),
+        "queued": sum(1 for d in decisions if not d.placement and d.retryable),
+        "rejected": sum(1 for d in decisions if not d.placement and not d.retryable),
+        "cost_cny": round(sum(p.cost_cny for p in placed), 2),
+        "energy_kwh": round(sum(p.energy_kwh for p in placed), 3),
+        "carbon_kg": round(sum(p.carbon_kg for p in placed), 3),
+    }
+
+
+def verdict_rows(d: Decision) -> list[dict]:
+    """The verdict table of one decision: every site, passed or the rule that rejected it, and scores."""
+    chosen = d.placement.site_id if d.placement else None
+    return [
+        {
+            "site": v.site_id,
+            "verdict": "chosen" if v.site_id == chosen else "passed" if v.passed else "rejected",
+            **{k: round(x, 4) for k, x in v.scores.items()},
+            "reason": v.reason,
+        }
+        for v in d.verdicts or []
+    ]
+
+
+def register(app: typer.Typer) -> None:
     """Add the `place` command to the root app."""
+
+    @app.command("place")
+    @friendly_errors
+    def place_cmd(
+        jobs_file: Annotated[Path, typer.Option("--jobs", "-j", help="Jobs CSV or JSON (see docs/formats.md).")],
+        policy: Annotated[str, typer.Option("--policy", "-p", help=f"One of: {', '.join(POLICIES)}.")] = "online",
+        weights: Annotated[
+            str | None,
+            typer.Option("--weights", "-w", help="Online score weights 'cost=1,carbon=1,latency=0.1' or a YAML file."),
+        ] = None,
+        policy_file: Annotated[
+            Path | None, typer.Option("--policy-file", help="Residency rules YAML (default: national rules).")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+        csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the placements to this CSV.")] = None,
+        explain: Annotated[
+            str | None, typer.Option("--explain", help="Show every site's verdict for this job id.")
+        ] = None,
+        scenario: ScenarioOpt = None,
+    ) -> None:
+        """Place jobs with a policy: where each runs, its cost (CNY), energy (kWh), carbon (kgCO2), and why."""
+        atlas = atlas_for(scenario)
+        jobs = load_jobs(jobs_file, atlas)
+        ids = [j.id for j in jobs]
+        if explain is not None and explain not in ids:
+            close = difflib.get_close_matches(explain, ids, n=3)
+            raise JobError(
+                "--explain",
+                None,
+                "job id",
+                f"'{explain}' is not in {jobs_file.name}",
+                f"did you mean {', '.join(close)}?" if close else "give a job id from the file",
+            )
+        w = None
+        if weights:
+            w = load_weights(weights) if Path(weights).suffix in (".yaml", ".yml") else parse_weights(weights)
+        rules = load_rules(policy_file, atlas) if policy_file else None
+        network = None
+        if scenario is not None:
+            from suanwang.atlas.scenario import load_scenario
+
+            network = load_scenario(scenario).network
+        ctx = SchedulerContext.build(atlas, network=network, rules=rules)
+        decisions, explained = run_placement(jobs, ctx, policy, w, explain)
+        rows = [decision_row(d) for d in decisions]
+        meta = totals(decisions, policy)
+        if csv_out:
+            with csv_out.open("w", encoding="utf-8", newline="") as f:
+                writer = csv.DictWriter(f, COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+        if as_json:
+            payload = {"meta": meta, "rows": rows}
+            if explained:
+                payload["explain"] = {
+                    "job": explained.job_id,
+                    "reason": explained.reason,
+                    "verdicts": verdict_rows(explained),
+                }
+            write_json(payload)
+            return
+        emit(rows, COLUMNS, title=f"placements - policy {policy}", meta=meta)
+        if explained:
+            vrows = verdict_rows(explained)
+            cols = list(dict.fromkeys(k for r in vrows for k in r))
+            cols.remove("reason")
+            emit(vrows, [*cols, "reason"], title=f"verdicts for job {explained.job_id}")
+            console.print(f"[bold]{explained.job_id}:[/bold] {explained.reason}", highlight=False)
