@@ -11,7 +11,7 @@ import csv
 import difflib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from suanwang.atlas.loader import Assumption, Atlas, build_atlas, inside_china, load_atlas
 from suanwang.atlas.model import Province, Site
 from suanwang.errors import ScenarioError, UnknownPlaceError
+
+if TYPE_CHECKING:  # network sits above atlas in the layers; only load_scenario builds one, imported late
+    from suanwang.network.model import Network
 
 SITE_KINDS = ("national-cluster", "provincial-dc", "ai-center", "edge", "custom")
 DOCS = "see docs/data.md, 'Scenario files'"
@@ -116,7 +119,7 @@ class Scenario:
     description: str
     path: Path
     atlas: Atlas
-    network: object  # suanwang.network.Network (typed loosely: atlas sits below network in the layers)
+    network: Network
     added_sites: list[str]
     overridden_sites: list[str]
 
