@@ -38,7 +38,7 @@ def main() -> None:
     for row in csv.DictReader(src.open(encoding="utf-8")):
         code = row["adcode"]
         prov, mid, tail = code[:2], code[2:4], code[4:6]
-        if prov not in provinces or code in seen or not row["latitude"]:
+        if prov not in provinces or code in seen or not row["latitude"] or row["name"] in ("市辖区", "县"):
             continue
         municipality = mid == "00" and tail == "00" and prov in {"11", "12", "31", "50"}
         prefecture = mid not in ("00", "90") and tail == "00" and code[6:] == "000000"
