@@ -10,68 +10,15 @@ import os
 import uuid
 from dataclasses import dataclass
 
-import numpy as np
 import psycopg
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from suanwang.scheduler.costs import estimate
-from suanwang.scheduler.decision import Decision, Placement, Verdict
 from suanwang.service import Service, ServiceConfig, create_app
 
 PG_ADMIN_URL = os.environ.get("SUANWANG_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ADMIN_TOKEN = "test-admin-token"
-
-
-class CheapestFit:
-    """Test double used only while the real scheduler is not importable: cheapest site within latency with room."""
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-
-    def place(self, job, state, now_h, explain=True):
-        est = estimate(self.ctx, job, now_h)
-        near = est.latency_ms <= job.latency_bound_ms
-        ok = near & state.fits(job)
-        verdicts = [
-            Verdict(s.id, bool(ok[i]), "" if ok[i] else "latency or capacity", {"cost_cny": float(est.cost_cny[i])})
-            for i, s in enumerate(state.sites)
-        ]
-        if not ok.any():
-            retry = bool((near & state.could_ever_fit(job) & state.up).any())
-            return Decision(job.id, None, "no site within latency has room", verdicts, "test-cheapest", retry)
-        i = int(np.argmin(np.where(ok, est.cost_cny, np.inf)))
-        state.reserve(i, job)
-        p = Placement(
-            job.id,
-            state.sites[i].id,
-            i,
-            now_h,
-            float(est.cost_cny[i]),
-            float(est.energy_kwh[i]),
-            float(est.carbon_kg[i]),
-            float(est.latency_ms[i]),
-            float(est.transfer_h[i]),
-        )
-        return Decision(job.id, p, "cheapest feasible", verdicts, "test-cheapest")
-
-
-def policy_factory():
-    """The real scheduler's make_policy when it exists, else the test double."""
-    try:
-        from suanwang.scheduler import make_policy  # noqa: F401 - presence check
-    except ImportError:
-        return lambda _name, ctx: CheapestFit(ctx)
-    return None
-
-
-def pg_available() -> bool:
-    try:
-        with psycopg.connect(sa.make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(False)):
-            return True
-    except psycopg.OperationalError:
-        return False
 
 
 class PgDatabase:
@@ -126,7 +73,7 @@ def make_service(db_url: str, tmp_path, **cfg) -> Service:
         heartbeat_timeout_s=cfg.pop("heartbeat_timeout_s", 30.0),
         **cfg,
     )
-    return Service(config, make_policy=policy_factory())
+    return Service(config)
 
 
 @dataclass
