@@ -99,7 +99,7 @@ def job_from_dict(raw: Mapping[str, Any], atlas: Atlas, file: str = "jobs", row:
     r = _Row(raw, file, row)
     for key in raw:
         if key not in FIELDS:
-            close = difflib.get_close_matches(str(key), FIELDS, n=1)
+            close = difflib.get_close_matches(str(key), FIELDS, n=1, cutoff=0.4)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise r.error(str(key), "is not a job field", f"{hint}fields are {', '.join(FIELDS)}")
     for key in REQUIRED:
