@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,7 @@ class SchedulerContext:
             self.shield = self.rules.bind(self.sites, set(self.atlas.provinces))
         self.site_ids = [s.id for s in self.sites]
         self._label_masks: dict[tuple[str, ...], np.ndarray] = {}
+        self._signal_means: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def build(
@@ -83,4 +85,15 @@ class SchedulerContext:
             need = frozenset(labels)
             hit = np.array([need <= lab for lab in self.site_labels], dtype=bool)
             self._label_masks[labels] = hit
+        return hit
+
+    def mean_signals(self, start_h: float, duration_h: float) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (price CNY/kWh, grid kgCO2/kWh) over sites for a run from `start_h` lasting `duration_h` hours;
+        memoised per (hour of day, whole hours), as Signals.mean_over computes it."""
+        n = max(1, math.ceil(duration_h))
+        key = (-1, 24) if n >= 24 else (int(start_h) % 24, n)
+        hit = self._signal_means.get(key)
+        if hit is None:
+            hit = self.signals.mean_over(start_h, duration_h)
+            self._signal_means[key] = hit
         return hit

@@ -43,7 +43,7 @@ def estimate(ctx: SchedulerContext, job: Job, start_h: float | None = None) -> E
     moved = ctx.site_province != job.data_province
     transfer_gb = np.where(moved, job.input_gb + job.output_gb, 0.0)
     transfer_h = np.where(moved, ctx.network.transfer_h(job.input_gb), 0.0)
-    price, grid = ctx.signals.mean_over(start, job.runtime_h)
+    price, grid = ctx.mean_signals(start, job.runtime_h)
     energy = it_power_kw(ctx, job.cpu_cores, job.gpu_cards) * job.runtime_h * ctx.pue
     amort = (
         job.cpu_cores * a.value("amortisation_cny_per_core_hour")

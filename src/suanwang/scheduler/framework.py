@@ -8,14 +8,17 @@ vector (lower is better). Filters run in three stages:
 - job:     depend on the job and the clock but not on free capacity (total capacity, deadline);
 - dynamic: depend on free capacity now (free cores / cards, site up).
 
-Opportunistic batching: for jobs of one signature at one hour of day, the estimate, the static mask and the
-weighted normalised static score are computed once and cached; a later job of that signature costs a few
-numpy masks and one argmin. Normalisation (min-max) runs over the statically feasible sites, so the cached
+Opportunistic batching, three caches: the static mask per static key (origin, data province, latency bound,
+data class, tenant, labels); the estimate and raw static scores per score key (origin, data province, resource
+shape, data size, hour of day); their weighted normalised combination per (signature, hour). A job whose
+signature was seen costs a few numpy masks and one argmin; static score plugins may read only the estimate
+and the fields of the score key. Normalisation (min-max) runs over the statically feasible sites, so the cached
 and the uncached pipeline take identical decisions.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -66,12 +69,19 @@ class ScorePlugin:
         raise NotImplementedError
 
 
-def minmax(x: np.ndarray, over: np.ndarray) -> np.ndarray:
-    """Min-max normalise x to 0..1 over the sites in mask `over` (0 everywhere if they are all equal)."""
-    if not over.any():
-        return np.zeros_like(x, dtype=float)
-    lo, hi = x[over].min(), x[over].max()
-    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x, dtype=float)
+def combine(matrix: np.ndarray, weights: np.ndarray, static: np.ndarray, normalise: bool) -> np.ndarray:
+    """Weighted sum of score rows (`matrix` [scores, sites]); with `normalise` each row is first min-max scaled
+    to 0..1 over the statically feasible sites (a row that is constant there counts 0). +inf outside `static`."""
+    if len(weights) == 0:
+        total = np.zeros(matrix.shape[1])
+    elif normalise and static.any():
+        feasible = matrix[:, static]
+        lo = feasible.min(axis=1, keepdims=True)
+        span = feasible.max(axis=1, keepdims=True) - lo
+        total = weights @ ((matrix - lo) / np.where(span > 0, span, np.inf))
+    else:
+        total = weights @ matrix
+    return np.where(static, total, np.inf)
 
 
 @dataclass
@@ -113,35 +123,77 @@ class Scheduler:
         self.dynamic_scores = [(p, w) for p, w in self.scores if p.dynamic]
         self.normalise = normalise
         self.cache = cache
-        self._cache: dict[tuple, _Entry] = {}
+        self._weights = np.array([w for _, w in self.static_scores], dtype=float)
+        self._cache: dict[tuple, _Entry] = {}  # (signature, hour) -> entry
+        self._scored: dict[tuple, tuple[Estimate, np.ndarray]] = {}  # score_key -> (estimate, raw scores)
+        self._static: dict[tuple, np.ndarray] = {}  # static_key -> static mask
 
     # --- pre-filter and the cached static part -------------------------------------------------------
     @staticmethod
     def hour_key(job: Job, now_h: float) -> int:
         """The hour of day the estimate depends on (-1: the run spans a whole day, any hour will do)."""
-        return -1 if job.runtime_h >= 24 else int(np.floor(now_h)) % 24
+        return -1 if math.ceil(job.runtime_h) >= 24 else int(now_h) % 24
+
+    @staticmethod
+    def static_key(job: Job) -> tuple:
+        """What static filters read: where the job comes from, its latency bound, data rules and labels."""
+        return (job.origin, job.data_province, job.latency_bound_ms, job.data_class, job.tenant, job.labels)
+
+    @staticmethod
+    def score_key(job: Job, hour: int) -> tuple:
+        """What the estimate and static scores read: origin, data province, resource shape, data size, hour."""
+        return (
+            job.origin,
+            job.data_province,
+            job.cpu_cores,
+            job.gpu_cards,
+            job.runtime_h,
+            job.input_gb,
+            job.output_gb,
+            hour,
+        )
+
+    @staticmethod
+    def _remember(cache: dict, key, value):
+        if len(cache) >= CACHE_ENTRIES:
+            cache.clear()
+        cache[key] = value
+        return value
 
     def _entry(self, job: Job, state: ClusterState, now_h: float) -> _Entry:
-        key = (job.signature, self.hour_key(job, now_h)) if self.cache else None
-        if key is not None:
+        """The estimate, static mask and weighted static score for `job` at `now_h`, from the caches if enabled."""
+        hour = self.hour_key(job, now_h)
+        key = (job.signature, hour)
+        if self.cache:
             hit = self._cache.get(key)
             if hit is not None:
                 return hit
-        est = estimate(self.ctx, job, now_h)
-        cs = CycleState(self.ctx, job, state, now_h, est)
-        static = np.ones(len(self.ctx.sites), dtype=bool)
-        for f in self.static_filters:
-            static &= f.filter(cs)
-        raw = {p.name: np.asarray(p.score(cs), dtype=float) for p, _ in self.static_scores}
-        total = np.zeros(len(self.ctx.sites))
-        for p, w in self.static_scores:
-            total = total + w * (minmax(raw[p.name], static) if self.normalise else raw[p.name])
-        total = np.where(static, total, np.inf)
+        skey = self.score_key(job, hour)
+        scored = self._scored.get(skey) if self.cache else None
+        if scored is None:
+            est = estimate(self.ctx, job, now_h)
+            cs = CycleState(self.ctx, job, state, now_h, est)
+            matrix = np.array([p.score(cs) for p, _ in self.static_scores], dtype=float).reshape(
+                len(self.static_scores), len(self.ctx.sites)
+            )
+            scored = (est, matrix)
+            if self.cache:
+                self._remember(self._scored, skey, scored)
+        est, matrix = scored
+        fkey = self.static_key(job)
+        static = self._static.get(fkey) if self.cache else None
+        if static is None:
+            cs = CycleState(self.ctx, job, state, now_h, est)
+            static = np.ones(len(self.ctx.sites), dtype=bool)
+            for f in self.static_filters:
+                static &= f.filter(cs)
+            if self.cache:
+                self._remember(self._static, fkey, static)
+        total = combine(matrix, self._weights, static, self.normalise)
+        raw = {p.name: matrix[k] for k, (p, _) in enumerate(self.static_scores)}
         entry = _Entry(est, static, total, raw)
-        if key is not None:
-            if len(self._cache) >= CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[key] = entry
+        if self.cache:
+            self._remember(self._cache, key, entry)
         return entry
 
     # --- selection -----------------------------------------------------------------------------------
