@@ -6,7 +6,7 @@
   echarts.registerMap("china", JSON.parse(document.getElementById("china-geo").textContent));
 
   var FONT = '"Noto Sans CJK SC", "Noto Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif';
-  var COLORS = ["#1b6ac9", "#2f8f83", "#e0903a", "#8e5cc4", "#c8412f", "#4a9fd8", "#7a8c2e", "#d4679a"];
+  var COLORS = ["#1b6ac9", "#2f8f83", "#e0903a", "#8e5cc4", "#c8412f", "#4a9fd8", "#7a8c2e", "#d4679a", "#5b5f97", "#b8860b", "#17becf", "#8c564b"];
   var charts = {};
   var sites = {};
   D.sites.forEach(function (s) { sites[s.id] = s; });
@@ -142,7 +142,7 @@
     var U = D.per_policy[policy].util;
     var c = chart("heatmap");
     if (!U) {
-      c.setOption(base({ graphic: [{ type: "text", left: "center", top: "middle", style: { text: T.util_missing, fontSize: 15, fill: "#5f6b7a" } }] }), true);
+      c.setOption(base({ graphic: [{ type: "text", left: "center", top: "middle", style: { text: T.util_missing, fontSize: 15, fill: "#5f6b7a", fontFamily: FONT } }] }), true);
       return;
     }
     var data = [];
@@ -161,11 +161,11 @@
   }
 
   /* ---- signals ---- */
-  function drawSignal(id, series, title, digits) {
+  function drawSignal(id, series, title, digits, step) {
     var ids = Object.keys(series || {});
     var c = chart(id);
     if (!ids.length) {
-      c.setOption(base({ title: { text: title, textStyle: { fontSize: 13 } }, graphic: [{ type: "text", left: "center", top: "middle", style: { text: T.no_data, fill: "#5f6b7a" } }] }));
+      c.setOption(base({ title: { text: title, textStyle: { fontSize: 13 } }, graphic: [{ type: "text", left: "center", top: "middle", style: { text: T.no_data, fill: "#5f6b7a", fontFamily: FONT } }] }));
       return;
     }
     var clusters = ids.filter(function (s) { return sites[s] && sites[s].kind === "national-cluster"; });
@@ -176,11 +176,11 @@
     c.setOption(base({
       title: { text: title, textStyle: { fontSize: 13 } },
       tooltip: { trigger: "axis", order: "valueDesc", valueFormatter: function (v) { return fmt(v, digits); } },
-      legend: { type: "scroll", bottom: 0, selected: selected, textStyle: { fontSize: 11 } },
-      grid: { left: 50, right: 16, top: 40, bottom: 56 },
-      xAxis: { type: "category", data: D.signals.hours, name: T.hour, nameGap: 4, boundaryGap: false },
+      legend: { type: "scroll", bottom: 0, selected: selected, textStyle: { fontSize: 11, width: 130, overflow: "truncate" }, tooltip: { show: true } },
+      grid: { left: 50, right: 16, top: 40, bottom: 70 },
+      xAxis: { type: "category", data: D.signals.hours, name: T.hour, nameLocation: "middle", nameGap: 24, boundaryGap: false },
       yAxis: { type: "value", scale: true },
-      series: ids.map(function (s) { return { name: siteName(s), type: "line", data: series[s], showSymbol: false, smooth: false, lineStyle: { width: 1.6 } }; }),
+      series: ids.map(function (s) { return { name: siteName(s), type: "line", data: series[s], showSymbol: false, step: step || false, lineStyle: { width: 1.6 } }; }),
     }));
   }
 
@@ -196,7 +196,7 @@
   var sel = document.getElementById("policy-select");
   sel.addEventListener("change", function () { select(sel.value); });
   drawCompare();
-  drawSignal("chart-price", D.signals.price, T.price_chart, 3);
+  drawSignal("chart-price", D.signals.price, T.price_chart, 3, "end");
   drawSignal("chart-grid", D.signals.grid, T.grid_chart, 3);
   select(D.default_policy);
   window.addEventListener("resize", function () { Object.keys(charts).forEach(function (k) { charts[k].resize(); }); });
