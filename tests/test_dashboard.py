@@ -109,10 +109,13 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[tuple[Page, Console]]:
-    """A fresh tab (own sessionStorage), Chinese UI, with its console recorded."""
-    ctx = browser.new_context(viewport={"width": 1600, "height": 1100}, locale="zh-CN")
+@pytest.fixture(params=["reduce"])
+def page(browser: Browser, request) -> Iterator[tuple[Page, Console]]:
+    """A fresh tab (own sessionStorage), Chinese UI, with its console recorded.
+
+    Reduced motion (no map animations) keeps the tests light on CPU; the main test runs with animations too.
+    """
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1100}, locale="zh-CN", reduced_motion=request.param)
     ctx.add_init_script("if (!localStorage.getItem('suanwang.lang')) localStorage.setItem('suanwang.lang', 'zh');")
     pg = ctx.new_page()
     pg.set_default_timeout(WAIT_MS)
@@ -158,6 +161,7 @@ def map_series(pg: Page, series_id: str) -> list[dict]:
     return got
 
 
+@pytest.mark.parametrize("page", ["no-preference"], indirect=True)
 def test_sign_in_submit_and_see_the_job_placed_on_the_map(live: Live, page):
     pg, log = page
     sign_in(pg, live)
@@ -204,17 +208,17 @@ def test_sign_in_submit_and_see_the_job_placed_on_the_map(live: Live, page):
 
 def test_clicking_a_job_explains_its_placement(live: Live, page):
     pg, log = page
+    body = {"cpu_cores": 2, "runtime_h": 1.0, "tenant": TENANT}
+    first = live.api.post("/api/v1/jobs", json=dict(body, origin="上海", latency_class="batch")).json()["id"]
+    second = live.api.post("/api/v1/jobs", json=dict(body, origin="北京", latency_class="realtime")).json()["id"]
     sign_in(pg, live)
-    first = submit_job(pg, "上海", "batch", 2)
-    second = submit_job(pg, "北京", "realtime", 2)
     for jid in (first, second):
         pg.wait_for_selector(f"#jobs tbody tr[data-id='{jid}'] td[data-site]:not([data-site=''])")
+    assert pg.text_content("#explain .empty") == pg.evaluate("I18N.zh['explain.empty']")  # nothing selected yet
     pg.click(f"#jobs tbody tr[data-id='{first}']")
     pg.wait_for_selector(f"#jobs tbody tr.selected[data-id='{first}']")
     site_id = live.api.get(f"/api/v1/jobs/{first}").json()["site_id"]
-    pg.wait_for_function(
-        "id => document.querySelector('#explain tr.chosen')?.dataset.site === id", arg=site_id, timeout=WAIT_MS
-    )
+    pg.wait_for_function("id => document.querySelector('#explain tr.chosen')?.dataset.site === id", arg=site_id)
     assert first in pg.text_content("#explain-job")
     pg.wait_for_function("id => document.querySelector('#map').dataset.selectedSite === id", arg=site_id)
     log.assert_clean()

@@ -13,6 +13,7 @@ const PAGE_SIZE = 50;
 const TOKEN_KEY = "suanwang.token";
 const LANG_KEY = "suanwang.lang";
 const API = location.pathname.replace(/dashboard(\/.*)?$/, "") + "api/v1";
+const CALM = window.matchMedia("(prefers-reduced-motion: reduce)").matches; // no map animations when asked
 const FONT = getComputedStyle(document.documentElement).getPropertyValue("--font").trim() || "sans-serif";
 
 const S = {
@@ -36,6 +37,8 @@ const S = {
   busy: false,
   chart: null,
   mapKey: "",
+  epoch: 0, // bumped at each sign-in / sign-out
+  leaving: false, // the page is unloading: aborted requests are not errors
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -123,13 +126,14 @@ async function signIn(token) {
   S.token = token;
   const me = await api("/me");
   S.me = me;
+  S.epoch += 1;
   sessionStorage.setItem(TOKEN_KEY, token);
+  await setupSubmitForm();
   $("#signin").hidden = true;
   $("#app").hidden = false;
   $("#signout").hidden = false;
   $("#live").hidden = false;
   renderWho();
-  await setupSubmitForm();
   initChart();
   await refresh();
   clearInterval(S.timer);
@@ -137,6 +141,7 @@ async function signIn(token) {
 }
 
 function signOut(message) {
+  S.epoch += 1; // answers still in flight for the old session are dropped
   clearInterval(S.timer);
   S.timer = null;
   S.token = "";
@@ -165,6 +170,7 @@ function renderWho() {
 async function refresh() {
   if (S.busy || !S.token) return;
   S.busy = true;
+  const epoch = S.epoch;
   try {
     const q = new URLSearchParams({ limit: PAGE_SIZE, offset: S.offset });
     if (S.filter) q.set("state", S.filter);
@@ -174,6 +180,7 @@ async function refresh() {
       api("/metrics/summary?by=site"),
       ...STATES.map((s) => api(`/jobs?state=${s}&limit=${FLOW_STATES.includes(s) ? PAGE_SIZE : 1}&offset=0`)),
     ]);
+    if (epoch !== S.epoch) return;
     S.sites = sites;
     S.siteById = Object.fromEntries(sites.map((s) => [s.id, s]));
     S.jobs = jobs;
@@ -193,6 +200,7 @@ async function refresh() {
     renderAll();
     $("#live").classList.remove("stale");
   } catch (e) {
+    if (epoch !== S.epoch || S.leaving) return;
     if (e.status === 401) signOut(t("signin.bad"));
     else {
       $("#live").classList.add("stale");
@@ -220,7 +228,7 @@ async function refreshSelected() {
     S.placement = await api(`/jobs/${encodeURIComponent(j.id)}/placement`);
   } catch (e) {
     S.placement = null;
-    if (e.status !== 404 && e.status !== 409) console.warn("placement failed:", e.message);
+    if (e.status !== 404 && e.status !== 409 && !S.leaving) console.warn("placement failed:", e.message);
   }
 }
 
@@ -426,6 +434,7 @@ function mapOption() {
   const size = (v) => 9 + 24 * Math.sqrt(v[2]);
 
   return {
+    animation: !CALM,
     textStyle: { fontFamily: FONT },
     tooltip: {
       trigger: "item",
@@ -509,7 +518,7 @@ function mapOption() {
         data: flowData,
         lineStyle: { width: 1.4, opacity: 0.55, curveness: 0.25, color: STATE_COLOURS.running },
         itemStyle: { color: STATE_COLOURS.running },
-        effect: { show: true, period: 4, trailLength: 0.15, symbol: "arrow", symbolSize: 5 },
+        effect: { show: !CALM, period: 4, trailLength: 0.15, symbol: "arrow", symbolSize: 5 },
         zlevel: 1,
       },
       {
@@ -530,13 +539,13 @@ function mapOption() {
         data: selFlow,
         lineStyle: { width: 3, opacity: 0.95, curveness: 0.25, color: "#e8590c" },
         itemStyle: { color: "#e8590c" },
-        effect: { show: true, period: 2.5, trailLength: 0.3, symbol: "arrow", symbolSize: 9, color: "#e8590c" },
+        effect: { show: !CALM, period: 2.5, trailLength: 0.3, symbol: "arrow", symbolSize: 9, color: "#e8590c" },
         zlevel: 3,
       },
       {
         id: "selected-site",
         name: t("map.selected"),
-        type: "effectScatter",
+        type: CALM ? "scatter" : "effectScatter",
         coordinateSystem: "geo",
         data: selSite ? [{ ...sitePoint(selSite), label: { show: true } }] : [],
         symbolSize: 16,
@@ -652,6 +661,7 @@ function setLang(lang) {
 }
 
 function boot() {
+  window.addEventListener("pagehide", () => { S.leaving = true; });
   echarts.registerMap("china", window.CHINA_GEOJSON);
   applyI18n();
   $("#lang").addEventListener("click", () => setLang(S.lang === "zh" ? "en" : "zh"));
