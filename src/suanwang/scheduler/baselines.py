@@ -51,6 +51,8 @@ class RoundRobin(Scheduler):
 
     def select(self, cs: CycleState, candidates: np.ndarray, total: np.ndarray) -> int:
         idx = np.flatnonzero(candidates)
+        if not len(idx):
+            return -1
         after = idx[idx >= self._next]
         i = int(after[0] if len(after) else idx[0])
         self._next = i + 1

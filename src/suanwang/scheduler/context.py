@@ -39,6 +39,8 @@ class SchedulerContext:
         if self.shield is None:
             self.shield = self.rules.bind(self.sites, set(self.atlas.provinces))
         self.site_ids = [s.id for s in self.sites]
+        self.all_sites = np.ones(len(self.sites), dtype=bool)  # the mask every site passes (read-only)
+        self.all_sites.setflags(write=False)
         self._label_masks: dict[tuple[str, ...], np.ndarray] = {}
         self._signal_means: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 

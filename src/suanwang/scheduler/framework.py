@@ -32,6 +32,7 @@ from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
 CACHE_ENTRIES = 8192  # signatures kept before the cache is cleared (memory bound, not a fact about the world)
+SCAN_SITES = 4  # fast path: sites tried one by one in score order before falling back to whole masks
 
 
 class CycleState:
@@ -56,6 +57,10 @@ class FilterPlugin:
     def reason(self, cs: CycleState, i: int) -> str:
         """Why site i fails this filter, e.g. 'latency: 28.1 ms one-way > 5 ms (realtime)'."""
         raise NotImplementedError
+
+    def admits(self, cs: CycleState, i: int) -> bool:
+        """Whether site i passes, for one site (the fast path); must agree with `filter`."""
+        return bool(self.filter(cs)[i])
 
 
 class ScorePlugin:
@@ -92,6 +97,7 @@ class _Entry:
     static: np.ndarray
     score: np.ndarray  # +inf outside `static`
     raw: dict[str, np.ndarray]
+    order: list[int]  # the statically feasible sites, best score first (lowest index on ties)
 
 
 class Scheduler:
@@ -123,6 +129,10 @@ class Scheduler:
         self.dynamic_scores = [(p, w) for p, w in self.scores if p.dynamic]
         self.normalise = normalise
         self.cache = cache
+        self._later_filters = self.job_filters + self.dynamic_filters
+        # Fast path (cached pipelines only): try the best statically feasible sites one by one; it picks
+        # what the masks would when selection is the default argmin and no score depends on the state.
+        self._fast = cache and not self.dynamic_scores and type(self).select is Scheduler.select
         self._weights = np.array([w for _, w in self.static_scores], dtype=float)
         self._cache: dict[tuple, _Entry] = {}  # (signature, hour) -> entry
         self._scored: dict[tuple, tuple[Estimate, np.ndarray]] = {}  # score_key -> (estimate, raw scores)
@@ -191,15 +201,17 @@ class Scheduler:
                 self._remember(self._static, fkey, static)
         total = combine(matrix, self._weights, static, self.normalise)
         raw = {p.name: matrix[k] for k, (p, _) in enumerate(self.static_scores)}
-        entry = _Entry(est, static, total, raw)
+        order = np.argsort(total, kind="stable")[: int(static.sum())].tolist()
+        entry = _Entry(est, static, total, raw, order)
         if self.cache:
             self._remember(self._cache, key, entry)
         return entry
 
     # --- selection -----------------------------------------------------------------------------------
     def select(self, cs: CycleState, candidates: np.ndarray, total: np.ndarray) -> int:
-        """The chosen site among `candidates` (a non-empty mask): the lowest total score, lowest index on ties."""
-        return int(np.argmin(np.where(candidates, total, np.inf)))
+        """The chosen site among `candidates`: the lowest total score, lowest index on ties; -1 if none."""
+        i = int(np.where(candidates, total, np.inf).argmin())
+        return i if candidates[i] else -1
 
     # --- the cycle -----------------------------------------------------------------------------------
     def place(self, job: Job, state: ClusterState, now_h: float, explain: bool = False) -> Decision:
@@ -209,6 +221,10 @@ class Scheduler:
         """
         entry = self._entry(job, state, now_h)
         cs = CycleState(self.ctx, job, state, now_h, entry.estimate)
+        if self._fast and not explain:
+            for i in entry.order[:SCAN_SITES]:
+                if all(f.admits(cs, i) for f in self._later_filters):
+                    return self._bind(job, state, now_h, entry, i, None)
         feasible = entry.static
         for f in self.job_filters:
             feasible = feasible & f.filter(cs)
@@ -216,17 +232,20 @@ class Scheduler:
         for f in self.dynamic_filters:
             free = free & f.filter(cs)
         total = entry.score
-        if self.dynamic_scores and free.any():
-            for p, w in self.dynamic_scores:
-                total = total + w * p.score(cs)
+        for p, w in self.dynamic_scores:
+            total = total + w * p.score(cs)
         verdicts = self.explain(cs, entry, total) if explain else None
-        if not free.any():
+        i = self.select(cs, free, total)
+        if i < 0:
             if feasible.any():
                 n = int(feasible.sum())
                 reason = f"no free capacity now at any of {n} feasible site(s); retry later"
                 return Decision(job.id, None, reason, verdicts, self.name, True)
             return Decision(job.id, None, self.infeasible_reason(cs), verdicts, self.name, False)
-        i = self.select(cs, free, total)
+        return self._bind(job, state, now_h, entry, i, verdicts)
+
+    def _bind(self, job: Job, state: ClusterState, now_h: float, entry: _Entry, i: int, verdicts) -> Decision:
+        """Reserve site i for `job` and build the decision with its predictions."""
         state.reserve(i, job)
         e = entry.estimate
         placement = Placement(

@@ -16,6 +16,10 @@ class CapacityFilter(FilterPlugin):
     def filter(self, cs: CycleState) -> np.ndarray:
         return cs.state.could_ever_fit(cs.job)
 
+    def admits(self, cs: CycleState, i: int) -> bool:
+        s, j = cs.state, cs.job
+        return s.cpu_total[i] >= j.cpu_cores and s.gpu_total[i] >= j.gpu_cards
+
     def reason(self, cs: CycleState, i: int) -> str:
         s, j = cs.state, cs.job
         return (
@@ -32,6 +36,10 @@ class FreeCapacityFilter(FilterPlugin):
 
     def filter(self, cs: CycleState) -> np.ndarray:
         return cs.state.fits(cs.job)
+
+    def admits(self, cs: CycleState, i: int) -> bool:
+        s, j = cs.state, cs.job
+        return bool(s.up[i]) and s.cpu_free[i] >= j.cpu_cores and s.gpu_free[i] >= j.gpu_cards
 
     def reason(self, cs: CycleState, i: int) -> str:
         s, j = cs.state, cs.job

@@ -16,8 +16,12 @@ class DeadlineFilter(FilterPlugin):
     def filter(self, cs: CycleState) -> np.ndarray:
         job = cs.job
         if job.deadline_h is None:
-            return np.ones(len(cs.ctx.sites), dtype=bool)
+            return cs.ctx.all_sites
         return cs.now_h + cs.estimate.transfer_h + job.runtime_h <= job.deadline_h
+
+    def admits(self, cs: CycleState, i: int) -> bool:
+        job = cs.job
+        return job.deadline_h is None or cs.now_h + cs.estimate.transfer_h[i] + job.runtime_h <= job.deadline_h
 
     def reason(self, cs: CycleState, i: int) -> str:
         job = cs.job
