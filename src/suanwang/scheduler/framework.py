@@ -8,9 +8,10 @@ vector (lower is better). Filters run in three stages:
 - job:     depend on the job and the clock but not on free capacity (total capacity, deadline);
 - dynamic: depend on free capacity now (free cores / cards, site up).
 
-Opportunistic batching, three caches: the static mask per static key (origin, data province, latency bound,
+Opportunistic batching, four caches: the static mask per static key (origin, data province, latency bound,
 data class, tenant, labels); the estimate and raw static scores per score key (origin, data province, resource
-shape, data size, hour of day); their weighted normalised combination per (signature, hour). A job whose
+shape, data size, hour of day); their weighted normalised combination per (static mask, score key), and the
+result per (signature, hour) for the common case of a repeated signature. A job whose
 signature was seen costs a few numpy masks and one argmin; static score plugins may read only the estimate
 and the fields of the score key. Normalisation (min-max) runs over the statically feasible sites, so the cached
 and the uncached pipeline take identical decisions.
@@ -137,6 +138,7 @@ class Scheduler:
         self._cache: dict[tuple, _Entry] = {}  # (signature, hour) -> entry
         self._scored: dict[tuple, tuple[Estimate, np.ndarray]] = {}  # score_key -> (estimate, raw scores)
         self._static: dict[tuple, np.ndarray] = {}  # static_key -> static mask
+        self._combined: dict[tuple, _Entry] = {}  # (static mask bytes, score_key) -> entry
 
     # --- pre-filter and the cached static part -------------------------------------------------------
     @staticmethod
@@ -147,7 +149,15 @@ class Scheduler:
     @staticmethod
     def static_key(job: Job) -> tuple:
         """What static filters read: where the job comes from, its latency bound, data rules and labels."""
-        return (job.origin, job.data_province, job.latency_bound_ms, job.data_class, job.tenant, job.labels)
+        return (
+            job.origin,
+            job.origin_province,
+            job.data_province,
+            job.latency_bound_ms,
+            job.data_class,
+            job.tenant,
+            job.labels,
+        )
 
     @staticmethod
     def score_key(job: Job, hour: int) -> tuple:
@@ -197,12 +207,18 @@ class Scheduler:
             static = np.ones(len(self.ctx.sites), dtype=bool)
             for f in self.static_filters:
                 static &= f.filter(cs)
+            static.setflags(write=False)
             if self.cache:
                 self._remember(self._static, fkey, static)
-        total = combine(matrix, self._weights, static, self.normalise)
-        raw = {p.name: matrix[k] for k, (p, _) in enumerate(self.static_scores)}
-        order = np.argsort(total, kind="stable")[: int(static.sum())].tolist()
-        entry = _Entry(est, static, total, raw, order)
+        ckey = (static.tobytes(), skey)  # jobs of other signatures may share both the mask and the scores
+        entry = self._combined.get(ckey) if self.cache else None
+        if entry is None:
+            total = combine(matrix, self._weights, static, self.normalise)
+            raw = {p.name: matrix[k] for k, (p, _) in enumerate(self.static_scores)}
+            order = np.argsort(total, kind="stable")[: int(static.sum())].tolist()
+            entry = _Entry(est, static, total, raw, order)
+            if self.cache:
+                self._remember(self._combined, ckey, entry)
         if self.cache:
             self._remember(self._cache, key, entry)
         return entry

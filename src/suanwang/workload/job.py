@@ -71,6 +71,7 @@ class Job:
         """Jobs with equal signatures share feasibility and per-unit scores (opportunistic batching)."""
         return (
             self.origin,
+            self.origin_province,
             self.data_province,
             self.latency_bound_ms,
             self.data_class,
