@@ -193,6 +193,23 @@ def test_sign_in_submit_and_see_the_job_placed_on_the_map(live: Live, page):
         assert flows[job_id] == [[job["origin_lon"], job["origin_lat"]], [site["lon"], site["lat"]]]
         assert map_series(pg, "selected-flow")[0]["coords"] == flows[job_id]
 
+    # Hovering the site shows its price and carbon now, and the jobs it has taken.
+    pg.evaluate(
+        """(id) => {
+            const chart = echarts.getInstanceByDom(document.querySelector('#map'));
+            const series = chart.getOption().series;
+            const i = series.findIndex((s) => s.id === 'sites');
+            const j = series[i].data.findIndex((d) => d.name === id);
+            chart.dispatchAction({type: 'showTip', seriesIndex: i, dataIndex: j});
+        }""",
+        site["id"],
+    )
+    tip = pg.locator("#map > div").filter(has_text=site["name_zh"])
+    tip.wait_for()
+    text = tip.text_content()
+    assert f"{site['price_cny_per_kwh']:.3f} CNY/kWh" in text and f"{site['carbon_kg_per_kwh']:.3f} kgCO₂/kWh" in text
+    assert "累计作业" in text  # the site's row of /metrics/summary
+
     # The placement explanation lists every site's verdict, the chosen one first.
     pg.wait_for_selector("#explain table.verdicts")
     verdict_sites = pg.eval_on_selector_all("#explain tr[data-site]", "rows => rows.map((r) => r.dataset.site)")

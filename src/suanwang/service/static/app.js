@@ -187,7 +187,7 @@ async function refresh() {
     S.counts = Object.fromEntries(STATES.map((s, i) => [s, perState[i].total]));
     S.flows = STATES.flatMap((s, i) => (FLOW_STATES.includes(s) ? perState[i].items : []));
     const rows = Array.isArray(summary) ? summary : (summary && summary.rows) || [];
-    S.siteJobs = Object.fromEntries(rows.map((r) => [r.key, r]));
+    S.siteJobs = Object.fromEntries(rows.map((r) => [r.site ?? r.key, r]));
     S.totals = rows.reduce(
       (a, r) => ({
         cost_cny: a.cost_cny + (r.cost_cny || 0),
@@ -330,7 +330,7 @@ function renderExplain() {
     box.innerHTML = html;
     return;
   }
-  html += `<div class="facts">
+  if (p.site_id) html += `<div class="facts">
     ${fact(t("explain.site"), esc(p.site_id ? siteName(p.site_id) : "–"))}
     ${fact(t("explain.cost"), `${fmt(p.cost_cny, 2)} ${esc(t("unit.cny"))}`)}
     ${fact(t("explain.energy"), `${fmt(p.energy_kwh, 1)} kWh`)}
@@ -484,7 +484,6 @@ function mapOption() {
       itemStyle: { areaColor: "#e9eff6", borderColor: "#a8b9cc", borderWidth: 0.8 },
       emphasis: { itemStyle: { areaColor: "#d7e4f2" }, label: { show: false } },
       label: { show: false },
-      tooltip: { show: false },
       select: { disabled: true },
     },
     series: [
