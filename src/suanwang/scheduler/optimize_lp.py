@@ -1,0 +1,307 @@
+"""The batch LP over candidate columns, solved with HiGHS by column generation with a certified lower bound.
+
+Variables: x_i (jobs of column i's class starting at its site and slot), u_c (jobs of class c left unplaced, at a
+penalty), and occupancy O[s, tau] of cores and cards per site and slot (0 <= O <= free capacity).
+Rows:
+  assign   sum_i x_i (class c) + u_c = n_c
+  flow     O[s, tau] - O[s, tau - 1] - (cores starting at tau) + (cores ending at tau) = 0   (same for cards)
+  link     sum of GB moved on link l in slot tau <= link capacity per slot
+Occupancy flows keep the matrix at two entries per column and resource however long a job runs.
+
+Column generation: start from the cheapest few slots per (class, site), solve, price every candidate with the
+row duals, add the most negative columns of each class, repeat. Link rows are added lazily, only once the
+solution overdraws a link in a slot (they rarely bind). After each solve the Lagrangian bound
+  sum_c n_c min(penalty_c, min_i rc_i) + sum_O cap x min(0, rc_O) + sum_links cap x min(0, y_link)
+(rows relaxed with the current duals) is a valid lower bound of the full LP, so the plan's gap is certified even
+when generation stops early; when no column prices out it equals the LP optimum.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from suanwang.scheduler.optimize_columns import Columns
+
+_INF = highspy.kHighsInf
+
+
+@dataclass
+class LpResult:
+    """Solution over the candidate columns: x [n], u [C]; the lower bound and the restricted LP objective."""
+
+    x: np.ndarray
+    u: np.ndarray
+    lp_bound: float
+    lp_objective: float
+    n_vars: int
+    rounds: int
+    converged: bool
+    integral: bool
+    solve_s: float
+
+
+class RowIndex:
+    """Row numbers: assign rows per class, flow rows per (site, slot); link rows per (link, slot) added lazily."""
+
+    def __init__(self, cols: Columns):
+        n_sites = len(cols.cpu_cap)
+        self.assign = np.cumsum(cols.penalty > 0) - 1  # [C] row of class c (valid where it has columns)
+        self.n_assign = int((cols.penalty > 0).sum())
+        self.h = cols.rows_h
+        self.cpu0 = self.n_assign
+        self.gpu0 = self.cpu0 + n_sites * self.h
+        self.n_base = self.gpu0 + n_sites * self.h
+        self.n_sites = n_sites
+        self.xh = cols.xfer_h
+        self.link_row = np.full(cols.n_links * cols.xfer_h, -1, dtype=np.int64)  # (link, slot) -> row or -1
+        self.n_rows = self.n_base
+
+
+def x_entries(cols: Columns, rows: RowIndex, idx: np.ndarray):
+    """(row, local column, value) triplets of the x columns `idx` over the rows that exist."""
+    c, s, t, d = cols.cls[idx], cols.site[idx], cols.slot[idx], cols.dur[idx]
+    local = np.arange(idx.size)
+    cpu, gpu = cols.cpu[c].astype(float), cols.gpu[c].astype(float)
+    parts = [(rows.assign[c], local, np.ones(idx.size))]
+    for base, amount in ((rows.cpu0, cpu), (rows.gpu0, gpu)):
+        on = amount > 0
+        start = base + s * rows.h + t
+        parts.append((start[on], local[on], -amount[on]))
+        parts.append((start[on] + d[on], local[on], amount[on]))
+    for key, vol in _transfers(cols, idx):
+        r = np.where(key >= 0, rows.link_row[np.maximum(key, 0)], -1)
+        on = r >= 0
+        parts.append((r[on], local[on], vol[on]))
+    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+
+
+def _transfers(cols: Columns, idx: np.ndarray):
+    """For each transfer slot k: ((link, slot) key, GB) of the columns `idx` that move data then (-1 / 0 else)."""
+    for k in range(int(cols.xfer_slots.max(initial=0))):
+        vol = cols.volume_gb(idx, k)
+        key = np.where(vol > 0, cols.link[idx] * cols.xfer_h + cols.slot[idx] + k, -1)
+        yield key, vol
+
+
+def _csc(n_rows: int, n_cols: int, r, c, v):
+    m = sp.csc_matrix((v, (r, c)), shape=(n_rows, n_cols))
+    m.sort_indices()
+    return m
+
+
+def _fixed_columns(cols: Columns, rows: RowIndex):
+    """u and O columns: costs, bounds and matrix (rows, cols, values)."""
+    classes = np.nonzero(cols.penalty > 0)[0]
+    n_u = classes.size
+    h, n_sites = rows.h, rows.n_sites
+    s_idx = np.repeat(np.arange(n_sites), h)
+    tau = np.tile(np.arange(h), n_sites)
+    rr, cc, vv = [rows.assign[classes]], [np.arange(n_u)], [np.ones(n_u)]
+    for k, base in enumerate((rows.cpu0, rows.gpu0)):
+        col = n_u + k * n_sites * h + np.arange(n_sites * h)
+        rr.append(base + s_idx * h + tau)
+        cc.append(col)
+        vv.append(np.ones(col.size))
+        nxt = tau + 1 < h
+        rr.append(base + s_idx[nxt] * h + tau[nxt] + 1)
+        cc.append(col[nxt])
+        vv.append(-np.ones(int(nxt.sum())))
+    cost = np.concatenate([cols.penalty[classes], np.zeros(2 * n_sites * h)])
+    lower = np.zeros(cost.size)
+    upper = np.concatenate([np.full(n_u, _INF), np.repeat(cols.cpu_cap, h), np.repeat(cols.gpu_cap, h)])
+    return classes, cost, lower, upper, (np.concatenate(rr), np.concatenate(cc), np.concatenate(vv))
+
+
+def initial_columns(cols: Columns, per_pair: int) -> np.ndarray:
+    """Indices of the `per_pair` cheapest slots of every (class, site) pair: the first restricted master."""
+    if len(cols) == 0:
+        return np.zeros(0, dtype=np.int64)
+    pair = cols.cls * (int(cols.site.max()) + 1) + cols.site
+    return _best_per_group(pair, cols.w, cols.slot, per_pair)
+
+
+def _best_per_group(group: np.ndarray, value: np.ndarray, tie: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k smallest `value`s of every group (ties: smaller `tie`), sorted."""
+    order = np.lexsort((tie, value, group))
+    g = group[order]
+    rank = np.arange(order.size) - np.searchsorted(g, g, side="left")
+    return np.sort(order[rank < k])
+
+
+def price_columns(cols: Columns, rows: RowIndex, y: np.ndarray) -> np.ndarray:
+    """Lagrangian reduced cost w_i - a_i'y of every candidate column (assign row excluded), vectorised."""
+    c, s, t, d = cols.cls, cols.site, cols.slot, cols.dur
+    ay = cols.cpu[c] * (y[rows.cpu0 + s * rows.h + t + d] - y[rows.cpu0 + s * rows.h + t])
+    ay += cols.gpu[c] * (y[rows.gpu0 + s * rows.h + t + d] - y[rows.gpu0 + s * rows.h + t])
+    y_link = _link_duals(rows, y)
+    for key, vol in _transfers(cols, np.arange(len(cols))):
+        on = key >= 0
+        ay[on] += vol[on] * y_link[key[on]]
+    return cols.w - ay
+
+
+def _link_duals(rows: RowIndex, y: np.ndarray) -> np.ndarray:
+    """Duals of the link rows by (link, slot) key, clipped to <= 0 (0 for rows not in the model)."""
+    out = np.zeros(rows.link_row.size)
+    has = rows.link_row >= 0
+    out[has] = np.minimum(y[rows.link_row[has]], 0.0)
+    return out
+
+
+def lagrangian_bound(cols: Columns, rows: RowIndex, y: np.ndarray, rc: np.ndarray) -> float:
+    """A valid lower bound of the full LP from any duals y (see module docstring)."""
+    classes = np.nonzero(cols.penalty > 0)[0]
+    min_rc = np.minimum.reduceat(rc, cols.class_start[classes])
+    bound = float(np.sum(cols.count[classes] * np.minimum(cols.penalty[classes], min_rc)))
+    for base, cap in ((rows.cpu0, cols.cpu_cap), (rows.gpu0, cols.gpu_cap)):
+        yy = y[base : base + rows.n_sites * rows.h].reshape(rows.n_sites, rows.h)
+        a_o = yy.copy()
+        a_o[:, :-1] -= yy[:, 1:]
+        bound += float(np.sum(cap[:, None] * np.minimum(0.0, -a_o)))
+    bound += float(np.sum(cols.link_cap_gb * _link_duals(rows, y)))
+    return bound
+
+
+def link_overdraws(cols: Columns, rows: RowIndex, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(link, slot) keys without a row whose GB moved by the solution `x` on columns `idx` exceed the capacity."""
+    use = np.zeros(rows.link_row.size)
+    for key, vol in _transfers(cols, idx):
+        on = key >= 0
+        np.add.at(use, key[on], vol[on] * x[on])
+    return np.nonzero((use > cols.link_cap_gb * (1 + 1e-9)) & (rows.link_row < 0))[0]
+
+
+class _Model:
+    """The HiGHS model of the restricted master: fixed u / O columns, then x columns in `order`."""
+
+    def __init__(self, cols: Columns, rows: RowIndex, chosen: np.ndarray):
+        self.cols, self.rows = cols, rows
+        self.h = highspy.Highs()
+        self.h.setOptionValue("output_flag", False)
+        self.classes, cost, lower, upper, (fr, fc, fv) = _fixed_columns(cols, rows)
+        self.n_fixed = cost.size
+        xr, xc, xv = x_entries(cols, rows, chosen)
+        r = np.concatenate([fr, xr])
+        c = np.concatenate([fc, xc + self.n_fixed])
+        a = _csc(rows.n_rows, self.n_fixed + chosen.size, r, c, np.concatenate([fv, xv]))
+        row_lo = np.zeros(rows.n_rows)
+        row_lo[rows.assign[self.classes]] = cols.count[self.classes]
+        lp = highspy.HighsLp()
+        lp.num_col_ = int(a.shape[1])
+        lp.num_row_ = rows.n_rows
+        lp.col_cost_ = np.concatenate([cost, cols.w[chosen]])
+        lp.col_lower_ = np.concatenate([lower, np.zeros(chosen.size)])
+        lp.col_upper_ = np.concatenate([upper, np.full(chosen.size, _INF)])
+        lp.row_lower_ = row_lo
+        lp.row_upper_ = row_lo.copy()
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = a.indptr
+        lp.a_matrix_.index_ = a.indices
+        lp.a_matrix_.value_ = a.data
+        self.h.passModel(lp)
+        self.order = chosen.copy()
+        self.in_model = np.zeros(len(cols), dtype=bool)
+        self.in_model[chosen] = True
+
+    def add_columns(self, idx: np.ndarray) -> None:
+        er, ec, ev = x_entries(self.cols, self.rows, idx)
+        m = _csc(self.rows.n_rows, idx.size, er, ec, ev)
+        zeros = np.zeros(idx.size)
+        self.h.addCols(idx.size, self.cols.w[idx], zeros, np.full(idx.size, _INF), m.nnz, m.indptr, m.indices, m.data)
+        self.order = np.concatenate([self.order, idx])
+        self.in_model[idx] = True
+
+    def add_link_rows(self, keys: np.ndarray) -> None:
+        rows = self.rows
+        rows.link_row[keys] = rows.n_rows + np.arange(keys.size)
+        rows.n_rows += keys.size
+        local = np.full(rows.link_row.size, -1, dtype=np.int64)
+        local[keys] = np.arange(keys.size)
+        rr, cc, vv = [], [], []
+        for key, vol in _transfers(self.cols, self.order):
+            on = key >= 0
+            hit = np.zeros(key.size, dtype=bool)
+            hit[on] = local[key[on]] >= 0
+            rr.append(local[key[hit]])
+            cc.append(self.n_fixed + np.nonzero(hit)[0])
+            vv.append(vol[hit])
+        m = sp.csr_matrix(
+            (np.concatenate(vv), (np.concatenate(rr), np.concatenate(cc))), shape=(keys.size, self.h.getNumCol())
+        )
+        m.sort_indices()
+        lo = np.full(keys.size, -_INF)
+        hi = np.full(keys.size, self.cols.link_cap_gb)
+        self.h.addRows(keys.size, lo, hi, m.nnz, m.indptr, m.indices, m.data)
+
+    def values(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x over all candidate columns, u over classes) of the current solution."""
+        v = np.asarray(self.h.getSolution().col_value)
+        x = np.zeros(len(self.cols))
+        x[self.order] = v[self.n_fixed : self.n_fixed + self.order.size]
+        u = np.zeros(len(self.cols.penalty))
+        u[self.classes] = v[: self.classes.size]
+        return x, u
+
+
+def solve(
+    cols: Columns,
+    *,
+    per_pair: int = 2,
+    per_class: int = 8,
+    max_rounds: int = 12,
+    bound_tol: float = 1e-4,
+    mip: bool = False,
+    mip_time_limit_s: float = 10.0,
+) -> LpResult:
+    """Solve the LP by column generation or, with `mip`, the exact integer program over all columns."""
+    t0 = time.perf_counter()
+    rows = RowIndex(cols)
+    n = len(cols)
+    model = _Model(cols, rows, np.arange(n) if mip else initial_columns(cols, per_pair))
+    h = model.h
+    if mip and n:  # the integer program gets every link row up front
+        keys = np.unique(np.concatenate([key[key >= 0] for key, _ in _transfers(cols, model.order)] or [[]]))
+        if keys.size:
+            model.add_link_rows(keys.astype(np.int64))
+    best_bound, rounds, converged, obj = -np.inf, 0, False, 0.0
+    while rounds < 10 * max_rounds:
+        rounds += 1
+        h.run()
+        obj = h.getInfo().objective_function_value
+        x, _ = model.values()
+        over = link_overdraws(cols, rows, model.order, x[model.order])
+        if over.size:  # a link is overdrawn: add its rows and solve again
+            model.add_link_rows(over)
+            continue
+        y = np.asarray(h.getSolution().row_dual)
+        rc = price_columns(cols, rows, y) if n else np.zeros(0)
+        best_bound = max(best_bound, lagrangian_bound(cols, rows, y, rc)) if n else obj
+        scale = max(1.0, abs(obj))
+        rc_full = rc - y[rows.assign[cols.cls]] if n else rc
+        negative = ~model.in_model & (rc_full < -1e-9 * scale)
+        if not negative.any():
+            converged, best_bound = True, obj
+            break
+        if rounds >= max_rounds or obj - best_bound <= bound_tol * scale:
+            break
+        cand = np.nonzero(negative)[0]
+        model.add_columns(np.sort(cand[_best_per_group(cols.cls[cand], rc_full[cand], cols.slot[cand], per_class)]))
+    lp_objective = obj
+    integral = False
+    if mip and n:
+        integer = np.concatenate([np.arange(model.classes.size), np.arange(model.n_fixed, h.getNumCol())])
+        kinds = np.full(integer.size, highspy.HighsVarType.kInteger.value, dtype=np.uint8)
+        h.changeColsIntegrality(integer.size, integer.astype(np.int32), kinds)
+        h.setOptionValue("time_limit", float(mip_time_limit_s))
+        h.setOptionValue("mip_rel_gap", 0.0)
+        h.run()
+        integral = bool(h.getSolution().value_valid)
+    x, u = model.values()
+    return LpResult(
+        x, u, best_bound, lp_objective, h.getNumCol(), rounds, converged, integral, time.perf_counter() - t0
+    )
