@@ -1,0 +1,211 @@
+"""Per-policy results from a simulation run: totals, flows, site load, utilisation, carbon-raising routes.
+
+Units: cost CNY, energy MWh, carbon t (tCO2), waits hours, WAN TB, core-hours.
+
+- carbon_t (totals, site_load) is market-based: energy x grid x (1 - the site's green share);
+  carbon_location_t and the carbon of `flows` are location-based: energy x the site's grid intensity over the
+  run hours, so a flow compares like with like against `carbon_if_local_t`: the same IT energy at the origin
+  province's provincial DC (its PUE and grid).
+- wait_h of a done job = end - submit - runtime: queueing, data transfer and work lost to outages.
+- deadline_misses: done jobs that ended after their deadline, plus jobs rejected when they could no longer
+  finish by it (decision time + runtime > deadline).
+- latency and residency violations are re-checked for every run segment from the context's latency matrix and
+  the residency rules, independently of the scheduler's filters; both must be 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from suanwang.policy.residency import DATA_PROVINCE, MAINLAND, ResidencyRules
+from suanwang.scheduler import SchedulerContext
+from suanwang.sim.simulator import DONE, FAILED, REJECTED, Run
+from suanwang.workload.job import DataClass, Job
+
+
+def mean_profile(profile: np.ndarray, start_h: np.ndarray, run_h: np.ndarray) -> np.ndarray:
+    """Mean of daily hourly `profile` [rows, 24] over runs from start_h lasting run_h hours (as Signals.mean_over)."""
+    n = np.maximum(1, np.ceil(run_h)).astype(np.int64)
+    h0 = np.floor(start_h).astype(np.int64) % 24
+    doubled = np.concatenate([profile, profile], axis=1)
+    cs = np.concatenate([np.zeros((profile.shape[0], 1)), np.cumsum(doubled, axis=1)], axis=1)
+    return cs, h0, n
+
+
+def grid_mean(profile: np.ndarray, row: np.ndarray, start_h: np.ndarray, run_h: np.ndarray) -> np.ndarray:
+    """Mean of profile[row] (kgCO2/kWh by hour of day) over each run; whole-day mean when a run spans >= 24 h."""
+    cs, h0, n = mean_profile(profile, start_h, run_h)
+    part = (cs[row, h0 + np.minimum(n, 24)] - cs[row, h0]) / np.minimum(n, 24)
+    return np.where(n >= 24, profile.mean(axis=1)[row], part)
+
+
+def residency_ok(
+    rules: ResidencyRules, job: Job, site_province: str, site_labels: frozenset, site_id: str, mainland: frozenset
+) -> bool:
+    """Whether a placement of `job` at a site satisfies every applicable rule (an audit, not the filter)."""
+    for rule in rules.rules:
+        if rule.data_classes and DataClass(job.data_class) not in rule.data_classes:
+            continue
+        if rule.tenants and job.tenant not in rule.tenants:
+            continue
+        if rule.within == MAINLAND and site_province not in mainland:
+            return False
+        if rule.within == DATA_PROVINCE and site_province != job.data_province:
+            return False
+        if isinstance(rule.within, frozenset) and rule.within and site_province not in rule.within:
+            return False
+        if rule.labels and not rule.labels <= site_labels:
+            return False
+        if rule.sites and site_id not in rule.sites:
+            return False
+    return True
+
+
+def _q(x: np.ndarray, q: float) -> float:
+    return float(np.quantile(x, q)) if len(x) else 0.0
+
+
+def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
+    """The results of one policy, in the results.json schema (see docs/simulation.md)."""
+    jobs, sites = run.jobs, ctx.sites
+    seg = run.segments
+    sj = np.frombuffer(seg.job, dtype=np.int64) if len(seg.job) else np.zeros(0, dtype=np.int64)
+    ss = np.frombuffer(seg.site, dtype=np.int64) if len(seg.site) else np.zeros(0, dtype=np.int64)
+
+    def arr(a) -> np.ndarray:
+        return np.frombuffer(a, dtype=np.float64) if len(a) else np.zeros(0)
+
+    start, frac = arr(seg.start_h), arr(seg.frac)
+    cost, energy, carbon = arr(seg.cost_cny), arr(seg.energy_kwh), arr(seg.carbon_kg)
+    transfer_gb = arr(seg.transfer_gb)
+    runtime = np.array([jobs[i].runtime_h for i in sj]) if len(sj) else np.zeros(0)
+    cores = np.array([jobs[i].cpu_cores for i in sj], dtype=float) if len(sj) else np.zeros(0)
+    origin_prov = np.array([jobs[i].origin_province for i in sj], dtype=object)
+    grid = ctx.signals.grid_kg_per_kwh
+    carbon_loc = energy * grid_mean(grid, ss, start, runtime * np.maximum(frac, 1e-9))
+    # the same IT energy at the origin province's provincial DC
+    site_ix = {s.id: i for i, s in enumerate(sites)}
+    it_kwh = energy / ctx.pue[ss] if len(ss) else np.zeros(0)
+    local = np.array([site_ix.get(f"{p}-dc", -1) for p in origin_prov], dtype=np.int64)
+    has_local = local >= 0
+    carbon_if_local = np.zeros(len(sj))
+    if has_local.any():
+        li = local[has_local]
+        carbon_if_local[has_local] = (
+            it_kwh[has_local] * ctx.pue[li] * grid_mean(grid, li, start[has_local], runtime[has_local])
+        )
+    if (~has_local).any():
+        pue = ctx.atlas.value("provincial_dc_pue")
+        co2 = np.array([ctx.atlas.province(p).co2(carbon_year) for p in origin_prov[~has_local]])
+        carbon_if_local[~has_local] = it_kwh[~has_local] * pue * co2
+    core_h = cores * runtime * frac
+    completed = frac >= 1.0
+    # outcomes
+    status = np.array(run.status)
+    done = status == DONE
+    end = np.array(run.end_h)
+    submit = np.array([j.submit_h for j in jobs])
+    rt = np.array([j.runtime_h for j in jobs])
+    deadline = np.array([j.deadline_h if j.deadline_h is not None else math.inf for j in jobs])
+    wait = (end - submit - rt)[done]
+    misses = int((done & (end > deadline + 1e-9)).sum() + ((status == REJECTED) & (end + rt > deadline)).sum())
+    # independent audits, once per segment
+    mainland = frozenset(ctx.atlas.provinces)
+    labels = [frozenset(s.labels) for s in sites]
+    lat_viol = res_viol = 0
+    for i, s in zip(sj.tolist(), ss.tolist(), strict=True):
+        job = jobs[i]
+        if ctx.latency_ms[ctx.place_index[job.origin], s] > job.latency_bound_ms + 1e-9:
+            lat_viol += 1
+        if not residency_ok(ctx.rules, job, sites[s].province_id, labels[s], sites[s].id, mainland):
+            res_viol += 1
+    west = np.array([s.role == "west" for s in sites])
+    total_core_h = float(core_h.sum())
+    util = np.array(run.util) if run.util else np.zeros((0, len(sites)))
+    totals = {
+        "jobs": len(jobs),
+        "done": int(done.sum()),
+        "failed": int((status == FAILED).sum()),
+        "rejected": int((status == REJECTED).sum()),
+        "cost_cny": round(float(cost.sum()), 2),
+        "energy_mwh": round(float(energy.sum()) / 1e3, 4),
+        "carbon_t": round(float(carbon.sum()) / 1e3, 4),
+        "carbon_location_t": round(float(carbon_loc.sum()) / 1e3, 4),
+        "wait_p50_h": round(_q(wait, 0.5), 4),
+        "wait_p95_h": round(_q(wait, 0.95), 4),
+        "wait_p99_h": round(_q(wait, 0.99), 4),
+        "deadline_misses": misses,
+        "latency_violations": lat_viol,
+        "residency_violations": res_viol,
+        "wan_tb": round(float(transfer_gb.sum()) / 1e3, 4),
+        "west_share": round(float(core_h[west[ss]].sum()) / total_core_h, 4) if total_core_h > 0 else 0.0,
+    }
+    flows = []
+    keys = sorted(set(zip(origin_prov.tolist(), ss.tolist(), strict=True)))
+    key_of = {k: n for n, k in enumerate(keys)}
+    fk = np.array([key_of[k] for k in zip(origin_prov.tolist(), ss.tolist(), strict=True)], dtype=np.int64)
+
+    def by_flow(x: np.ndarray) -> np.ndarray:
+        return np.bincount(fk, weights=x, minlength=len(keys)) if len(keys) else np.zeros(0)
+
+    f_jobs, f_core = by_flow(completed.astype(float)), by_flow(core_h)
+    f_energy, f_carbon, f_local = by_flow(energy), by_flow(carbon_loc), by_flow(carbon_if_local)
+    for n, (prov, s) in enumerate(keys):
+        flows.append(
+            {
+                "origin_province": prov,
+                "site_id": sites[s].id,
+                "jobs": int(f_jobs[n]),
+                "core_hours": round(float(f_core[n]), 2),
+                "energy_mwh": round(float(f_energy[n]) / 1e3, 4),
+                "carbon_t": round(float(f_carbon[n]) / 1e3, 4),
+                "carbon_if_local_t": round(float(f_local[n]) / 1e3, 4),
+            }
+        )
+    raised = [
+        {
+            "origin_province": f["origin_province"],
+            "site_id": f["site_id"],
+            "jobs": f["jobs"],
+            "carbon_t": f["carbon_t"],
+            "carbon_if_local_t": f["carbon_if_local_t"],
+            "increase_t": round(f["carbon_t"] - f["carbon_if_local_t"], 4),
+        }
+        for f in flows
+        if f["carbon_t"] > f["carbon_if_local_t"] and f["site_id"] != f"{f['origin_province']}-dc"
+    ]
+    raised.sort(key=lambda r: -r["increase_t"])
+    n_sites = len(sites)
+
+    def by_site(x: np.ndarray) -> np.ndarray:
+        return np.bincount(ss, weights=x, minlength=n_sites) if len(ss) else np.zeros(n_sites)
+
+    s_jobs, s_core, s_energy = by_site(completed.astype(float)), by_site(core_h), by_site(energy)
+    s_carbon, s_cost = by_site(carbon), by_site(cost)
+    mean_util = util.mean(axis=0) if len(util) else np.zeros(n_sites)
+    site_load = [
+        {
+            "site_id": s.id,
+            "jobs": int(s_jobs[i]),
+            "core_hours": round(float(s_core[i]), 2),
+            "energy_mwh": round(float(s_energy[i]) / 1e3, 4),
+            "carbon_t": round(float(s_carbon[i]) / 1e3, 4),
+            "cost_cny": round(float(s_cost[i]), 2),
+            "mean_util": round(float(mean_util[i]), 4),
+        }
+        for i, s in enumerate(sites)
+    ]
+    utilisation = {
+        "hours": list(run.util_hours),
+        "site_ids": [s.id for s in sites],
+        "values": [[round(float(v), 4) for v in row] for row in util],
+    }
+    return {
+        "totals": totals,
+        "flows": flows,
+        "site_load": site_load,
+        "utilisation": utilisation,
+        "carbon_raised_routes": raised,
+    }

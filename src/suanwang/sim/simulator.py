@@ -1,0 +1,459 @@
+"""One policy over one job list: arrivals, starts, completions, site outages and link cuts, hourly sampling.
+
+The policy objects are the scheduler's own (`make_policy`, `BatchOptimizer`); nothing here decides a
+placement. What the simulator adds is time:
+
+- arrival: an online policy places the job now; when it says `retryable` the job waits in a queue, else it is
+  rejected with the policy's reason. Under "batch-lp" the batch optimiser collects the batch-class arrivals and
+  plans them every `window_h` hours (slots of `slot_h`, a 24 h horizon); its placements may start later
+  (temporal shifting) and take their capacity when they start. Real-time and interactive jobs cannot wait for
+  a window: under "batch-lp" they go to the online policy on arrival (a hybrid, as an operator would run it).
+- completion: frees the cores and cards and retries queued jobs that could use the freed site (each queue of
+  jobs with the same static rules is scanned `queue_depth` jobs deep, like Slurm's default_queue_depth).
+- outage: the site goes down (state.up False); its running jobs stop - the work done so far is counted as
+  spent - and are placed again through the policy. Recovery brings the site back and retries the queues.
+- link cut (data province -> site): while cut, the site is marked down for the placement of any job whose
+  input would travel over that link (its data province differs from the site's and it has data to move),
+  and restored right after. Jobs already running keep running (their data already moved).
+- hourly: the utilisation of every site is sampled (the signals themselves change by hour of day inside the
+  scheduler's estimates).
+
+Queued jobs that still wait when no event is left are placed by a final pass; whatever cannot be placed then
+is failed with a reason. So every job ends done, failed or rejected.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from suanwang.scheduler import ClusterState, SchedulerContext, make_policy
+from suanwang.scheduler.costs import estimate
+from suanwang.scheduler.decision import Placement
+from suanwang.scheduler.framework import CycleState
+from suanwang.sim.engine import ARRIVAL, COMPLETION, FAILURE, PLAN, SIGNAL, START, Engine
+from suanwang.workload.job import Job, LatencyClass
+
+BATCH_POLICY = "batch-lp"
+PENDING, QUEUED, RUNNING, DONE, FAILED, REJECTED = range(6)
+STATUS = ("pending", "queued", "running", "done", "failed", "rejected")
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Site `site_id` is down from start_h to end_h (hours)."""
+
+    site_id: str
+    start_h: float
+    end_h: float
+
+
+@dataclass(frozen=True)
+class LinkCut:
+    """The link from data province `province_id` to site `site_id` is cut from start_h to end_h (hours)."""
+
+    province_id: str
+    site_id: str
+    start_h: float
+    end_h: float
+
+
+@dataclass
+class Segments:
+    """Every run of a job at a site (a job stopped by an outage has a partial run, then another)."""
+
+    job: array = field(default_factory=lambda: array("q"))
+    site: array = field(default_factory=lambda: array("q"))
+    start_h: array = field(default_factory=lambda: array("d"))
+    frac: array = field(default_factory=lambda: array("d"))  # share of the run done (1 = completed)
+    cost_cny: array = field(default_factory=lambda: array("d"))
+    energy_kwh: array = field(default_factory=lambda: array("d"))
+    carbon_kg: array = field(default_factory=lambda: array("d"))
+    transfer_gb: array = field(default_factory=lambda: array("d"))
+    latency_ms: array = field(default_factory=lambda: array("d"))
+
+    def add(self, idx: int, p: Placement, start_h: float, frac: float) -> None:
+        """Record a run of job idx under placement p that did `frac` of its work (costs scale with it)."""
+        self.job.append(idx)
+        self.site.append(p.site_index)
+        self.start_h.append(start_h)
+        self.frac.append(frac)
+        self.cost_cny.append(p.cost_cny * frac)
+        self.energy_kwh.append(p.energy_kwh * frac)
+        self.carbon_kg.append(p.carbon_kg * frac)
+        self.transfer_gb.append(p.transfer_gb)
+        self.latency_ms.append(p.latency_ms)
+
+
+@dataclass
+class Run:
+    """What happened to every job under one policy."""
+
+    policy: str
+    jobs: list[Job]
+    status: list[int]
+    reason: list[str]
+    end_h: list[float]  # completion (done) or decision time (rejected / failed)
+    restarts: list[int]
+    segments: Segments
+    util_hours: list[int]
+    util: list[np.ndarray]  # per sampled hour: utilisation of every site
+    events: int
+    wall_s: float = 0.0
+
+
+class Simulation:
+    """Simulates `policy` (a name of POLICIES or "batch-lp") on `jobs` (sorted by submit_h) in context `ctx`."""
+
+    def __init__(
+        self,
+        ctx: SchedulerContext,
+        jobs: list[Job],
+        policy: str,
+        *,
+        horizon_h: float,
+        outages: tuple[Outage, ...] | list[Outage] = (),
+        cuts: tuple[LinkCut, ...] | list[LinkCut] = (),
+        window_h: float = 1.0,
+        slot_h: float = 1.0,
+        queue_depth: int = 100,
+        weights: dict[str, float] | None = None,
+    ):
+        self.ctx, self.jobs, self.policy = ctx, jobs, policy
+        self.horizon_h = float(horizon_h)
+        self.window_h = float(window_h)
+        self.queue_depth = int(queue_depth)
+        self.state = ClusterState.from_sites(ctx.sites)
+        self.batch = policy == BATCH_POLICY
+        if self.batch:
+            from suanwang.scheduler.optimize import BatchOptimizer
+
+            self.optimizer = BatchOptimizer(
+                ctx, weights, slot_h=slot_h, horizon_slots=max(1, round(24.0 / slot_h)), mip_max_cols=0
+            )
+            self.sched = make_policy("online", ctx, weights)  # latency-bound jobs cannot wait for a window
+        else:
+            self.sched = make_policy(policy, ctx, weights)
+        n = len(jobs)
+        self.status = [PENDING] * n
+        self.reason = [""] * n
+        self.end_h = [0.0] * n
+        self.restarts = [0] * n
+        self.gen = [0] * n
+        self.site_of = [-1] * n
+        self.arrived = 0
+        self.planned = 0
+        self.held_cpu = np.zeros(len(ctx.sites), dtype=np.int64)  # batch: planned, not yet started
+        self.held_gpu = np.zeros(len(ctx.sites), dtype=np.int64)
+        self.plan_scheduled = False
+        self.seg = Segments()
+        self.running: list[dict[int, tuple[Placement, float]]] = [{} for _ in ctx.sites]
+        self.engine = Engine()
+        self.outages, self.cuts_plan = list(outages), list(cuts)
+        self.cut: dict[str, set[int]] = {}
+        self.sid = {s.id: i for i, s in enumerate(ctx.sites)}
+        for o in self.outages:
+            self._site_index(o.site_id)
+        for c in self.cuts_plan:
+            self._site_index(c.site_id)
+        # queues of waiting jobs, by the static rules they share (online policies)
+        self.queues: dict[tuple, deque[int]] = {}
+        self.bucket_sites: dict[tuple, np.ndarray] = {}
+        self.active: list[dict[tuple, None]] = [{} for _ in ctx.sites]
+        self.pending: list[int] = []  # batch: waiting for the next plan
+        self.util_hours: list[int] = []
+        self.util: list[np.ndarray] = []
+
+    def _site_index(self, site_id: str) -> int:
+        from suanwang.errors import UnknownPlaceError
+
+        if site_id not in self.sid:
+            raise UnknownPlaceError(site_id, [s for s in self.sid if site_id.split("-")[0] in s][:5], "site")
+        return self.sid[site_id]
+
+    # --- running the simulation ------------------------------------------------------------------------
+    def run(self) -> Run:
+        """Run to the end (all jobs decided); returns the record of every job."""
+        import time
+
+        t0 = time.perf_counter()
+        e = self.engine
+        if self.jobs:
+            e.schedule(self.jobs[0].submit_h, self._arrival, 0, ARRIVAL)
+        for h in range(int(np.ceil(self.horizon_h))):
+            e.schedule(float(h), self._sample, h, SIGNAL)
+        for o in self.outages:
+            e.schedule(o.start_h, self._outage, self.sid[o.site_id], FAILURE)
+            e.schedule(o.end_h, self._recover, self.sid[o.site_id], FAILURE)
+        for c in self.cuts_plan:
+            e.schedule(c.start_h, self._cut, (c.province_id, self.sid[c.site_id]), FAILURE)
+            e.schedule(c.end_h, self._uncut, (c.province_id, self.sid[c.site_id]), FAILURE)
+        if self.batch and self.jobs:
+            self.plan_scheduled = True
+            e.schedule(self.jobs[0].submit_h, self._plan, None, PLAN)
+        while True:
+            e.run()
+            if not self._drain():
+                break
+        return Run(
+            self.policy,
+            self.jobs,
+            self.status,
+            self.reason,
+            self.end_h,
+            self.restarts,
+            self.seg,
+            self.util_hours,
+            self.util,
+            e.processed,
+            time.perf_counter() - t0,
+        )
+
+    def _drain(self) -> bool:
+        """No event left: place every waiting job now (the cluster is idle); True if that made new events."""
+        waiting = sorted(i for q in self.queues.values() for i in q)
+        if not waiting and not self.pending:
+            return False
+        for q in self.queues.values():
+            q.clear()
+        for a in self.active:
+            a.clear()
+        if self.pending:
+            self._plan(None, final=True)
+        for idx in waiting:
+            if self._try(idx) == QUEUED:
+                self._finish(idx, FAILED, "still no room at any feasible site after every other job ended")
+        return len(self.engine) > 0
+
+    # --- events --------------------------------------------------------------------------------------
+    def _arrival(self, idx: int) -> None:
+        self.arrived = idx + 1
+        if idx + 1 < len(self.jobs):
+            self.engine.schedule(self.jobs[idx + 1].submit_h, self._arrival, idx + 1, ARRIVAL)
+        if self.batch and self.jobs[idx].latency_class == LatencyClass.BATCH:
+            self.pending.append(idx)
+        else:
+            self._try(idx)
+
+    def _sample(self, hour: int) -> None:
+        self.util_hours.append(hour)
+        self.util.append(self.state.utilisation())
+
+    def _complete(self, key: tuple[int, int]) -> None:
+        idx, gen = key
+        if gen != self.gen[idx]:
+            return  # stopped by an outage; a newer run exists
+        p, start = self._stop(idx)
+        self.seg.add(idx, p, start, 1.0)
+        self._finish(idx, DONE, f"done at {p.site_id}")
+        self._retry(p.site_index)
+
+    def _outage(self, s: int) -> None:
+        self.state.up[s] = False
+        victims = sorted(self.running[s])
+        for idx in victims:
+            p, start = self._stop(idx)
+            job = self.jobs[idx]
+            done = (self.engine.now_h - start - p.transfer_h) / job.runtime_h
+            self.seg.add(idx, p, start, float(min(1.0, max(0.0, done))))
+            self.restarts[idx] += 1
+        for idx in victims:
+            if self.batch and self.jobs[idx].latency_class == LatencyClass.BATCH:
+                self.status[idx] = PENDING
+                self.pending.append(idx)
+                self._ensure_plan()
+            else:
+                self._try(idx)
+
+    def _recover(self, s: int) -> None:
+        self.state.up[s] = True
+        self._retry(s)
+
+    def _cut(self, key: tuple[str, int]) -> None:
+        self.cut.setdefault(key[0], set()).add(key[1])
+
+    def _uncut(self, key: tuple[str, int]) -> None:
+        self.cut.get(key[0], set()).discard(key[1])
+        self._retry(key[1])
+
+    # --- online placement ----------------------------------------------------------------------------
+    def _cut_sites(self, job: Job) -> list[int]:
+        """Sites the job may not use now because its data would travel over a cut link."""
+        cut = self.cut.get(job.data_province)
+        if not cut or job.input_gb + job.output_gb <= 0:
+            return []
+        return [s for s in cut if self.ctx.site_province[s] != job.data_province and self.state.up[s]]
+
+    def _try(self, idx: int) -> int:
+        """Ask the policy to place job idx now: RUNNING, QUEUED or REJECTED."""
+        job, now = self.jobs[idx], self.engine.now_h
+        masked = self._cut_sites(job)
+        up = self.state.up
+        up[masked] = False
+        try:
+            d = self.sched.place(job, self.state, now)
+        finally:
+            up[masked] = True
+        if d.placement is not None:
+            self._start_run(idx, d.placement, now)
+            return RUNNING
+        if d.retryable:
+            self._enqueue(idx)
+            return QUEUED
+        self._finish(idx, REJECTED, d.reason)
+        return REJECTED
+
+    def _bucket(self, job: Job) -> tuple:
+        return (job.origin, job.data_province, job.latency_bound_ms, job.data_class, job.tenant, job.labels)
+
+    def _enqueue(self, idx: int) -> None:
+        job = self.jobs[idx]
+        key = self._bucket(job)
+        q = self.queues.get(key)
+        if q is None:
+            q = self.queues[key] = deque()
+            cs = CycleState(self.ctx, job, self.state, self.engine.now_h, estimate(self.ctx, job))
+            mask = np.ones(len(self.ctx.sites), dtype=bool)
+            for f in self.sched.static_filters:  # the policy's own static rules: where this job may ever go
+                mask &= np.asarray(f.filter(cs), dtype=bool)
+            self.bucket_sites[key] = np.flatnonzero(mask)
+        if not q:
+            for s in self.bucket_sites[key]:
+                self.active[s][key] = None
+        q.append(idx)
+        self.status[idx] = QUEUED
+
+    def _retry(self, s: int) -> None:
+        """Capacity appeared at site s: retry the queues that may use s, oldest head first."""
+        if not self.active[s]:
+            return
+        keys = sorted(self.active[s], key=lambda k: self.queues[k][0])
+        st = self.state
+        for key in keys:
+            q = self.queues[key]
+            head = [q.popleft() for _ in range(min(self.queue_depth, len(q)))]
+            back = []
+            for idx in head:
+                job = self.jobs[idx]
+                if not (st.up[s] and st.cpu_free[s] >= job.cpu_cores and st.gpu_free[s] >= job.gpu_cards):
+                    back.append(idx)
+                    continue
+                self.status[idx] = PENDING
+                if self._try_requeued(idx) == QUEUED:
+                    back.append(idx)
+            q.extendleft(reversed(back))
+            if not q:
+                for t in self.bucket_sites[key]:
+                    self.active[t].pop(key, None)
+
+    def _try_requeued(self, idx: int) -> int:
+        """Like _try, but a still-waiting job stays where it is in its queue (the caller puts it back)."""
+        job, now = self.jobs[idx], self.engine.now_h
+        masked = self._cut_sites(job)
+        up = self.state.up
+        up[masked] = False
+        try:
+            d = self.sched.place(job, self.state, now)
+        finally:
+            up[masked] = True
+        if d.placement is not None:
+            self._start_run(idx, d.placement, now)
+            return RUNNING
+        if d.retryable:
+            self.status[idx] = QUEUED
+            return QUEUED
+        self._finish(idx, REJECTED, d.reason)
+        return REJECTED
+
+    # --- batch placement -----------------------------------------------------------------------------
+    def _ensure_plan(self) -> None:
+        """Make sure a planning window is scheduled (batch policy)."""
+        if not self.plan_scheduled:
+            self.plan_scheduled = True
+            self.engine.schedule(self.engine.now_h + self.window_h, self._plan, None, PLAN)
+
+    def _plan(self, _payload=None, final: bool = False) -> None:
+        self.plan_scheduled = False
+        now = self.engine.now_h
+        if self.pending:
+            idxs, self.pending = self.pending, []
+            plan = self.optimizer.plan([self.jobs[i] for i in idxs], self._unheld(), now)
+            for idx, d in zip(idxs, plan.decisions, strict=True):
+                if d.placement is not None:
+                    self.status[idx] = QUEUED
+                    self.planned += 1
+                    self._hold(idx, d.placement.site_index, +1)
+                    self.engine.schedule(max(now, d.placement.start_h), self._start_planned, (idx, d.placement), START)
+                elif (d.retryable or self._may_fit_later(idx)) and not final:
+                    self.pending.append(idx)
+                elif d.retryable:
+                    self._finish(idx, FAILED, d.reason)
+                else:
+                    self._finish(idx, REJECTED, d.reason)
+        if not final and (self.arrived < len(self.jobs) or self.pending or self.planned):
+            self._ensure_plan()
+
+    def _may_fit_later(self, idx: int) -> bool:
+        """Batch: a job refused for lack of free room now may still run later - some site passes its static
+        rules and could hold it when empty, and its deadline can still be met."""
+        from suanwang.scheduler.optimize import static_mask
+
+        job = self.jobs[idx]
+        if job.deadline_h is not None and self.engine.now_h + job.runtime_h > job.deadline_h:
+            return False
+        return bool(static_mask(self.ctx, job).any())
+
+    def _hold(self, idx: int, s: int, sign: int) -> None:
+        self.held_cpu[s] += sign * self.jobs[idx].cpu_cores
+        self.held_gpu[s] += sign * self.jobs[idx].gpu_cards
+
+    def _unheld(self) -> ClusterState:
+        """The state as the next plan should see it: capacity promised to planned jobs is not free."""
+        st = self.state
+        return ClusterState(
+            st.sites,
+            st.cpu_total,
+            st.gpu_total,
+            np.maximum(st.cpu_free - self.held_cpu, 0),
+            np.maximum(st.gpu_free - self.held_gpu, 0),
+            st.up.copy(),
+        )
+
+    def _start_planned(self, key: tuple[int, Placement]) -> None:
+        idx, p = key
+        self.planned -= 1
+        self._hold(idx, p.site_index, -1)
+        job, s, st = self.jobs[idx], p.site_index, self.state
+        if s in self._cut_sites(job) or not st.fits(job)[s]:
+            self.status[idx] = PENDING
+            self.pending.append(idx)  # the plan met a changed world: plan it again in the next window
+            self._ensure_plan()
+            return
+        st.reserve(s, job)
+        self._start_run(idx, p, self.engine.now_h)
+
+    # --- bookkeeping ---------------------------------------------------------------------------------
+    def _start_run(self, idx: int, p: Placement, now: float) -> None:
+        job = self.jobs[idx]
+        self.status[idx] = RUNNING
+        self.gen[idx] += 1
+        self.running[p.site_index][idx] = (p, now)
+        self.site_of[idx] = p.site_index
+        end = now + p.transfer_h + job.runtime_h
+        self.engine.schedule(end, self._complete, (idx, self.gen[idx]), COMPLETION)
+
+    def _stop(self, idx: int) -> tuple[Placement, float]:
+        """Take job idx off its site (completion or outage); returns its placement and start hour."""
+        s = self.site_of[idx]
+        p, start = self.running[s].pop(idx)
+        self.state.release(s, self.jobs[idx])
+        self.gen[idx] += 1
+        return p, start
+
+    def _finish(self, idx: int, status: int, reason: str) -> None:
+        self.status[idx] = status
+        self.reason[idx] = reason
+        self.end_h[idx] = self.engine.now_h
