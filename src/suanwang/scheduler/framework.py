@@ -32,7 +32,7 @@ from suanwang.scheduler.decision import Decision, Placement, Verdict
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
-CACHE_ENTRIES = 8192  # signatures kept before the cache is cleared (memory bound, not a fact about the world)
+CACHE_ENTRIES = 32768  # signatures kept before the cache is cleared (memory bound, not a fact about the world)
 SCAN_SITES = 4  # fast path: sites tried one by one in score order before falling back to whole masks
 
 
@@ -99,6 +99,7 @@ class _Entry:
     score: np.ndarray  # +inf outside `static`
     raw: dict[str, np.ndarray]
     order: list[int]  # the statically feasible sites, best score first (lowest index on ties)
+    per_site: list[tuple]  # (cost, energy, carbon, latency, transfer_h, transfer_gb) per site, as floats
 
 
 class Scheduler:
@@ -136,7 +137,7 @@ class Scheduler:
         self._fast = cache and not self.dynamic_scores and type(self).select is Scheduler.select
         self._weights = np.array([w for _, w in self.static_scores], dtype=float)
         self._cache: dict[tuple, _Entry] = {}  # (signature, hour) -> entry
-        self._scored: dict[tuple, tuple[Estimate, np.ndarray]] = {}  # score_key -> (estimate, raw scores)
+        self._scored: dict[tuple, tuple] = {}  # score_key -> (estimate, raw scores, per-site predictions)
         self._static: dict[tuple, np.ndarray] = {}  # static_key -> static mask
         self._combined: dict[tuple, _Entry] = {}  # (static mask bytes, score_key) -> entry
 
@@ -196,10 +197,11 @@ class Scheduler:
             matrix = np.array([p.score(cs) for p, _ in self.static_scores], dtype=float).reshape(
                 len(self.static_scores), len(self.ctx.sites)
             )
-            scored = (est, matrix)
+            cols = (est.cost_cny, est.energy_kwh, est.carbon_kg, est.latency_ms, est.transfer_h, est.transfer_gb)
+            scored = (est, matrix, list(zip(*(np.asarray(c, dtype=float).tolist() for c in cols), strict=True)))
             if self.cache:
                 self._remember(self._scored, skey, scored)
-        est, matrix = scored
+        est, matrix, per_site = scored
         fkey = self.static_key(job)
         static = self._static.get(fkey) if self.cache else None
         if static is None:
@@ -216,7 +218,7 @@ class Scheduler:
             total = combine(matrix, self._weights, static, self.normalise)
             raw = {p.name: matrix[k] for k, (p, _) in enumerate(self.static_scores)}
             order = np.argsort(total, kind="stable")[: int(static.sum())].tolist()
-            entry = _Entry(est, static, total, raw, order)
+            entry = _Entry(est, static, total, raw, order, per_site)
             if self.cache:
                 self._remember(self._combined, ckey, entry)
         if self.cache:
@@ -263,18 +265,9 @@ class Scheduler:
     def _bind(self, job: Job, state: ClusterState, now_h: float, entry: _Entry, i: int, verdicts) -> Decision:
         """Reserve site i for `job` and build the decision with its predictions."""
         state.reserve(i, job)
-        e = entry.estimate
+        cost, energy, carbon, latency, transfer_h, transfer_gb = entry.per_site[i]
         placement = Placement(
-            job_id=job.id,
-            site_id=self.ctx.site_ids[i],
-            site_index=i,
-            start_h=now_h,
-            cost_cny=float(e.cost_cny[i]),
-            energy_kwh=float(e.energy_kwh[i]),
-            carbon_kg=float(e.carbon_kg[i]),
-            latency_ms=float(e.latency_ms[i]),
-            transfer_h=float(e.transfer_h[i]),
-            transfer_gb=float(e.transfer_gb[i]),
+            job.id, self.ctx.site_ids[i], i, now_h, cost, energy, carbon, latency, transfer_h, transfer_gb
         )
         return Decision(job.id, placement, f"placed at {placement.site_id}", verdicts, self.name, False)
 
