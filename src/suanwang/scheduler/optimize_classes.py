@@ -15,31 +15,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.workload.job import DataClass, Job
+from suanwang.workload.job import Job
 
-GOV_CLOUD_LABEL = "gov-cloud"
 _EPS = 1e-9
 
 
 def static_masks(ctx: SchedulerContext, job: Job) -> dict[str, np.ndarray]:
     """Each hard static filter as a boolean vector over ctx.sites (True = passes), keyed by rule name.
 
-    latency: one-way ms from the origin <= the job's bound; residency (national defaults): sensitive data stays
-    in its data province, core data stays on gov-cloud sites of its data province; labels: the site carries every
-    label the job asks for; capacity: the site's total cores and cards can hold the job at all.
+    latency: one-way ms from the origin <= the job's bound; residency: the context's residency shield (the same
+    rules the online filters apply); labels: the site carries every label the job asks for; capacity: the site's
+    total cores and cards can hold the job at all.
     """
-    n = len(ctx.sites)
     bound = job.latency_bound_ms
-    latency = ctx.latency_row(job.origin) <= bound if math.isfinite(bound) else np.ones(n, dtype=bool)
-    in_province = ctx.site_province == job.data_province
-    if job.data_class == DataClass.SENSITIVE:
-        residency = in_province
-    elif job.data_class == DataClass.CORE:
-        residency = in_province & np.array([GOV_CLOUD_LABEL in labels for labels in ctx.site_labels])
-    else:
-        residency = np.ones(n, dtype=bool)
-    wanted = set(job.labels)
-    labels = np.array([wanted <= labels for labels in ctx.site_labels]) if wanted else np.ones(n, dtype=bool)
+    latency = ctx.latency_row(job.origin) <= bound if math.isfinite(bound) else ctx.all_sites
+    residency = ctx.shield.allowed(job.data_class, job.data_province, job.tenant)
+    labels = ctx.label_mask(tuple(job.labels))
     capacity = np.array([s.cpu_cores >= job.cpu_cores and s.gpu_cards >= job.gpu_cards for s in ctx.sites])
     return {"latency": latency, "residency": residency, "labels": labels, "capacity": capacity}
 
@@ -54,20 +45,22 @@ def rejection_reason(ctx: SchedulerContext, job: Job) -> str:
     """Why no site passes the static rules for `job`: the rules that emptied the site list, in order."""
     masks = static_masks(ctx, job)
     alive = np.ones(len(ctx.sites), dtype=bool)
-    parts = []
+    passed: list[str] = []
     for rule, mask in masks.items():
-        if alive.any() and not (alive & mask).any():
-            parts.append(_rule_text(rule, job))
+        if not (alive & mask).any():
+            after = f" among the sites that pass {', '.join(passed)}" if passed else ""
+            return f"no site passes {_rule_text(ctx, rule, job, alive)}{after}"
         alive &= mask
-    return "no site passes " + "; ".join(parts) if parts else ""
+        passed.append(rule)
+    return ""
 
 
-def _rule_text(rule: str, job: Job) -> str:
+def _rule_text(ctx: SchedulerContext, rule: str, job: Job, alive: np.ndarray) -> str:
     if rule == "latency":
         return f"latency (one-way <= {job.latency_bound_ms:g} ms from {job.origin})"
     if rule == "residency":
-        where = f"{job.data_province}" + (" gov-cloud sites" if job.data_class == DataClass.CORE else "")
-        return f"residency ({job.data_class.value} data stays in {where})"
+        first = int(np.nonzero(alive)[0][0])
+        return ctx.shield.reason(first, job.data_class, job.data_province, job.tenant) or "residency"
     if rule == "labels":
         return f"labels (needs {', '.join(job.labels)})"
     return f"capacity (no site has {job.cpu_cores} cores and {job.gpu_cards} cards in total)"
