@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -81,3 +82,42 @@ def ensure_admin_token(session: Session, token: str) -> bool:
         return False
     store_token(session, token, Role.ADMIN, None)
     return True
+
+
+class TokenCache:
+    """Principals of recently seen tokens, so most requests authenticate without a database round trip.
+
+    Keyed by the token's full SHA-256 (the plain token is never kept). An entry lives `ttl_s` seconds: a token
+    deleted from the database keeps working on a replica that has cached it for at most that long. Unknown tokens
+    are not cached. `ttl_s` = 0 turns the cache off.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000):
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def get(self, token: str) -> Principal | None:
+        """The cached principal for `token`, or None when absent or expired."""
+        if self.ttl_s <= 0:
+            return None
+        found = self._entries.get(self._key(token))
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        """Remember `principal` for `token` for `ttl_s` seconds."""
+        if self.ttl_s <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[self._key(token)] = (principal, time.monotonic() + self.ttl_s)
+
+    def clear(self) -> None:
+        """Forget every cached token (e.g. after a revocation on this replica)."""
+        self._entries.clear()

@@ -19,13 +19,19 @@ class ServiceConfig:
     simulated_run_s: wall time a job without a `command` "runs" on the local executor.
     allow_commands: let tenants submit shell commands to the local executor (off by default: a command runs
         with the server's own rights).
+    batch_size: jobs the loop claims and places per transaction; a full batch is followed at once by the next.
+    intake_batch: most single-job submissions stored together in one transaction (group commit).
+    auth_cache_s: how long a replica trusts a token it has already checked without asking the database (0: never);
+        a deleted token keeps working on a replica for at most this long.
     """
 
     db_url: str = DEFAULT_DB_URL
     admin_token: str | None = None
     loop: bool = True
     loop_interval_s: float = 0.5
-    batch_size: int = 64
+    batch_size: int = 256
+    intake_batch: int = 256
+    auth_cache_s: float = 10.0
     heartbeat_timeout_s: float = 30.0
     simulated_run_s: float = 1.0
     allow_commands: bool = False
@@ -43,9 +49,16 @@ class ServiceConfig:
             admin_token=env.get("SUANWANG_ADMIN_TOKEN") or None,
             allow_commands=env.get("SUANWANG_ALLOW_COMMANDS", "") in ("1", "true", "yes"),
         )
-        for key in ("SUANWANG_LOOP_INTERVAL_S", "SUANWANG_HEARTBEAT_TIMEOUT_S", "SUANWANG_SIMULATED_RUN_S"):
+        for key in (
+            "SUANWANG_LOOP_INTERVAL_S",
+            "SUANWANG_HEARTBEAT_TIMEOUT_S",
+            "SUANWANG_SIMULATED_RUN_S",
+            "SUANWANG_AUTH_CACHE_S",
+        ):
             if key in env:
                 setattr(cfg, key.removeprefix("SUANWANG_").lower(), float(env[key]))
+        if "SUANWANG_LOOP" in env:
+            cfg.loop = env["SUANWANG_LOOP"] not in ("0", "false", "no")
         if "SUANWANG_WORKDIR" in env:
             cfg.workdir = Path(env["SUANWANG_WORKDIR"])
         for k, v in overrides.items():

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from functools import cache
+from types import SimpleNamespace
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+import sqlalchemy.dialects.postgresql
+import sqlalchemy.dialects.sqlite
 from sqlalchemy.orm import Session
 
 from suanwang.atlas import Atlas
 from suanwang.errors import UnknownPlaceError
 from suanwang.service import audit
 from suanwang.service.auth import Principal, Role
-from suanwang.service.db import JobRow, Tenant, iso, utcnow
+from suanwang.service.db import AuditEvent, JobRow, Tenant, iso, utcnow
 from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound
 from suanwang.service.executors import Executor
 from suanwang.service.placement import finite, now_h
@@ -38,8 +43,9 @@ FIELDS = (
 )
 
 
-def job_json(row: JobRow, tenant: str) -> dict:
-    """The API's view of a job: identity, state, the submitted fields and the predicted cost and carbon."""
+def job_json(row: Any, tenant: str) -> dict:
+    """The API's view of a job (a JobRow, or any object with its column names as attributes): identity, state, the
+    submitted fields and the predicted cost (CNY), energy (kWh), carbon (kgCO2) and latency (ms)."""
     out = {
         "id": row.id,
         "tenant": tenant,
@@ -82,8 +88,40 @@ def tenant_for_submit(session: Session, who: Principal, requested: str | None) -
     return tid, requested
 
 
-def build_row(atlas: Atlas, body: JobIn, tenant_id: int, key: str | None, allow_commands: bool) -> JobRow:
-    """A new queued job row from a validated body; origin and data province are resolved against the atlas."""
+# Columns of a new job that start empty; they fill in as the job is placed, run and ends.
+UNSET = (
+    "site_id",
+    "policy",
+    "cost_cny",
+    "energy_kwh",
+    "carbon_kg",
+    "latency_ms",
+    "transfer_h",
+    "verdicts",
+    "executor_ref",
+    "exit_code",
+    "started_at",
+    "finished_at",
+)
+
+
+@dataclass
+class NewJob:
+    """A validated submission waiting to be stored: the row's column values, its tenant's name and the actor."""
+
+    values: dict
+    tenant: str
+    actor: str
+
+    @property
+    def key(self) -> tuple[int, str | None]:
+        return self.values["tenant_id"], self.values["idempotency_key"]
+
+
+def new_job(
+    atlas: Atlas, body: JobIn, tenant_id: int, tenant: str, key: str | None, who: Principal, allow_commands: bool
+) -> NewJob:
+    """A new queued job from a validated body; origin and data province are resolved against the atlas."""
     try:
         place = atlas.place(body.origin)
     except UnknownPlaceError as e:
@@ -98,7 +136,7 @@ def build_row(atlas: Atlas, body: JobIn, tenant_id: int, key: str | None, allow_
     values["latency_class"] = body.latency_class.value
     values["data_class"] = body.data_class.value
     now = utcnow()
-    return JobRow(
+    values.update(
         id="job_" + uuid.uuid4().hex[:20],
         tenant_id=tenant_id,
         idempotency_key=key,
@@ -111,43 +149,80 @@ def build_row(atlas: Atlas, body: JobIn, tenant_id: int, key: str | None, allow_
         attempts=0,
         created_at=now,
         updated_at=now,
-        **values,
+        **dict.fromkeys(UNSET),
     )
+    return NewJob(values, tenant, who.actor)
 
 
-def _existing(session: Session, tenant_id: int, key: str) -> JobRow | None:
-    return session.scalar(sa.select(JobRow).where(JobRow.tenant_id == tenant_id, JobRow.idempotency_key == key))
+_INSERT_AUDIT = sa.insert(AuditEvent.__table__)
+
+
+@cache
+def _insert_jobs(dialect: str) -> sa.Insert:
+    """INSERT INTO jobs ... ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id (built once)."""
+    insert = sa.dialects.postgresql.insert if dialect == "postgresql" else sa.dialects.sqlite.insert
+    stmt = insert(JobRow.__table__).on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+    return stmt.returning(JobRow.__table__.c.id)
+
+
+def store(conn: sa.Connection, new: list[NewJob]) -> list[tuple[Any, bool]]:
+    """Insert the jobs and their 'submit' audit events in the caller's transaction; [(job, created)] in order.
+
+    One INSERT ... ON CONFLICT DO NOTHING for all jobs: a job whose (tenant, Idempotency-Key) is already stored is
+    not inserted again, gets no audit event, and comes back as the stored row with created=False. The same key twice
+    in one call stores one job.
+    """
+    jobs_t = JobRow.__table__
+    rows = conn.execute(_insert_jobs(conn.dialect.name), [n.values for n in new])
+    inserted = {r.id for r in rows}
+    events = [
+        {
+            "at": n.values["created_at"],
+            "actor": n.actor,
+            "action": "submit",
+            "object": f"job:{n.values['id']}",
+            "detail": {"tenant": n.tenant, "origin": n.values["origin"]},
+        }
+        for n in new
+        if n.values["id"] in inserted
+    ]
+    if events:
+        conn.execute(_INSERT_AUDIT, events)
+    lost = {n.key for n in new if n.values["id"] not in inserted}
+    stored = {}
+    if lost:
+        by_key = sa.tuple_(jobs_t.c.tenant_id, jobs_t.c.idempotency_key).in_(list(lost))
+        stored = {(r.tenant_id, r.idempotency_key): r for r in conn.execute(sa.select(jobs_t).where(by_key))}
+    out = []
+    for n in new:
+        if n.values["id"] in inserted:
+            out.append((SimpleNamespace(**n.values), True))
+        else:
+            out.append((stored[n.key], False))
+    return out
 
 
 def submit(
     session: Session, atlas: Atlas, who: Principal, bodies: list[JobIn], key: str | None, allow_commands: bool
-) -> tuple[list[tuple[JobRow, str]], bool]:
-    """Insert the jobs and commit; returns ([(row, tenant)], created).
+) -> tuple[list[tuple[Any, str]], bool]:
+    """Insert the jobs in one transaction and commit, all or none; returns ([(job, tenant)], created).
 
     With an idempotency key a repeated request returns the jobs stored the first time (created=False); a batch
-    uses key#0, key#1, ... per job. A concurrent duplicate loses on the unique constraint and reads the winner.
+    uses key#0, key#1, ... per job. A key set that is only partly stored is a Conflict.
     """
     owners = [tenant_for_submit(session, who, b.tenant) for b in bodies]
     keys = [None if key is None else (key if len(bodies) == 1 else f"{key}#{i}") for i in range(len(bodies))]
-    if key is not None:
-        found = [_existing(session, tid, k) for (tid, _), k in zip(owners, keys, strict=True)]
-        if all(found):
-            return [(r, name) for r, (_, name) in zip(found, owners, strict=True)], False
-    rows = [build_row(atlas, b, tid, k, allow_commands) for b, (tid, _), k in zip(bodies, owners, keys, strict=True)]
-    session.add_all(rows)
-    for row, (_, name) in zip(rows, owners, strict=True):
-        audit.record(session, who.actor, "submit", f"job:{row.id}", tenant=name, origin=row.origin)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        if key is None:
-            raise
-        found = [_existing(session, tid, k) for (tid, _), k in zip(owners, keys, strict=True)]
-        if not all(found):
-            raise Conflict("Idempotency-Key: reused for a different set of jobs - send a fresh key") from None
-        return [(r, name) for r, (_, name) in zip(found, owners, strict=True)], False
-    return list(zip(rows, (n for _, n in owners), strict=True)), True
+    new = [
+        new_job(atlas, b, tid, name, k, who, allow_commands)
+        for b, (tid, name), k in zip(bodies, owners, keys, strict=True)
+    ]
+    session.rollback()  # end the read transaction of the tenant lookup
+    with session.begin():
+        stored = store(session.connection(), new)
+        created = [c for _, c in stored]
+        if any(created) and not all(created):
+            raise Conflict("Idempotency-Key: reused for a different set of jobs - send a fresh key")
+    return [(job, n.tenant) for (job, _), n in zip(stored, new, strict=True)], all(created)
 
 
 def visible(who: Principal) -> sa.ColumnElement[bool]:

@@ -17,12 +17,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from suanwang.service import audit, jobs, sites
 from suanwang.service.config import ServiceConfig
-from suanwang.service.db import JobRow, SiteRow, Tenant, utcnow
+from suanwang.service.db import AuditEvent, JobRow, SiteRow, Tenant, utcnow
 from suanwang.service.executors import ExecRequest, Executor
 from suanwang.service.placement import Placer, finite, now_h, verdicts_json
 
 log = logging.getLogger("suanwang.service")
 CAPACITY_LOCK_KEY = 0x5A3E_0002  # arbitrary constant key for pg_advisory_xact_lock
+DECIDED = ("state", "site_id", "reason", "policy", "cost_cny", "energy_kwh", "carbon_kg", "latency_ms", "transfer_h")
+_UPDATE_DECISION = (
+    sa.update(JobRow.__table__)
+    .where(JobRow.__table__.c.seq == sa.bindparam("b_seq"))
+    .values({c: sa.bindparam(c) for c in (*DECIDED, "verdicts", "updated_at", "finished_at")})
+)
+
+
+def _event(actor: str, action: str, job_id: str, at, **detail) -> dict:
+    """One audit row (for a Core executemany INSERT)."""
+    return {"at": at, "actor": actor, "action": action, "object": f"job:{job_id}", "detail": detail}
 
 
 class SchedulingLoop:
@@ -52,15 +63,20 @@ class SchedulingLoop:
         }
 
     def place(self) -> int:
-        """Claim up to `batch_size` queued jobs (priority, then age), place them, record the explanation."""
+        """Claim up to `batch_size` queued jobs (priority, then age), place them, record the explanation.
+
+        Core statements, not the ORM: one SELECT claims the batch, one executemany UPDATE stores every decision and
+        one executemany INSERT its audit events.
+        """
+        jobs_t = JobRow.__table__
         with self.sessions() as s, s.begin():
             claimed = s.execute(
                 self._claim(
                     s,
-                    sa.select(JobRow, Tenant.name)
+                    sa.select(jobs_t, Tenant.name.label("tenant_name"))
                     .join(Tenant)
-                    .where(JobRow.state == "queued")
-                    .order_by(JobRow.priority.desc(), JobRow.seq)
+                    .where(jobs_t.c.state == "queued")
+                    .order_by(jobs_t.c.priority.desc(), jobs_t.c.seq)
                     .limit(self.cfg.batch_size),
                 )
             ).all()
@@ -68,29 +84,49 @@ class SchedulingLoop:
                 return 0
             if s.bind.dialect.name == "postgresql":
                 s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CAPACITY_LOCK_KEY})
-            decisions = self.placer.place([(r, t) for r, t in claimed], sites.all_sites(s), sites.held(s), now_h())
-            placed = 0
-            for (row, _), d in zip(claimed, decisions, strict=True):
-                row.verdicts = verdicts_json(d)
-                row.policy = d.policy or self.placer.policy_name
-                row.updated_at = utcnow()
+            decisions = self.placer.place(
+                [(r, r.tenant_name) for r in claimed], sites.all_sites(s), sites.held(s), now_h()
+            )
+            now = utcnow()
+            changes, events = [], []
+            for row, d in zip(claimed, decisions, strict=True):
+                change = {
+                    "b_seq": row.seq,
+                    "state": row.state,
+                    "site_id": row.site_id,
+                    "reason": d.reason,
+                    "policy": d.policy or self.placer.policy_name,
+                    "cost_cny": row.cost_cny,
+                    "energy_kwh": row.energy_kwh,
+                    "carbon_kg": row.carbon_kg,
+                    "latency_ms": row.latency_ms,
+                    "transfer_h": row.transfer_h,
+                    "verdicts": verdicts_json(d),
+                    "updated_at": now,
+                    "finished_at": row.finished_at,
+                }
                 if d.placement is not None:
                     p = d.placement
-                    row.state, row.site_id, row.reason = "placed", p.site_id, d.reason
-                    row.cost_cny, row.energy_kwh, row.carbon_kg = (
-                        finite(p.cost_cny),
-                        finite(p.energy_kwh),
-                        finite(p.carbon_kg),
+                    change.update(
+                        state="placed",
+                        site_id=p.site_id,
+                        cost_cny=finite(p.cost_cny),
+                        energy_kwh=finite(p.energy_kwh),
+                        carbon_kg=finite(p.carbon_kg),
+                        latency_ms=finite(p.latency_ms),
+                        transfer_h=finite(p.transfer_h),
                     )
-                    row.latency_ms, row.transfer_h = finite(p.latency_ms), finite(p.transfer_h)
-                    audit.record(s, self.actor, "place", f"job:{row.id}", site_id=p.site_id, cost_cny=row.cost_cny)
-                    placed += 1
-                elif d.retryable:
-                    row.reason = d.reason  # stays queued until capacity frees
-                else:
-                    row.state, row.reason, row.finished_at = "rejected", d.reason, utcnow()
-                    audit.record(s, self.actor, "reject", f"job:{row.id}", reason=d.reason)
-            return placed
+                    events.append(
+                        _event(self.actor, "place", row.id, now, site_id=p.site_id, cost_cny=change["cost_cny"])
+                    )
+                elif not d.retryable:  # a retryable job stays queued (with the reason) until capacity frees
+                    change.update(state="rejected", finished_at=now)
+                    events.append(_event(self.actor, "reject", row.id, now, reason=d.reason))
+                changes.append(change)
+            s.connection().execute(_UPDATE_DECISION, changes)
+            if events:
+                s.connection().execute(sa.insert(AuditEvent.__table__), events)
+            return len(events) - sum(e["action"] == "reject" for e in events)
 
     def dispatch(self) -> int:
         """Hand placed jobs to their site's executor and mark them running."""
@@ -150,11 +186,13 @@ class SchedulingLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            busy = False
             try:
-                self.tick()
+                done = self.tick()
+                busy = max(done["placed"], done["started"]) >= self.cfg.batch_size  # more is waiting: go on
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("scheduling loop tick failed")
-            self._stop.wait(self.cfg.loop_interval_s)
+            self._stop.wait(0 if busy else self.cfg.loop_interval_s)
 
     def start(self) -> None:
         """Run ticks in a daemon thread until `stop()`."""

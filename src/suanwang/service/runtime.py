@@ -8,10 +8,11 @@ import sqlalchemy as sa
 
 from suanwang.atlas import Atlas, load_atlas
 from suanwang.service import audit, migrate, sites
-from suanwang.service.auth import ensure_admin_token
+from suanwang.service.auth import Principal, TokenCache, authenticate, ensure_admin_token
 from suanwang.service.config import ServiceConfig
 from suanwang.service.db import dialect_name, make_engine, make_sessionmaker
 from suanwang.service.executors import Executor, LocalExecutor
+from suanwang.service.intake import Intake
 from suanwang.service.loop import SchedulingLoop
 from suanwang.service.placement import Placer
 
@@ -39,8 +40,21 @@ class Service:
         }
         self.placer = Placer(self.atlas, cfg.policy, make_policy)
         self.loop = SchedulingLoop(self.sessions, self.placer, self.executors, cfg)
+        self.intake = Intake(self.engine, cfg.intake_batch)
+        self.tokens = TokenCache(cfg.auth_cache_s)
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal holding `token` (from the cache, else the database), or None."""
+        who = self.tokens.get(token)
+        if who is None:
+            with self.sessions() as s:
+                who = authenticate(s, token)
+            if who is not None:
+                self.tokens.put(token, who)
+        return who
 
     def close(self) -> None:
-        """Stop the loop and release database connections."""
+        """Stop the loop and the intake, and release database connections."""
         self.loop.stop()
+        self.intake.stop()
         self.engine.dispose()

@@ -1,0 +1,92 @@
+"""Group commit for single-job submissions: requests that arrive together share one transaction.
+
+Each request is answered only after the transaction holding its job has committed, so the durability promise
+(committed before the 201) is unchanged; what changes is that one commit (one WAL fsync) and one INSERT serve
+every request that arrived while the previous commit was in flight. There is no added delay: a lone request is
+written at once. If a shared transaction fails, its requests are retried one by one, so one bad request cannot
+fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+import sqlalchemy as sa
+
+from suanwang.service.jobs import NewJob, store
+
+log = logging.getLogger("suanwang.service")
+_STOP = object()
+
+
+class Intake:
+    """A writer thread that stores queued submissions in batches of at most `max_batch` jobs per transaction."""
+
+    def __init__(self, engine: sa.Engine, max_batch: int = 256):
+        self.engine = engine
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def put(self, job: NewJob) -> Future:
+        """Queue one job; the future resolves to (job, created) once it is committed, or to the error."""
+        self._ensure_started()
+        fut: Future = Future()
+        self._queue.put((job, fut))
+        return fut
+
+    async def submit(self, job: NewJob) -> tuple[Any, bool]:
+        """Store one job (awaitable from the event loop): (job, created) after its transaction commits."""
+        return await asyncio.wrap_future(self.put(job))
+
+    def _ensure_started(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="suanwang-intake", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(_STOP)  # finish this batch, then stop
+                    break
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[NewJob, Future]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                results = store(conn, [job for job, _ in batch])
+        except Exception as e:
+            if len(batch) > 1:  # isolate the request that failed
+                for one in batch:
+                    self._write([one])
+                return
+            log.warning("storing a submitted job failed: %s", e)
+            batch[0][1].set_exception(e)
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            fut.set_result(result)
+
+    def stop(self) -> None:
+        """Write what is queued, then end the writer thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout=30)
