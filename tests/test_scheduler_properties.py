@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from suanwang.atlas import load_atlas
+from suanwang.policy import ResidencyRules, Rule, national_rules
 from suanwang.scheduler import POLICIES, ClusterState, SchedulerContext, make_policy
 from suanwang.scheduler.costs import estimate
 from suanwang.workload.job import MAX_ONE_WAY_MS, DataClass, Job, LatencyClass
@@ -62,7 +63,17 @@ def scenarios(draw):
             )
         )
     jobs.sort(key=lambda j: j.submit_h)
-    return sites, jobs, draw(st.sampled_from(POLICIES))
+    bank_provinces = draw(st.none() | st.sets(st.sampled_from(PROVINCES), min_size=1, max_size=6))
+    return sites, jobs, draw(st.sampled_from(POLICIES)), bank_provinces
+
+
+def build(sites, bank_provinces) -> SchedulerContext:
+    """The context with the national rules, plus tenant rule T1 (bank-a stays in given provinces) if drawn."""
+    rules = national_rules()
+    if bank_provinces:
+        t1 = Rule("T1", "bank-a provinces", tenants=frozenset({"bank-a"}), within=frozenset(bank_provinces))
+        rules = ResidencyRules((*rules.rules, t1))
+    return SchedulerContext.build(ATLAS, sites=sites, rules=rules)
 
 
 def static_rule(ctx: SchedulerContext, job: Job, i: int) -> str | None:
@@ -77,6 +88,9 @@ def static_rule(ctx: SchedulerContext, job: Job, i: int) -> str | None:
         return "residency R2"
     if job.data_class == DataClass.CORE and "gov-cloud" not in site.labels:
         return "residency R3"
+    t1 = next((r for r in ctx.rules.rules if r.id == "T1"), None)
+    if t1 is not None and job.tenant == "bank-a" and site.province_id not in t1.within:
+        return "residency T1"
     if not set(job.labels) <= set(site.labels):
         return "labels"
     return None
@@ -108,8 +122,8 @@ def criterion(policy: str, ctx: SchedulerContext, job: Job, now_h: float) -> np.
 @PROPS
 @given(scenarios(), st.data())
 def test_hard_rules_hold_and_no_job_is_dropped(scenario, data):
-    sites, jobs, policy = scenario
-    ctx = SchedulerContext.build(ATLAS, sites=sites)
+    sites, jobs, policy, bank = scenario
+    ctx = build(sites, bank)
     state = ClusterState.from_sites(sites)
     sched = make_policy(policy, ctx)
     placed = []
@@ -153,8 +167,8 @@ def test_hard_rules_hold_and_no_job_is_dropped(scenario, data):
 @PROPS
 @given(scenarios(), st.sampled_from([None, {"balance": 1.0}, {"cost": 0.0, "carbon": 2.0, "latency": 1.0}]))
 def test_cached_pipeline_decides_like_uncached(scenario, weights):
-    sites, jobs, policy = scenario
-    ctx = SchedulerContext.build(ATLAS, sites=sites)
+    sites, jobs, policy, bank = scenario
+    ctx = build(sites, bank)
     later = [
         replace(j, id=j.id + "-later", submit_h=j.submit_h + 7, deadline_h=j.deadline_h and j.deadline_h + 7)
         for j in jobs
@@ -172,8 +186,8 @@ def test_cached_pipeline_decides_like_uncached(scenario, weights):
 @PROPS
 @given(scenarios())
 def test_explanations_name_the_rule_that_rejected_each_site(scenario):
-    sites, jobs, policy = scenario
-    ctx = SchedulerContext.build(ATLAS, sites=sites)
+    sites, jobs, policy, bank = scenario
+    ctx = build(sites, bank)
     state = ClusterState.from_sites(sites)
     sched = make_policy(policy, ctx)
     for job in jobs:
