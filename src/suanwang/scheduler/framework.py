@@ -11,10 +11,12 @@ vector (lower is better). Filters run in three stages:
 Opportunistic batching, four caches: the static mask per static key (origin, data province, latency bound,
 data class, tenant, labels); the estimate and raw static scores per score key (origin, data province, resource
 shape, data size, hour of day); their weighted normalised combination per (static mask, score key), and the
-result per (signature, hour) for the common case of a repeated signature. A job whose
-signature was seen costs a few numpy masks and one argmin; static score plugins may read only the estimate
-and the fields of the score key. Normalisation (min-max) runs over the statically feasible sites, so the cached
-and the uncached pipeline take identical decisions.
+result per (signature, hour) for the common case of a repeated signature. Static score plugins may read only
+the estimate and the fields of the score key. With the caches on, a job then tries the best few statically
+feasible sites one by one (each job / dynamic filter's `admits`) - the site the masks and argmin would pick
+when no score depends on the state - and falls back to whole masks when they are all taken. Normalisation
+(min-max) runs over the statically feasible sites, so the cached and the uncached pipeline take identical
+decisions.
 """
 
 from __future__ import annotations
