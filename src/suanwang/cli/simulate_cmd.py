@@ -1,5 +1,178 @@
-"""CLI: `suanwang simulate` (to be filled)."""
+"""CLI: `suanwang simulate` - every policy on the same national demand; results.json, CSV tables, report.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from suanwang.cli.common import console, emit, friendly_errors
+from suanwang.errors import SuanwangError
+
+DEFAULT_POLICIES = "local-only,nearest,cheapest,greenest,round-robin,online,batch-lp"
+
+
+class SimulateArgumentError(SuanwangError):
+    """A `simulate` option is invalid (names the option and the fix)."""
+
+
+def _hours(text: str, option: str, fmt: str) -> list[str]:
+    parts = text.split(":")
+    if len(parts) != fmt.count(":") + 1:
+        raise SimulateArgumentError(f"{option} '{text}' is not {fmt} - e.g. {option} {fmt.replace('START', '24')}")
+    return parts
+
+
+def _num(x: str, option: str) -> float:
+    try:
+        v = float(x)
+    except ValueError:
+        raise SimulateArgumentError(f"{option}: '{x}' is not a number of hours - e.g. 24") from None
+    if v < 0:
+        raise SimulateArgumentError(f"{option}: {x} is negative - give hours since the start, e.g. 24")
+    return v
+
+
+def _outages(specs: list[str]):
+    from suanwang.sim.simulator import Outage
+
+    out = []
+    for spec in specs:
+        site, a, b = _hours(spec, "--outage", "SITE:START:END")
+        out.append(Outage(site, _num(a, "--outage"), _num(b, "--outage")))
+    return out
+
+
+def _cuts(specs: list[str], atlas):
+    from suanwang.sim.simulator import LinkCut
+
+    out = []
+    for spec in specs:
+        prov, site, a, b = _hours(spec, "--cut", "PROVINCE:SITE:START:END")
+        out.append(LinkCut(atlas.find_province(prov).id, atlas.site(site).id, _num(a, "--cut"), _num(b, "--cut")))
+    return out
 
 
 def register(app) -> None:
     """Add the `simulate` command to the root app."""
+
+    @app.command("simulate")
+    @friendly_errors
+    def simulate_cmd(
+        scenario: Path = typer.Option(None, "--scenario", help="Scenario YAML (default: the national atlas)."),
+        days: float = typer.Option(7.0, "--days", help="Simulated days of demand."),
+        jobs: int = typer.Option(30000, "--jobs", help="Jobs over the whole horizon (national default demand)."),
+        policies: str = typer.Option(DEFAULT_POLICIES, "--policies", help="Comma-separated policies."),
+        seed: int = typer.Option(1, "--seed", help="Random seed: same seed, same jobs, same numbers."),
+        out: Path = typer.Option(Path("results"), "--out", help="Output folder."),
+        lang: str = typer.Option("en", "--lang", help="Report language: en or zh."),
+        trace: Path = typer.Option(None, "--trace", help="Replay jobs from a CSV/JSON job file instead."),
+        outage: list[str] = typer.Option([], "--outage", help="SITE:START:END hours, repeatable."),
+        cut: list[str] = typer.Option([], "--cut", help="PROVINCE:SITE:START:END hours, repeatable."),
+        start: str = typer.Option("2025-01-06", "--start", help="Calendar date of hour 0 (for the report)."),
+        carbon_year: int = typer.Option(2022, "--carbon-year", help="Year of the grid CO2 factors."),
+        workers: int = typer.Option(0, "--workers", help="Worker processes (0: CPU count, at most 4)."),
+    ):
+        """Simulate the national computing network under each policy and compare them with local-only."""
+        from suanwang import __version__
+        from suanwang.atlas import load_atlas
+        from suanwang.atlas.signals import build_signals
+        from suanwang.scheduler import SchedulerContext
+        from suanwang.sim.runner import check_policies, default_workers, simulate, write_results
+        from suanwang.workload.demand import national_demand
+        from suanwang.workload.traces import replay
+
+        if lang not in ("en", "zh"):
+            raise SimulateArgumentError(f"--lang: '{lang}' is not a report language - use en or zh")
+        if not days > 0:
+            raise SimulateArgumentError(f"--days: {days:g} must be > 0 - e.g. --days 7")
+        names = check_policies([p.strip() for p in policies.split(",") if p.strip()])
+        name, network = "national default", None
+        if scenario is not None:
+            from suanwang.atlas.scenario import load_scenario
+
+            sc = load_scenario(scenario)
+            atlas, network, name = sc.atlas, sc.network, sc.name
+        else:
+            atlas = load_atlas()
+        ctx = SchedulerContext.build(atlas, network, build_signals(atlas, year=carbon_year))
+        if trace is not None:
+            job_list = replay(trace, atlas)
+            days = max(days, max((j.submit_h for j in job_list), default=0.0) / 24.0)
+            source = f"trace {trace.name}"
+        else:
+            demand = national_demand(atlas, jobs, days, seed, ctx.sites)
+            job_list = demand.jobs
+            source = (
+                f"national default demand: offered load {demand.offered_cpu_util:.0%} of cores, "
+                f"{demand.offered_gpu_util:.0%} of cards"
+            )
+        outages, cuts = _outages(outage), _cuts(cut, atlas)
+        console.print(f"[bold]{len(job_list)} jobs[/bold] over {days:g} days ({source}); {len(names)} policies")
+        meta = {
+            "seed": seed,
+            "days": days,
+            "start": start,
+            "jobs": len(job_list),
+            "scenario": name,
+            "carbon_year": carbon_year,
+            "generated_by": f"suanwang {__version__}",
+        }
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task("simulating policies", total=len(names))
+            results, stats = simulate(
+                ctx,
+                job_list,
+                names,
+                days=days,
+                meta=meta,
+                outages=outages,
+                cuts=cuts,
+                workers=workers or default_workers(),
+                carbon_year=carbon_year,
+                on_done=lambda p: bar.update(task, advance=1, description=f"done {p}"),
+            )
+        paths = write_results(results, out)
+        try:
+            from suanwang.report import write_report
+
+            paths.append(write_report(results, out / "report.html", lang))
+        except ImportError:  # the report module is optional in a trimmed install
+            pass
+        _table(results, stats)
+        for p in paths:
+            console.print(f"[dim]wrote[/dim] {p}", highlight=False)
+
+
+def _table(results: dict, stats: dict) -> None:
+    base = results["policies"][results["baseline"]]["totals"]
+    rows = []
+    for name, r in results["policies"].items():
+        t = r["totals"]
+        rows.append(
+            {
+                "policy": name,
+                "done": t["done"],
+                "rejected": t["rejected"] + t["failed"],
+                "cost": _ratio(t["cost_cny"], base["cost_cny"]),
+                "carbon": _ratio(t["carbon_t"], base["carbon_t"]),
+                "wait p50/p95 h": f"{t['wait_p50_h']:.2f}/{t['wait_p95_h']:.2f}",
+                "late": t["deadline_misses"],
+                "viol lat/res": f"{t['latency_violations']}/{t['residency_violations']}",
+                "west": f"{t['west_share']:.0%}",
+                "s": round(stats[name]["wall_s"], 1),
+            }
+        )
+    emit(rows, title=f"cost and carbon as a ratio of {results['baseline']}")
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.3f}" if base else "-"

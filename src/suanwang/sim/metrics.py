@@ -25,19 +25,14 @@ from suanwang.sim.simulator import DONE, FAILED, REJECTED, Run
 from suanwang.workload.job import DataClass, Job
 
 
-def mean_profile(profile: np.ndarray, start_h: np.ndarray, run_h: np.ndarray) -> np.ndarray:
-    """Mean of daily hourly `profile` [rows, 24] over runs from start_h lasting run_h hours (as Signals.mean_over)."""
+def grid_mean(profile: np.ndarray, row: np.ndarray, start_h: np.ndarray, run_h: np.ndarray) -> np.ndarray:
+    """Mean of profile[row] (by hour of day) over runs from start_h lasting run_h hours, as Signals.mean_over does:
+    the whole-day mean for runs of 24 h or more."""
     n = np.maximum(1, np.ceil(run_h)).astype(np.int64)
     h0 = np.floor(start_h).astype(np.int64) % 24
-    doubled = np.concatenate([profile, profile], axis=1)
-    cs = np.concatenate([np.zeros((profile.shape[0], 1)), np.cumsum(doubled, axis=1)], axis=1)
-    return cs, h0, n
-
-
-def grid_mean(profile: np.ndarray, row: np.ndarray, start_h: np.ndarray, run_h: np.ndarray) -> np.ndarray:
-    """Mean of profile[row] (kgCO2/kWh by hour of day) over each run; whole-day mean when a run spans >= 24 h."""
-    cs, h0, n = mean_profile(profile, start_h, run_h)
-    part = (cs[row, h0 + np.minimum(n, 24)] - cs[row, h0]) / np.minimum(n, 24)
+    cs = np.concatenate([np.zeros((profile.shape[0], 1)), np.cumsum(np.tile(profile, 2), axis=1)], axis=1)
+    k = np.minimum(n, 24)
+    part = (cs[row, h0 + k] - cs[row, h0]) / k
     return np.where(n >= 24, profile.mean(axis=1)[row], part)
 
 

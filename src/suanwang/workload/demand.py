@@ -61,7 +61,7 @@ def origin_weights(atlas: Atlas, cfg: dict | None = None) -> tuple[list[str], li
     gdp = {r["province_id"]: float(r["gdp_100m_cny"]) for r in read_csv(DATA / "province_gdp.csv")}
     capital_share = float(cfg["origin_weight"]["capital_share"])
     adcodes, provinces, weights = [], [], []
-    for pid, prov in atlas.provinces.items():
+    for pid in atlas.provinces:
         cities = [p for p in atlas.places if p.province_id == pid]
         if not cities:
             continue
