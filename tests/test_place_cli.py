@@ -76,6 +76,7 @@ def test_weights_change_the_choice_and_csv_is_written(tmp_path):
         (["--weights", "speed=1"], "'speed'"),
         (["--explain", "gov-zz-9"], "gov-zz-1"),
         (["--policy-file", "missing.yaml"], "missing.yaml"),
+        (["--policy", "nearest", "--weights", "cost=1"], "online policy"),
     ],
 )
 def test_errors_are_clean(args, words):
@@ -90,3 +91,10 @@ def test_bad_job_file_names_row_and_field(tmp_path):
     r = runner.invoke(app, ["place", "--jobs", str(p)])
     assert r.exit_code == 2
     assert "jobs.csv, row 2, field 'latency_class'" in r.output
+
+
+def test_scenario_sites_take_part():
+    r = place("--scenario", str(EXAMPLES / "scenario-xuchang-hub.yaml"), "--explain", "llm-xc-1", "--json")
+    assert r.exit_code == 0, r.output
+    verdicts = json.loads(r.output)["explain"]["verdicts"]
+    assert len(verdicts) > 42  # the scenario adds a site to the national 42

@@ -12,7 +12,7 @@ import typer
 
 from suanwang.cli.atlas_cmd import ScenarioOpt, atlas_for, write_json
 from suanwang.cli.common import console, emit, friendly_errors
-from suanwang.errors import JobError
+from suanwang.errors import JobError, PolicyError
 from suanwang.policy import load_rules
 from suanwang.scheduler import POLICIES, ClusterState, Decision, SchedulerContext, make_policy, parse_weights
 from suanwang.scheduler.registry import load_weights
@@ -125,7 +125,14 @@ def register(app: typer.Typer) -> None:
         scenario: ScenarioOpt = None,
     ) -> None:
         """Place jobs with a policy: where each runs, its cost (CNY), energy (kWh), carbon (kgCO2), and why."""
-        atlas = atlas_for(scenario)
+        network = None
+        if scenario is not None:
+            from suanwang.atlas.scenario import load_scenario
+
+            loaded = load_scenario(scenario)
+            atlas, network = loaded.atlas, loaded.network
+        else:
+            atlas = atlas_for(None)
         jobs = load_jobs(jobs_file, atlas)
         ids = [j.id for j in jobs]
         if explain is not None and explain not in ids:
@@ -139,13 +146,12 @@ def register(app: typer.Typer) -> None:
             )
         w = None
         if weights:
+            if policy != "online":
+                raise PolicyError(
+                    "--weights", None, "policy", f"weights apply to the online policy, not {policy}", "drop --weights"
+                )
             w = load_weights(weights) if Path(weights).suffix in (".yaml", ".yml") else parse_weights(weights)
         rules = load_rules(policy_file, atlas) if policy_file else None
-        network = None
-        if scenario is not None:
-            from suanwang.atlas.scenario import load_scenario
-
-            network = load_scenario(scenario).network
         ctx = SchedulerContext.build(atlas, network=network, rules=rules)
         decisions, explained = run_placement(jobs, ctx, policy, w, explain)
         rows = [decision_row(d) for d in decisions]
