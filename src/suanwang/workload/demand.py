@@ -81,6 +81,21 @@ def origin_weights(atlas: Atlas, cfg: dict | None = None) -> tuple[list[str], li
     return adcodes, provinces, weights_arr / weights_arr.sum()
 
 
+def _scaled(units: np.ndarray, runtime: np.ndarray, cap: np.ndarray, goal: float) -> tuple[np.ndarray, float]:
+    """Trace units (cores or cards) x one factor, rounded, at least 1 where the trace asks for any, at most `cap`;
+    the factor is raised until the offered unit-hours reach `goal` or every job hits its cap."""
+    raw = float((units * runtime).sum())
+    scale = goal / raw if raw > 0 else 1.0
+    out = units
+    for _ in range(12):
+        out = np.minimum(np.where(units > 0, np.maximum(1, np.rint(units * scale)), 0), cap).astype(np.int64)
+        got = float((out * runtime).sum())
+        if got <= 0 or got >= 0.99 * goal:
+            break
+        scale *= goal / got
+    return out, scale
+
+
 def national_demand(atlas: Atlas, jobs: int, days: float, seed: int = 0, sites: list[Site] | None = None) -> Demand:
     """`jobs` jobs over `days` days from the national default demand, scaled to the capacity of `sites`."""
     if not (isinstance(jobs, int) and jobs >= 1):
@@ -114,18 +129,14 @@ def national_demand(atlas: Atlas, jobs: int, days: float, seed: int = 0, sites: 
     target = float(cfg["scale"]["target_utilisation"])
     cpu_cap = float(sum(s.cpu_cores for s in sites))
     gpu_cap = float(sum(s.gpu_cards for s in sites))
-    cpu_scale = target * cpu_cap * horizon_h / max(float((cores * runtime).sum()), 1e-9)
-    gpu_scale = target * gpu_cap * horizon_h / max(float((cards * runtime).sum()), 1e-9)
-    cores = np.maximum(1, np.rint(cores * cpu_scale)).astype(np.int64)
-    cards = np.where(cards > 0, np.maximum(1, np.rint(cards * gpu_scale)), 0).astype(np.int64)
     share = float(cfg["scale"]["max_job_share"])
+    prov_of = np.array(provinces)[origin]
     big_cpu = {p: max((s.cpu_cores for s in sites if s.province_id == p), default=0) for p in atlas.provinces}
     big_gpu = {p: max((s.gpu_cards for s in sites if s.province_id == p), default=0) for p in atlas.provinces}
-    prov_of = np.array(provinces)[origin]
     cap_cpu = np.maximum(1, np.floor(share * np.array([big_cpu[p] for p in prov_of]))).astype(np.int64)
     cap_gpu = np.maximum(1, np.floor(share * np.array([big_gpu[p] for p in prov_of]))).astype(np.int64)
-    cores = np.minimum(cores, cap_cpu)
-    cards = np.minimum(cards, cap_gpu)
+    cores, cpu_scale = _scaled(cores, runtime, cap_cpu, target * cpu_cap * horizon_h)
+    cards, gpu_scale = _scaled(cards, runtime, cap_gpu, target * gpu_cap * horizon_h)
     # data and deadlines
     lo = np.array([cfg["input_gb"][c][0] for c in LATENCY])[lat]
     hi = np.array([cfg["input_gb"][c][1] for c in LATENCY])[lat]

@@ -1,0 +1,163 @@
+"""The simulator: event order, determinism, conservation of jobs, audits, outages and link cuts, results schema."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from suanwang.atlas import load_atlas
+from suanwang.errors import UnknownPlaceError
+from suanwang.scheduler import SchedulerContext
+from suanwang.sim.engine import Engine
+from suanwang.sim.metrics import summarise
+from suanwang.sim.runner import ALL_POLICIES, SimulationError, check_policies, simulate, write_results
+from suanwang.sim.simulator import DONE, FAILED, REJECTED, LinkCut, Outage, Simulation
+from suanwang.workload.demand import national_demand
+from suanwang.workload.job import Job
+
+
+@cache
+def ctx() -> SchedulerContext:
+    return SchedulerContext.build(load_atlas())
+
+
+@cache
+def demand():
+    return national_demand(ctx().atlas, 400, 0.5, seed=3, sites=ctx().sites).jobs
+
+
+def beijing_jobs(n: int, runtime_h: float = 10.0, input_gb: float = 5.0) -> list[Job]:
+    bj = ctx().atlas.place("北京")
+    return [
+        Job(
+            id=f"b{i}",
+            origin=bj.adcode,
+            origin_province=bj.province_id,
+            cpu_cores=64,
+            runtime_h=runtime_h,
+            input_gb=input_gb,
+            submit_h=0.1 * i,
+            latency_class="batch",
+        )
+        for i in range(n)
+    ]
+
+
+# --- engine ---------------------------------------------------------------------------------------------
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 100, allow_nan=False), st.integers(0, 5)), max_size=60))
+def test_engine_pops_in_time_priority_then_insertion_order(events):
+    e = Engine()
+    seen = []
+    for n, (t, p) in enumerate(events):
+        e.schedule(t, seen.append, (t, p, n), p)
+    assert e.run() == len(events)
+    assert seen == sorted(seen)
+
+
+def test_engine_refuses_the_past_and_stops_at_until():
+    e = Engine()
+    hits = []
+    e.schedule(1.0, hits.append, 1)
+    e.schedule(5.0, hits.append, 5)
+    assert e.run(until_h=2.0) == 1 and hits == [1] and e.now_h == 1.0
+    with pytest.raises(ValueError):
+        e.schedule(0.5, hits.append, 0)
+    e.run()
+    assert hits == [1, 5]
+
+
+# --- whole runs -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("policy", ALL_POLICIES)
+def test_every_job_ends_done_failed_or_rejected_with_zero_violations(policy):
+    jobs = demand()
+    run = Simulation(ctx(), jobs, policy, horizon_h=12).run()
+    assert all(s in (DONE, FAILED, REJECTED) for s in run.status)
+    assert all(run.reason[i] for i, s in enumerate(run.status) if s != DONE)
+    t = summarise(run, ctx(), 2022)["totals"]
+    assert t["done"] + t["failed"] + t["rejected"] == len(jobs)
+    assert t["done"] > 0.8 * len(jobs)
+    assert t["residency_violations"] == 0 and t["latency_violations"] == 0
+
+
+def test_same_seed_same_numbers():
+    a = summarise(Simulation(ctx(), demand(), "online", horizon_h=12).run(), ctx(), 2022)
+    jobs = national_demand(ctx().atlas, 400, 0.5, seed=3, sites=ctx().sites).jobs
+    b = summarise(Simulation(ctx(), jobs, "online", horizon_h=12).run(), ctx(), 2022)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_outage_moves_running_jobs_elsewhere_and_they_complete():
+    jobs = beijing_jobs(5)
+    run = Simulation(ctx(), jobs, "nearest", horizon_h=48, outages=[Outage("beijing-dc", 2.0, 200.0)]).run()
+    bj = ctx().sites.index(ctx().atlas.site("beijing-dc"))
+    assert all(s == DONE for s in run.status)
+    assert all(r == 1 for r in run.restarts)
+    seg = run.segments
+    finals = [seg.site[k] for k in range(len(seg.job)) if seg.frac[k] >= 1.0]
+    partial = [seg.site[k] for k in range(len(seg.job)) if seg.frac[k] < 1.0]
+    assert partial == [bj] * 5 and len(finals) == 5 and bj not in finals
+    # the lost work is counted: more energy than the same jobs without the outage
+    calm = Simulation(ctx(), jobs, "nearest", horizon_h=48).run()
+    assert sum(seg.energy_kwh) > sum(calm.segments.energy_kwh) * 0.99
+
+
+def test_a_cut_link_is_never_used_by_jobs_that_move_data_over_it():
+    jobs = beijing_jobs(6, runtime_h=2.0)
+    free = Simulation(ctx(), jobs, "greenest", horizon_h=24).run()
+    used = {free.segments.site[k] for k in range(len(free.segments.job))}
+    target = ctx().sites[next(iter(used))]
+    assert target.province_id != "beijing"  # greenest sends them out of Beijing
+    cut = Simulation(ctx(), jobs, "greenest", horizon_h=24, cuts=[LinkCut("beijing", target.id, 0.0, 100.0)]).run()
+    idx = ctx().sites.index(target)
+    assert all(s == DONE for s in cut.status)
+    assert idx not in set(cut.segments.site)
+    # jobs without data to move may still use the site
+    light = Simulation(
+        ctx(), beijing_jobs(6, 2.0, 0.0), "greenest", horizon_h=24, cuts=[LinkCut("beijing", target.id, 0, 100)]
+    ).run()
+    assert idx in set(light.segments.site)
+
+
+def test_full_sites_queue_jobs_and_retry_them_when_capacity_frees():
+    # far more Beijing jobs than Beijing holds, local-only: later ones wait, none is lost
+    site = ctx().atlas.site("beijing-dc")
+    n = site.cpu_cores // 64 + 50
+    jobs = [Job(**{**j.__dict__, "submit_h": 0.0}) for j in beijing_jobs(n, runtime_h=1.0, input_gb=0.0)]
+    run = Simulation(ctx(), jobs, "local-only", horizon_h=4).run()
+    assert all(s == DONE for s in run.status)
+    waits = [run.end_h[i] - jobs[i].submit_h - jobs[i].runtime_h for i in range(n)]
+    assert max(waits) >= 1.0 - 1e-9 and min(waits) == pytest.approx(0.0)
+
+
+def test_unknown_outage_site_is_a_clear_error():
+    with pytest.raises(UnknownPlaceError, match="nowhere"):
+        Simulation(ctx(), demand(), "online", horizon_h=1, outages=[Outage("nowhere", 1, 2)])
+
+
+def test_results_schema_and_files(tmp_path):
+    results, stats = simulate(ctx(), demand()[:150], ["local-only", "greenest"], days=0.5, meta={"seed": 3})
+    assert set(results) == {"meta", "sites", "provinces", "policies", "baseline", "signals"}
+    assert results["baseline"] == "local-only" and stats["greenest"]["events"] > 0
+    p = results["policies"]["greenest"]
+    assert set(p) == {"totals", "flows", "site_load", "utilisation", "carbon_raised_routes"}
+    assert set(p["totals"]) >= {"jobs", "done", "cost_cny", "carbon_location_t", "wait_p99_h", "west_share"}
+    u = p["utilisation"]
+    assert len(u["values"]) == len(u["hours"]) == 12 and len(u["values"][0]) == len(u["site_ids"])
+    assert all(0.0 <= v <= 1.0 for row in u["values"] for v in row)
+    for f in p["carbon_raised_routes"]:
+        assert f["increase_t"] > 0
+    assert sum(f["jobs"] for f in p["flows"]) == p["totals"]["done"]
+    assert len(results["signals"]["price_cny_per_kwh"]["guian"]) == 24
+    paths = write_results(results, tmp_path)
+    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8")) == results
+    assert {x.name for x in paths} >= {"totals.csv", "flows.csv", "site_load.csv", "utilisation.csv"}
+
+
+def test_bad_policy_names_the_option():
+    with pytest.raises(SimulationError, match="--policies: 'fastest'"):
+        check_policies(["fastest"])
