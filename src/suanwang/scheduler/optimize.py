@@ -100,7 +100,9 @@ class BatchOptimizer:
         mip_max_cols: int = 2000,
         mip_time_limit_s: float = 10.0,
         per_pair: int = 2,
-        max_rounds: int = 8,
+        per_class: int = 200,
+        max_rounds: int = 30,
+        bound_tol: float = 1e-3,
     ):
         self.ctx = ctx
         self.weights = _check_weights(weights)
@@ -116,7 +118,9 @@ class BatchOptimizer:
         self.mip_max_cols = int(mip_max_cols)
         self.mip_time_limit_s = float(mip_time_limit_s)
         self.per_pair = int(per_pair)
+        self.per_class = int(per_class)
         self.max_rounds = int(max_rounds)
+        self.bound_tol = float(bound_tol)
 
     @property
     def carbon_cny_per_kg(self) -> float:
@@ -148,11 +152,21 @@ class BatchOptimizer:
         cols, _ = self.columns(jobs, state, now_h)
         t1 = time.perf_counter()
         mip = 0 < len(cols) <= self.mip_max_cols
+        greedy = round_plan(cols, np.zeros(len(cols)))  # cheapest column with room, class by class
         lp = solve(
-            cols, per_pair=self.per_pair, max_rounds=self.max_rounds, mip=mip, mip_time_limit_s=self.mip_time_limit_s
+            cols,
+            per_pair=self.per_pair,
+            per_class=self.per_class,
+            max_rounds=self.max_rounds,
+            bound_tol=self.bound_tol,
+            mip=mip,
+            mip_time_limit_s=self.mip_time_limit_s,
+            seed=np.nonzero(greedy)[0],
         )
         t2 = time.perf_counter()
         counts = round_plan(cols, np.rint(lp.x) if lp.integral else lp.x)
+        if _objective(cols, greedy) < _objective(cols, counts):  # keep the better of rounded LP and greedy
+            counts = greedy
         decisions, objective, totals = self._decisions(jobs, cols, counts, now_h)
         t3 = time.perf_counter()
         return Plan(
@@ -243,6 +257,12 @@ class BatchOptimizer:
                 "state.sites must list the same sites in the same order as the context's sites - "
                 "build both from one list: ClusterState.from_sites(ctx.sites)"
             )
+
+
+def _objective(cols: Columns, counts: np.ndarray) -> float:
+    """Objective (CNY-equivalent) of whole-job counts per column, unplaced penalties included."""
+    placed = np.bincount(cols.cls, weights=counts, minlength=len(cols.count))
+    return float(cols.w @ counts + cols.penalty @ (cols.count - placed))
 
 
 def _job_class(cols: Columns, n_jobs: int) -> np.ndarray:

@@ -257,12 +257,18 @@ def solve(
     bound_tol: float = 1e-4,
     mip: bool = False,
     mip_time_limit_s: float = 10.0,
+    seed: np.ndarray | None = None,
 ) -> LpResult:
-    """Solve the LP by column generation or, with `mip`, the exact integer program over all columns."""
+    """Solve the LP by column generation or, with `mip`, the exact integer program over all columns.
+
+    `seed`: extra column indices for the first restricted master (e.g. those a greedy plan uses)."""
     t0 = time.perf_counter()
     rows = RowIndex(cols)
     n = len(cols)
-    model = _Model(cols, rows, np.arange(n) if mip else initial_columns(cols, per_pair))
+    first = np.arange(n) if mip else initial_columns(cols, per_pair)
+    if seed is not None and not mip:
+        first = np.union1d(first, seed).astype(np.int64)
+    model = _Model(cols, rows, first)
     h = model.h
     if mip and n:  # the integer program gets every link row up front
         keys = np.unique(np.concatenate([key[key >= 0] for key, _ in _transfers(cols, model.order)] or [[]]))
