@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -162,3 +163,12 @@ def make_engine(url: str) -> sa.Engine:
 def make_sessionmaker(engine: sa.Engine) -> sessionmaker:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def pg_unnest(table: sa.Table, names: list[str] | tuple[str, ...]) -> str:
+    """`unnest(%s::T1[], %s::T2[], ...) AS u(name1, name2, ...)` for PostgreSQL: one array parameter per column,
+    typed like the column (JSON columns travel as text and are cast where they are used)."""
+    pg = sa.dialects.postgresql.dialect()
+    types = ["TEXT" if isinstance(table.c[n].type, sa.JSON) else table.c[n].type.compile(dialect=pg) for n in names]
+    arrays = ", ".join(f"%b::{t}[]" for t in types)  # binary: no per-element escaping of text
+    return f"unnest({arrays}) AS u({', '.join(names)})"

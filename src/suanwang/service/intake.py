@@ -33,6 +33,7 @@ class Intake:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._conn: sa.Connection | None = None
 
     def put(self, job: NewJob) -> Future:
         """Queue one job; the future resolves to (job, created) once it is committed, or to the error."""
@@ -55,6 +56,9 @@ class Intake:
         while True:
             item = self._queue.get()
             if item is _STOP:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
                 return
             batch = [item]
             while len(batch) < self.max_batch:
@@ -70,9 +74,14 @@ class Intake:
 
     def _write(self, batch: list[tuple[NewJob, Future]]) -> None:
         try:
-            with self.engine.begin() as conn:
-                results = store(conn, [job for job, _ in batch])
+            if self._conn is None or self._conn.invalidated or self._conn.closed:
+                self._conn = self.engine.connect()  # held across batches: no pool checkout or ping per batch
+            with self._conn.begin():
+                results = store(self._conn, [job for job, _ in batch])
         except Exception as e:
+            if self._conn is not None and self._conn.invalidated:
+                self._conn.close()
+                self._conn = None
             if len(batch) > 1:  # isolate the request that failed
                 for one in batch:
                     self._write([one])

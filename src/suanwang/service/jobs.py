@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import json
+import random
 from dataclasses import dataclass
 from functools import cache
 from types import SimpleNamespace
@@ -17,7 +18,7 @@ from suanwang.atlas import Atlas
 from suanwang.errors import UnknownPlaceError
 from suanwang.service import audit
 from suanwang.service.auth import Principal, Role
-from suanwang.service.db import AuditEvent, JobRow, Tenant, iso, utcnow
+from suanwang.service.db import AuditEvent, JobRow, Tenant, iso, pg_unnest, utcnow
 from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound
 from suanwang.service.executors import Executor
 from suanwang.service.placement import finite, now_h
@@ -118,6 +119,12 @@ class NewJob:
         return self.values["tenant_id"], self.values["idempotency_key"]
 
 
+def new_job_id() -> str:
+    """A fresh job id: 'job_' and 80 random bits in hex (the process's generator is seeded from the OS and reseeded
+    in forked children; ids need to be unique, not secret: other tenants get 404 for them anyway)."""
+    return f"job_{random.getrandbits(80):020x}"
+
+
 def new_job(
     atlas: Atlas, body: JobIn, tenant_id: int, tenant: str, key: str | None, who: Principal, allow_commands: bool
 ) -> NewJob:
@@ -137,7 +144,7 @@ def new_job(
     values["data_class"] = body.data_class.value
     now = utcnow()
     values.update(
-        id="job_" + uuid.uuid4().hex[:20],
+        id=new_job_id(),
         tenant_id=tenant_id,
         idempotency_key=key,
         origin=place.adcode,
@@ -165,6 +172,33 @@ def _insert_jobs(dialect: str) -> sa.Insert:
     return stmt.returning(JobRow.__table__.c.id)
 
 
+def _submit_detail(new: NewJob) -> dict:
+    return {"tenant": new.tenant, "origin": new.values["origin"]}
+
+
+@cache
+def _pg_store_sql() -> str:
+    """One statement: unnest one array per column into INSERT ... ON CONFLICT DO NOTHING, and the audit events
+    of exactly the inserted jobs in the same statement (so in the same transaction)."""
+    names = [c.name for c in JobRow.__table__.columns if c.name not in UNSET and c.name != "seq"]
+    return (
+        f"WITH ins AS (INSERT INTO jobs ({', '.join(names)}) SELECT * FROM {pg_unnest(JobRow.__table__, names)} "
+        "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id, created_at), "
+        "ev AS (INSERT INTO audit (at, actor, action, object, detail) "
+        "SELECT ins.created_at, a.actor, 'submit', 'job:' || ins.id, a.detail::json "
+        "FROM ins JOIN unnest(%b::text[], %b::text[], %b::text[]) AS a(id, actor, detail) ON a.id = ins.id) "
+        "SELECT id FROM ins"
+    ), names
+
+
+def _store_pg(conn: sa.Connection, new: list[NewJob]) -> set[str]:
+    """PostgreSQL: store jobs and their audit events in one round trip; the ids actually inserted."""
+    sql, names = _pg_store_sql()
+    params = [[n.values[c] for n in new] for c in names]
+    params += [[n.values["id"] for n in new], [n.actor for n in new], [json.dumps(_submit_detail(n)) for n in new]]
+    return {r[0] for r in conn.exec_driver_sql(sql, tuple(params))}
+
+
 def store(conn: sa.Connection, new: list[NewJob]) -> list[tuple[Any, bool]]:
     """Insert the jobs and their 'submit' audit events in the caller's transaction; [(job, created)] in order.
 
@@ -173,21 +207,23 @@ def store(conn: sa.Connection, new: list[NewJob]) -> list[tuple[Any, bool]]:
     in one call stores one job.
     """
     jobs_t = JobRow.__table__
-    rows = conn.execute(_insert_jobs(conn.dialect.name), [n.values for n in new])
-    inserted = {r.id for r in rows}
-    events = [
-        {
-            "at": n.values["created_at"],
-            "actor": n.actor,
-            "action": "submit",
-            "object": f"job:{n.values['id']}",
-            "detail": {"tenant": n.tenant, "origin": n.values["origin"]},
-        }
-        for n in new
-        if n.values["id"] in inserted
-    ]
-    if events:
-        conn.execute(_INSERT_AUDIT, events)
+    if conn.dialect.name == "postgresql":
+        inserted = _store_pg(conn, new)
+    else:
+        inserted = {r.id for r in conn.execute(_insert_jobs(conn.dialect.name), [n.values for n in new])}
+        events = [
+            {
+                "at": n.values["created_at"],
+                "actor": n.actor,
+                "action": "submit",
+                "object": f"job:{n.values['id']}",
+                "detail": _submit_detail(n),
+            }
+            for n in new
+            if n.values["id"] in inserted
+        ]
+        if events:
+            conn.execute(_INSERT_AUDIT, events)
     lost = {n.key for n in new if n.values["id"] not in inserted}
     stored = {}
     if lost:

@@ -8,8 +8,10 @@ Dispatch is at-least-once: a crash between starting a job and committing 'runnin
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from suanwang.service import audit, jobs, sites
 from suanwang.service.config import ServiceConfig
-from suanwang.service.db import AuditEvent, JobRow, SiteRow, Tenant, utcnow
+from suanwang.service.db import JobRow, SiteRow, Tenant, pg_unnest, utcnow
 from suanwang.service.executors import ExecRequest, Executor
 from suanwang.service.placement import Placer, finite, now_h, verdicts_json
 
@@ -29,6 +31,20 @@ _UPDATE_DECISION = (
     .where(JobRow.__table__.c.seq == sa.bindparam("b_seq"))
     .values({c: sa.bindparam(c) for c in (*DECIDED, "verdicts", "updated_at", "finished_at")})
 )
+
+
+def _store_decisions(conn: sa.Connection, changes: list[dict]) -> None:
+    """Write each claimed job's decision: one UPDATE ... FROM unnest(...) on PostgreSQL, executemany elsewhere."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(_UPDATE_DECISION, changes)
+        return
+    names = ("seq", *DECIDED, "verdicts", "updated_at", "finished_at")
+    sets = ", ".join(f"{n} = u.{n}" for n in names[1:] if n != "verdicts")
+    rows = pg_unnest(JobRow.__table__, names)
+    sql = f"UPDATE jobs SET {sets}, verdicts = u.verdicts::json FROM {rows} WHERE jobs.seq = u.seq"
+    params = [[c["b_seq"] for c in changes]] + [[c[n] for c in changes] for n in names[1:]]
+    params[names.index("verdicts")] = [json.dumps(c["verdicts"]) for c in changes]
+    conn.exec_driver_sql(sql, tuple(params))
 
 
 def _event(actor: str, action: str, job_id: str, at, **detail) -> dict:
@@ -53,13 +69,17 @@ class SchedulingLoop:
             stmt = stmt.with_for_update(skip_locked=True, of=JobRow)
         return stmt
 
-    def tick(self) -> dict[str, int]:
-        """Run each step once; returns how many jobs or sites each step touched."""
+    def tick(self, busy: bool = False) -> dict[str, int]:
+        """Run each step once; returns how many jobs or sites each step touched.
+
+        busy=True (the previous tick had a full batch): only place and dispatch, so a burst of submissions is
+        placed without re-polling the same running jobs and re-reading heartbeats between batches.
+        """
         return {
-            "down": self.watch_heartbeats(),
+            "down": 0 if busy else self.watch_heartbeats(),
             "placed": self.place(),
             "started": self.dispatch(),
-            "finished": self.poll(),
+            "finished": 0 if busy else self.poll(),
         }
 
     def place(self) -> int:
@@ -73,7 +93,7 @@ class SchedulingLoop:
             claimed = s.execute(
                 self._claim(
                     s,
-                    sa.select(jobs_t, Tenant.name.label("tenant_name"))
+                    sa.select(*(c for c in jobs_t.c if c.name != "verdicts"), Tenant.name.label("tenant_name"))
                     .join(Tenant)
                     .where(jobs_t.c.state == "queued")
                     .order_by(jobs_t.c.priority.desc(), jobs_t.c.seq)
@@ -123,9 +143,8 @@ class SchedulingLoop:
                     change.update(state="rejected", finished_at=now)
                     events.append(_event(self.actor, "reject", row.id, now, reason=d.reason))
                 changes.append(change)
-            s.connection().execute(_UPDATE_DECISION, changes)
-            if events:
-                s.connection().execute(sa.insert(AuditEvent.__table__), events)
+            _store_decisions(s.connection(), changes)
+            audit.record_many(s.connection(), events)
             return len(events) - sum(e["action"] == "reject" for e in events)
 
     def dispatch(self) -> int:
@@ -185,13 +204,18 @@ class SchedulingLoop:
             return len(stale)
 
     def _run(self) -> None:
+        busy, last_full = False, 0.0
         while not self._stop.is_set():
-            busy = False
             try:
-                done = self.tick()
+                # during a burst, heartbeats and polling still run at least once per loop interval
+                skip = busy and time.monotonic() - last_full < self.cfg.loop_interval_s
+                if not skip:
+                    last_full = time.monotonic()
+                done = self.tick(busy=skip)
                 busy = max(done["placed"], done["started"]) >= self.cfg.batch_size  # more is waiting: go on
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("scheduling loop tick failed")
+                busy = False
             self._stop.wait(0 if busy else self.cfg.loop_interval_s)
 
     def start(self) -> None:
