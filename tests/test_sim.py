@@ -161,3 +161,11 @@ def test_results_schema_and_files(tmp_path):
 def test_bad_policy_names_the_option():
     with pytest.raises(SimulationError, match="--policies: 'fastest'"):
         check_policies(["fastest"])
+
+
+def test_results_do_not_depend_on_the_number_of_workers():
+    jobs = demand()[:120]
+    one, _ = simulate(ctx(), jobs, ["nearest", "local-only"], days=0.5, meta={}, workers=1)
+    two, _ = simulate(ctx(), jobs, ["nearest", "local-only"], days=0.5, meta={}, workers=2)
+    assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
+    assert list(two["policies"]) == ["nearest", "local-only"]

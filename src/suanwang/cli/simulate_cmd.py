@@ -62,7 +62,7 @@ def register(app) -> None:
     def simulate_cmd(
         scenario: Path = typer.Option(None, "--scenario", help="Scenario YAML (default: the national atlas)."),
         days: float = typer.Option(7.0, "--days", help="Simulated days of demand."),
-        jobs: int = typer.Option(30000, "--jobs", help="Jobs over the whole horizon (national default demand)."),
+        jobs: int = typer.Option(20000, "--jobs", help="Jobs over the whole horizon (national default demand)."),
         policies: str = typer.Option(DEFAULT_POLICIES, "--policies", help="Comma-separated policies."),
         seed: int = typer.Option(1, "--seed", help="Random seed: same seed, same jobs, same numbers."),
         out: Path = typer.Option(Path("results"), "--out", help="Output folder."),

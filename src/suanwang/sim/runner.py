@@ -14,7 +14,7 @@ import json
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from suanwang.errors import SuanwangError
@@ -80,8 +80,11 @@ def simulate(
         _SHARED["args"] = (ctx, jobs, carbon_year, kwargs)
         try:
             mp = multiprocessing.get_context("fork")
+            slow_first = sorted(policies, key=lambda p: p != BATCH_POLICY)  # the optimiser takes longest
             with ProcessPoolExecutor(min(workers, len(policies)), mp_context=mp) as pool:
-                for name, res in pool.map(_worker, policies):
+                futures = [pool.submit(_worker, p) for p in slow_first]
+                for f in as_completed(futures):
+                    name, res = f.result()
                     done[name] = res
                     if on_done:
                         on_done(name)
