@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from suanwang.atlas import Atlas
 from suanwang.errors import UnknownPlaceError
@@ -287,6 +287,7 @@ def page(session: Session, who: Principal, state: str | None, site_id: str | Non
     total = session.scalar(sa.select(sa.func.count()).select_from(JobRow).where(*where))
     rows = session.execute(
         sa.select(JobRow, Tenant.name)
+        .options(defer(JobRow.verdicts))  # not part of a listing; large
         .join(Tenant)
         .where(*where)
         .order_by(JobRow.seq.desc())

@@ -26,24 +26,26 @@ from suanwang.service.placement import Placer, finite, now_h, verdicts_json
 log = logging.getLogger("suanwang.service")
 CAPACITY_LOCK_KEY = 0x5A3E_0002  # arbitrary constant key for pg_advisory_xact_lock
 DECIDED = ("state", "site_id", "reason", "policy", "cost_cny", "energy_kwh", "carbon_kg", "latency_ms", "transfer_h")
-_UPDATE_DECISION = (
-    sa.update(JobRow.__table__)
-    .where(JobRow.__table__.c.seq == sa.bindparam("b_seq"))
-    .values({c: sa.bindparam(c) for c in (*DECIDED, "verdicts", "updated_at", "finished_at")})
-)
+DECISION = (*DECIDED, "verdicts", "updated_at", "finished_at")
+STARTED = ("state", "executor_ref", "started_at", "updated_at")
+ENDED = ("state", "exit_code", "reason", "finished_at", "updated_at")
 
 
-def _store_decisions(conn: sa.Connection, changes: list[dict]) -> None:
-    """Write each claimed job's decision: one UPDATE ... FROM unnest(...) on PostgreSQL, executemany elsewhere."""
-    if conn.dialect.name != "postgresql":
-        conn.execute(_UPDATE_DECISION, changes)
+def _update_jobs(conn: sa.Connection, changes: list[dict], names: tuple[str, ...]) -> None:
+    """Set the columns `names` of each job in `changes` ({"seq": ..., name: value, ...}) in the caller's
+    transaction: one UPDATE ... FROM unnest(...) on PostgreSQL, an executemany UPDATE elsewhere."""
+    if not changes:
         return
-    names = ("seq", *DECIDED, "verdicts", "updated_at", "finished_at")
-    sets = ", ".join(f"{n} = u.{n}" for n in names[1:] if n != "verdicts")
-    rows = pg_unnest(JobRow.__table__, names)
-    sql = f"UPDATE jobs SET {sets}, verdicts = u.verdicts::json FROM {rows} WHERE jobs.seq = u.seq"
-    params = [[c["b_seq"] for c in changes]] + [[c[n] for c in changes] for n in names[1:]]
-    params[names.index("verdicts")] = [json.dumps(c["verdicts"]) for c in changes]
+    t = JobRow.__table__
+    if conn.dialect.name != "postgresql":
+        stmt = sa.update(t).where(t.c.seq == sa.bindparam("b_seq")).values({n: sa.bindparam(n) for n in names})
+        conn.execute(stmt, [{"b_seq": c["seq"], **{n: c[n] for n in names}} for c in changes])
+        return
+    is_json = {n: isinstance(t.c[n].type, sa.JSON) for n in names}
+    sets = ", ".join(f"{n} = u.{n}::json" if is_json[n] else f"{n} = u.{n}" for n in names)
+    sql = f"UPDATE jobs SET {sets} FROM {pg_unnest(t, ('seq', *names))} WHERE jobs.seq = u.seq"
+    params = [[c["seq"] for c in changes]]
+    params += [[json.dumps(c[n]) for c in changes] if is_json[n] else [c[n] for c in changes] for n in names]
     conn.exec_driver_sql(sql, tuple(params))
 
 
@@ -66,7 +68,7 @@ class SchedulingLoop:
 
     def _claim(self, session: Session, stmt):
         if session.bind.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=JobRow)
+            stmt = stmt.with_for_update(skip_locked=True, of=JobRow.__table__)
         return stmt
 
     def tick(self, busy: bool = False) -> dict[str, int]:
@@ -111,7 +113,7 @@ class SchedulingLoop:
             changes, events = [], []
             for row, d in zip(claimed, decisions, strict=True):
                 change = {
-                    "b_seq": row.seq,
+                    "seq": row.seq,
                     "state": row.state,
                     "site_id": row.site_id,
                     "reason": d.reason,
@@ -143,52 +145,67 @@ class SchedulingLoop:
                     change.update(state="rejected", finished_at=now)
                     events.append(_event(self.actor, "reject", row.id, now, reason=d.reason))
                 changes.append(change)
-            _store_decisions(s.connection(), changes)
+            _update_jobs(s.connection(), changes, DECISION)
             audit.record_many(s.connection(), events)
             return len(events) - sum(e["action"] == "reject" for e in events)
 
     def dispatch(self) -> int:
         """Hand placed jobs to their site's executor and mark them running."""
+        t = JobRow.__table__
+        cols = (t.c.seq, t.c.id, t.c.command, t.c.cpu_cores, t.c.gpu_cards, t.c.runtime_h, t.c.site_id)
         with self.sessions() as s, s.begin():
             rows = s.execute(
                 self._claim(
                     s,
-                    sa.select(JobRow, SiteRow.executor)
-                    .join(SiteRow, SiteRow.id == JobRow.site_id)
-                    .where(JobRow.state == "placed")
-                    .order_by(JobRow.seq)
+                    sa.select(*cols, SiteRow.executor)
+                    .join(SiteRow, SiteRow.id == t.c.site_id)
+                    .where(t.c.state == "placed")
+                    .order_by(t.c.seq)
                     .limit(self.cfg.batch_size),
                 )
             ).all()
-            for row, executor in rows:
-                ex = self.executors[executor]
-                ref = ex.submit(ExecRequest(row.id, row.command, int(row.cpu_cores), int(row.gpu_cards), row.runtime_h))
-                row.state, row.executor_ref = "running", f"{ex.name}:{ref}"
-                row.started_at = row.updated_at = utcnow()
-                audit.record(s, self.actor, "start", f"job:{row.id}", site_id=row.site_id, executor=ex.name)
+            now = utcnow()
+            changes, events = [], []
+            for r in rows:
+                ex = self.executors[r.executor]
+                ref = ex.submit(ExecRequest(r.id, r.command, int(r.cpu_cores), int(r.gpu_cards), r.runtime_h))
+                started = {"state": "running", "executor_ref": f"{ex.name}:{ref}", "started_at": now, "updated_at": now}
+                changes.append({"seq": r.seq, **started})
+                events.append(_event(self.actor, "start", r.id, now, site_id=r.site_id, executor=ex.name))
+            _update_jobs(s.connection(), changes, STARTED)
+            audit.record_many(s.connection(), events)
             return len(rows)
 
     def poll(self) -> int:
         """Ask executors about running jobs; record the ones that ended as done or failed."""
+        t = JobRow.__table__
         with self.sessions() as s, s.begin():
-            rows = s.scalars(
-                self._claim(s, sa.select(JobRow).where(JobRow.state == "running").order_by(JobRow.seq).limit(1000))
+            rows = s.execute(
+                self._claim(
+                    s,
+                    sa.select(t.c.seq, t.c.id, t.c.executor_ref, t.c.site_id)
+                    .where(t.c.state == "running")
+                    .order_by(t.c.seq)
+                    .limit(1000),
+                )
             ).all()
-            ended = 0
-            for row in rows:
-                name, _, ref = (row.executor_ref or "").partition(":")
+            now = utcnow()
+            changes, events = [], []
+            for r in rows:
+                name, _, ref = (r.executor_ref or "").partition(":")
                 ex = self.executors.get(name)
                 if ex is None:
                     continue
                 st = ex.poll(ref)
                 if st.state == "running":
                     continue
-                row.state, row.exit_code, row.reason = st.state, st.exit_code, st.message
-                row.finished_at = row.updated_at = utcnow()
+                ended = {"state": st.state, "exit_code": st.exit_code, "reason": st.message}
+                changes.append({"seq": r.seq, **ended, "finished_at": now, "updated_at": now})
                 action = "finish" if st.state == "done" else "fail"
-                audit.record(s, self.actor, action, f"job:{row.id}", exit_code=st.exit_code, site_id=row.site_id)
-                ended += 1
-            return ended
+                events.append(_event(self.actor, action, r.id, now, exit_code=st.exit_code, site_id=r.site_id))
+            _update_jobs(s.connection(), changes, ENDED)
+            audit.record_many(s.connection(), events)
+            return len(changes)
 
     def watch_heartbeats(self) -> int:
         """Mark monitored sites silent for longer than the timeout down and re-queue their jobs."""
