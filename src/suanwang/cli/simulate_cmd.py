@@ -153,17 +153,25 @@ def register(app) -> None:
 
 
 def _table(results: dict, stats: dict) -> None:
-    base = results["policies"][results["baseline"]]["totals"]
+    def core_h(r: dict) -> float:
+        return sum(x["core_hours"] for x in r["site_load"])
+
+    base_r = results["policies"][results["baseline"]]
+    base = base_r["totals"]
+    base_ch = core_h(base_r) or 1.0
     rows = []
     for name, r in results["policies"].items():
         t = r["totals"]
+        ch = core_h(r) or 1.0
         rows.append(
             {
                 "policy": name,
                 "done": t["done"],
                 "rejected": t["rejected"] + t["failed"],
-                "cost": _ratio(t["cost_cny"], base["cost_cny"]),
-                "carbon": _ratio(t["carbon_t"], base["carbon_t"]),
+                "cost CNY": f"{t['cost_cny']:.3g}",
+                "carbon t": f"{t['carbon_t']:.3g}",
+                "cost/core-h": _ratio(t["cost_cny"] / ch, base["cost_cny"] / base_ch),
+                "CO2/core-h": _ratio(t["carbon_t"] / ch, base["carbon_t"] / base_ch),
                 "wait p50/p95 h": f"{t['wait_p50_h']:.2f}/{t['wait_p95_h']:.2f}",
                 "late": t["deadline_misses"],
                 "viol lat/res": f"{t['latency_violations']}/{t['residency_violations']}",
@@ -171,7 +179,7 @@ def _table(results: dict, stats: dict) -> None:
                 "s": round(stats[name]["wall_s"], 1),
             }
         )
-    emit(rows, title=f"cost and carbon as a ratio of {results['baseline']}")
+    emit(rows, title=f"policies; per core-hour cost and carbon as a ratio of {results['baseline']}")
 
 
 def _ratio(value: float, base: float) -> str:
