@@ -4,6 +4,7 @@ loop places a burst without waiting between full batches."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -141,3 +142,24 @@ def test_intake_stops_cleanly_and_restarts_on_demand(world: World):
     world.svc.intake.stop()
     assert _post(world, "b").status_code == 201  # a new writer thread starts for the next submission
     assert _post(world, "a").status_code == 200
+
+
+def test_request_abandoned_before_its_write_is_dropped_and_the_rest_answered(world: World, monkeypatch):
+    svc = world.svc
+    who = Principal(Role.TENANT, 1, "acme", 1)
+    new = [jobs.new_job(svc.atlas, JobIn(**JOB), 1, "acme", None, who, False) for _ in range(3)]
+    release, original = threading.Event(), svc.intake._write
+
+    def slow_write(batch):
+        release.wait(10)
+        original(batch)
+
+    monkeypatch.setattr(svc.intake, "_write", slow_write)
+    first = svc.intake.put(new[0])
+    time.sleep(0.2)  # the writer holds the first job
+    gone, last = svc.intake.put(new[1]), svc.intake.put(new[2])
+    assert gone.cancel()  # the client went away while its job was still queued
+    release.set()
+    assert first.result(10)[1] and last.result(10)[1]
+    with svc.sessions() as s:
+        assert set(s.scalars(sa.select(JobRow.id))) == {new[0].values["id"], new[2].values["id"]}

@@ -70,9 +70,21 @@ class Intake:
                     self._queue.put(_STOP)  # finish this batch, then stop
                     break
                 batch.append(item)
-            self._write(batch)
+            # a request whose client went away before its job was written is dropped (its retry is safe);
+            # from here on a future cannot be cancelled, so every one below gets its answer
+            batch = [(job, fut) for job, fut in batch if fut.set_running_or_notify_cancel()]
+            try:
+                self._write(batch)
+            except BaseException as e:  # never leave a request waiting for an answer
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                if not isinstance(e, Exception):
+                    raise
 
     def _write(self, batch: list[tuple[NewJob, Future]]) -> None:
+        if not batch:
+            return
         try:
             if self._conn is None or self._conn.invalidated or self._conn.closed:
                 self._conn = self.engine.connect()  # held across batches: no pool checkout or ping per batch
