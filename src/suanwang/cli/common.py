@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,8 +15,10 @@ from rich.table import Table
 
 from suanwang.errors import SuanwangError
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets a wide table instead of rich's 80-column default; a terminal keeps its width.
+_WIDTH = int(os.environ.get("COLUMNS") or 0) or (None if sys.stdout.isatty() else 160)
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 
 def friendly_errors(fn: Callable) -> Callable:
