@@ -2,14 +2,17 @@
 and the ratio to a bare FastAPI endpoint served the same way and loaded the same way in the same run. Prints JSON.
 
     python benchmarks/bench_service.py [--seconds 10] [--connections 32] [--workers 2] [--runs 3]
+                                       [--layout loop-process|loop-in-workers]
                                        [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
-Each run: a fresh database; `uvicorn --workers N` over `suanwang.service.asgi:app_from_env` (scheduling loop on in
-every worker) and the bare app under the same uvicorn options; `wrk` (C, one thread, N keep-alive connections,
-a fresh Idempotency-Key per request) for `--seconds` against each; then the wall time until the loop has placed
-every accepted job. Without `wrk` on PATH, an asyncio httpx client with the same connection count is used (it
-needs more CPU, so it lowers both numbers). The report gives each run and the medians, with the 1-minute load
-average before and after each run: on a shared machine, read the ratio rather than the absolute numbers.
+Each run: a fresh database; `uvicorn --workers N` over `suanwang.service.asgi:app_from_env` with the scheduling
+loop in one `python -m suanwang.service.worker` process (`--layout loop-process`, the default) or as a thread in
+every worker (`--layout loop-in-workers`), and the bare app under the same uvicorn options; `wrk` (C, one thread,
+N keep-alive connections, a fresh Idempotency-Key per request) for `--seconds` against each; then the wall time
+until the loop has placed every accepted job. Without `wrk` on PATH, an asyncio httpx client with the same
+connection count is used (it needs more CPU, so it lowers both numbers). The report gives each run and the
+medians, with the 1-minute load average before and after each run: on a shared machine, read the ratio rather
+than the absolute numbers.
 """
 
 from __future__ import annotations
@@ -150,13 +153,19 @@ def one_run(args, dsn_admin: sa.URL, script: Path | None) -> dict:
         port, bare_port = free_port(), free_port()
         env = dict(os.environ, SUANWANG_DB=db, SUANWANG_ADMIN_TOKEN=ADMIN, SUANWANG_WORKDIR=tempfile.mkdtemp())
         svc_cmd = uvicorn_cmd("suanwang.service.asgi:app_from_env", port, args.workers)
-        procs.append(subprocess.Popen(svc_cmd, env=env, stderr=subprocess.PIPE))
-        procs.append(
-            subprocess.Popen(uvicorn_cmd("bench_service:bare_app", bare_port, args.workers), stderr=subprocess.PIPE)
+        if args.layout == "loop-process":  # API workers without a loop, and one loop-only replica
+            procs.append(subprocess.Popen(svc_cmd, env=dict(env, SUANWANG_LOOP="0"), stderr=subprocess.PIPE))
+            loop_cmd = [sys.executable, "-m", "suanwang.service.worker"]
+            procs.append(subprocess.Popen(loop_cmd, env=env, stderr=subprocess.DEVNULL))
+        else:  # every API worker runs a loop thread
+            procs.append(subprocess.Popen(svc_cmd, env=env, stderr=subprocess.PIPE))
+        bare_proc = subprocess.Popen(
+            uvicorn_cmd("bench_service:bare_app", bare_port, args.workers), stderr=subprocess.PIPE
         )
+        procs.append(bare_proc)
         base, bare = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
         wait_up(base + "/healthz", procs[0])
-        wait_up(bare + "/docs", procs[1])
+        wait_up(bare + "/docs", bare_proc)
         admin = {"Authorization": f"Bearer {ADMIN}"}
         httpx.post(base + "/api/v1/tenants", json={"name": "bench"}, headers=admin).raise_for_status()
         tok = httpx.post(base + "/api/v1/tokens", json={"role": "tenant", "tenant": "bench"}, headers=admin)
@@ -164,6 +173,7 @@ def one_run(args, dsn_admin: sa.URL, script: Path | None) -> dict:
 
         load(bare + "/api/v1/jobs", token, 1, args.connections, script)  # warm-up both
         load(base + "/api/v1/jobs", token, 1, args.connections, script)
+        time.sleep(1)  # let the warm-up's last requests land before counting
         with psycopg.connect(db.replace("+psycopg", ""), autocommit=True) as c:
             before = c.execute("SELECT count(*) FROM jobs").fetchone()[0]
             floor = load(bare + "/api/v1/jobs", token, args.seconds, args.connections, script)
@@ -209,6 +219,12 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--layout",
+        choices=["loop-process", "loop-in-workers"],
+        default="loop-process",
+        help="scheduling loop in a process of its own (API workers with SUANWANG_LOOP=0), or a thread in every worker",
+    )
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -226,6 +242,7 @@ def main() -> None:
                 "seconds": args.seconds,
                 "connections": args.connections,
                 "workers": args.workers,
+                "layout": args.layout,
                 "cpu_count": os.cpu_count(),
                 "median": {k: round(statistics.median(r[k] for r in runs), 3) for k in keys},
                 "runs": runs,

@@ -163,3 +163,28 @@ def test_request_abandoned_before_its_write_is_dropped_and_the_rest_answered(wor
     assert first.result(10)[1] and last.result(10)[1]
     with svc.sessions() as s:
         assert set(s.scalars(sa.select(JobRow.id))) == {new[0].values["id"], new[2].values["id"]}
+
+
+def test_loop_only_replica_places_jobs_submitted_to_an_api_replica_without_loop(db_url, tmp_path):
+    from suanwang.service.config import ServiceConfig
+    from suanwang.service.worker import run_loop
+
+    api = make_service(db_url, tmp_path / "api")  # loop=False, as API workers run with SUANWANG_LOOP=0
+    w = build_world(api)
+    ids = [w.client.post("/api/v1/jobs", json=JOB, headers=w.acme).json()["id"] for _ in range(5)]
+    stop = threading.Event()
+    cfg = ServiceConfig(db_url=db_url, loop_interval_s=0.05, workdir=tmp_path / "jobs", simulated_run_s=0.0)
+    runner = threading.Thread(target=run_loop, args=(cfg, stop))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            states = {w.client.get(f"/api/v1/jobs/{i}", headers=w.acme).json()["state"] for i in ids}
+            if states <= {"done"}:
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        runner.join(30)
+    assert states == {"done"} and not runner.is_alive()
+    api.close()

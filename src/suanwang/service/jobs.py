@@ -177,7 +177,7 @@ def _submit_detail(new: NewJob) -> dict:
 
 
 @cache
-def _pg_store_sql() -> str:
+def _pg_store_sql() -> tuple[str, list[str]]:
     """One statement: unnest one array per column into INSERT ... ON CONFLICT DO NOTHING, and the audit events
     of exactly the inserted jobs in the same statement (so in the same transaction)."""
     names = [c.name for c in JobRow.__table__.columns if c.name not in UNSET and c.name != "seq"]
