@@ -174,3 +174,11 @@ def test_admin_submits_on_behalf_of_a_tenant(world: World):
     r = submit(world, world.admin, dict(JOB, tenant="beta"))
     assert r.status_code == 201 and r.json()["tenant"] == "beta"
     assert submit(world, world.admin, dict(JOB, tenant="nobody")).status_code == 422
+
+
+def test_job_json_carries_the_origin_coordinates_for_maps(world: World):
+    job = submit(world, world.acme, dict(JOB, origin="Xuchang")).json()
+    xuchang = world.svc.atlas.place("许昌")
+    assert (job["origin_lat"], job["origin_lon"]) == (xuchang.lat, xuchang.lon)
+    listed = world.client.get("/api/v1/jobs", headers=world.acme).json()["items"][0]
+    assert (listed["origin_lat"], listed["origin_lon"]) == (xuchang.lat, xuchang.lon)

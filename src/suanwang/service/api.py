@@ -184,7 +184,7 @@ async def submit_job(body: JobIn, svc: Svc, who: Who, key: IdemKey = None) -> di
     new = jobs.new_job(svc.atlas, body, tenant_id, tenant, key, who, svc.cfg.allow_commands)
     row, created = await svc.intake.submit(new)
     code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return JSONResponse(jobs.job_json(row, tenant), status_code=code)
+    return JSONResponse(jobs.job_json(row, tenant, svc.atlas), status_code=code)
 
 
 @api.post("/jobs/batch", status_code=201, tags=["jobs"])
@@ -193,12 +193,13 @@ def submit_batch(body: JobBatchIn, response: Response, s: Sess, svc: Svc, who: W
     out, created = jobs.submit(s, svc.atlas, who, body.jobs, key, svc.cfg.allow_commands)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return {"jobs": [jobs.job_json(r, t) for r, t in out]}
+    return {"jobs": [jobs.job_json(r, t, svc.atlas) for r, t in out]}
 
 
 @api.get("/jobs", tags=["jobs"])
 def list_jobs(
     s: Sess,
+    svc: Svc,
     who: Who,
     state: StateFilter | None = None,
     site_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -206,19 +207,19 @@ def list_jobs(
     offset: Offset = 0,
 ) -> dict:
     """The caller's jobs (all jobs for admin / operator), newest first."""
-    return jobs.page(s, who, state, site_id, limit, offset)
+    return jobs.page(s, who, state, site_id, limit, offset, svc.atlas)
 
 
 @api.get("/jobs/{job_id}", tags=["jobs"])
-def get_job(job_id: str, s: Sess, who: Who) -> dict:
+def get_job(job_id: str, s: Sess, svc: Svc, who: Who) -> dict:
     """One job."""
-    return jobs.job_json(*jobs.get(s, who, job_id))
+    return jobs.job_json(*jobs.get(s, who, job_id), svc.atlas)
 
 
 @api.post("/jobs/{job_id}/cancel", tags=["jobs"])
 def cancel_job(job_id: str, s: Sess, svc: Svc, who: Who) -> dict:
     """Cancel a job that has not ended; 409 when it has."""
-    return jobs.job_json(*jobs.cancel(s, who, job_id, svc.executors))
+    return jobs.job_json(*jobs.cancel(s, who, job_id, svc.executors), svc.atlas)
 
 
 @api.get("/jobs/{job_id}/placement", tags=["jobs"])

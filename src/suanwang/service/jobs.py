@@ -14,7 +14,7 @@ import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 from sqlalchemy.orm import Session, defer
 
-from suanwang.atlas import Atlas
+from suanwang.atlas import Atlas, Place
 from suanwang.errors import UnknownPlaceError
 from suanwang.service import audit
 from suanwang.service.auth import Principal, Role
@@ -44,14 +44,26 @@ FIELDS = (
 )
 
 
-def job_json(row: Any, tenant: str) -> dict:
+def _place_or_none(atlas: Atlas | None, adcode: str) -> Place | None:
+    """The city of an adcode, or None without an atlas or for a city the atlas no longer has."""
+    try:
+        return atlas.place(adcode) if atlas is not None else None
+    except UnknownPlaceError:
+        return None
+
+
+def job_json(row: Any, tenant: str, atlas: Atlas | None = None) -> dict:
     """The API's view of a job (a JobRow, or any object with its column names as attributes): identity, state, the
-    submitted fields and the predicted cost (CNY), energy (kWh), carbon (kgCO2) and latency (ms)."""
+    submitted fields and the predicted cost (CNY), energy (kWh), carbon (kgCO2) and latency (ms). With `atlas`, the
+    origin city's coordinates (degrees) too, for maps."""
+    origin = _place_or_none(atlas, row.origin)
     out = {
         "id": row.id,
         "tenant": tenant,
         "origin": row.origin,
         "origin_label": row.origin_label,
+        "origin_lat": origin.lat if origin else None,
+        "origin_lon": origin.lon if origin else None,
         "state": row.state,
         "site_id": row.site_id,
         "reason": row.reason,
@@ -277,7 +289,15 @@ def get(session: Session, who: Principal, job_id: str, lock: bool = False) -> tu
     return found[0], found[1]
 
 
-def page(session: Session, who: Principal, state: str | None, site_id: str | None, limit: int, offset: int) -> dict:
+def page(
+    session: Session,
+    who: Principal,
+    state: str | None,
+    site_id: str | None,
+    limit: int,
+    offset: int,
+    atlas: Atlas | None = None,
+) -> dict:
     """Jobs newest first, filtered by state and site: {"items": [...], "total": n}."""
     where = [visible(who)]
     if state:
@@ -294,7 +314,7 @@ def page(session: Session, who: Principal, state: str | None, site_id: str | Non
         .limit(limit)
         .offset(offset)
     )
-    return {"items": [job_json(r, t) for r, t in rows], "total": total}
+    return {"items": [job_json(r, t, atlas) for r, t in rows], "total": total}
 
 
 def cancel(session: Session, who: Principal, job_id: str, executors: dict[str, Executor]) -> tuple[JobRow, str]:
