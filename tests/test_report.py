@@ -37,17 +37,29 @@ def _payload(html: str) -> dict:
     return json.loads(m.group(1))
 
 
+def _core_hours(policy: dict) -> float:
+    return sum(r["core_hours"] for r in policy["site_load"])
+
+
+def _per_core_hour_ratio(results: dict, name: str, key: str) -> float:
+    """A policy's total `key` per core-hour over the baseline's."""
+    p, b = results["policies"][name], results["policies"][results["baseline"]]
+    return (p["totals"][key] / _core_hours(p)) / (b["totals"][key] / _core_hours(b))
+
+
 def _best_policy(results: dict) -> str:
-    """Independent re-statement of the rule: no residency violations, then the lowest mean of the two ratios."""
-    base = results["policies"][results["baseline"]]["totals"]
+    """Independent re-statement of the rule: no residency violations, then most work done (nearest percent), then
+    the lowest mean of the two per-core-hour ratios."""
     scored = []
     for name, p in results["policies"].items():
         if name == results["baseline"]:
             continue
         t = p["totals"]
-        mean_ratio = (t["cost_cny"] / base["cost_cny"] + t["carbon_t"] / base["carbon_t"]) / 2
-        scored.append((t["residency_violations"] > 0, mean_ratio, name))
-    return min(scored)[2]
+        mean_ratio = (
+            _per_core_hour_ratio(results, name, "cost_cny") + _per_core_hour_ratio(results, name, "carbon_t")
+        ) / 2
+        scored.append((t["residency_violations"] > 0, -round(t["done"] / t["jobs"], 2), mean_ratio, name))
+    return min(scored)[3]
 
 
 def test_page_is_self_contained(pages):
@@ -72,7 +84,6 @@ def test_both_languages_render_their_strings(pages):
 
 
 def test_every_policy_total_appears_in_the_comparison(results, pages):
-    base = results["policies"][results["baseline"]]["totals"]
     for html in pages.values():
         table = html[html.index('id="compare-table"') : html.index("</table>", html.index('id="compare-table"'))]
         for name, p in results["policies"].items():
@@ -81,8 +92,8 @@ def test_every_policy_total_appears_in_the_comparison(results, pages):
             t = p["totals"]
             for value, digits in ((t["cost_cny"], 0), (t["carbon_t"], 1), (t["wait_p95_h"], 2), (t["wan_tb"], 1)):
                 assert fmt(value, digits) in row, (name, value)
-            assert f"{t['cost_cny'] / base['cost_cny']:.3f}" in row
-            assert f"{t['carbon_t'] / base['carbon_t']:.3f}" in row
+            assert f"{_per_core_hour_ratio(results, name, 'cost_cny'):.3f}" in row
+            assert f"{_per_core_hour_ratio(results, name, 'carbon_t'):.3f}" in row
 
 
 def test_default_policy_is_the_best_non_baseline(results, pages):

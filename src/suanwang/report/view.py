@@ -30,6 +30,7 @@ TOTAL_FIELDS = (
     "residency_violations",
     "wan_tb",
     "west_share",
+    "core_hours",
 )
 FILE = "results"
 
@@ -54,6 +55,14 @@ def ratio(value: float | None, base: float | None) -> float | None:
     if value is None or base is None or base == 0:
         return None
     return value / base
+
+
+def per_unit_ratio(value, units, base, base_units) -> float | None:
+    """(value / units) / (base / base_units): policies that run different amounts of work compare per core-hour;
+    without core-hours on both sides, the plain ratio of totals."""
+    if units and base_units:
+        return ratio(ratio(value, units), ratio(base, base_units))
+    return ratio(value, base)
 
 
 def _dicts(x: Any) -> list[dict]:
@@ -181,15 +190,18 @@ def _utilisation(u: Any) -> dict | None:
 
 
 def _default_policy(policies: list[PolicyView], baseline: str) -> str:
-    """The best non-baseline policy: no residency violations, then lowest cost ratio + carbon ratio."""
+    """The best non-baseline policy: no residency violations, then the most work done (to the nearest percent),
+    then the lowest mean of its cost and carbon ratios."""
     candidates = [p for p in policies if p.name != baseline]
     if not candidates:
         return baseline
 
     def key(p: PolicyView) -> tuple:
         ratios = [r for r in (p.cost_ratio, p.carbon_ratio) if r is not None]
+        done_share = ratio(p.totals.get("done"), p.totals.get("jobs"))
         return (
             (p.totals.get("residency_violations") or 0) > 0,
+            -round(done_share, 2) if done_share is not None else 0.0,
             sum(ratios) / len(ratios) if ratios else math.inf,
         )
 
@@ -214,6 +226,9 @@ def build_view(results: Any) -> ReportView:
         p = raw[name] if isinstance(raw[name], dict) else {}
         t = p.get("totals") if isinstance(p.get("totals"), dict) else {}
         totals[name] = {k: num(t.get(k)) for k in TOTAL_FIELDS}
+        if totals[name]["core_hours"] is None:  # older results: the sum over sites
+            hours = [num(r.get("core_hours")) for r in _dicts(p.get("site_load"))]
+            totals[name]["core_hours"] = sum(h for h in hours if h is not None) if hours else None
     base = totals[baseline]
     policies = []
     for name in names:
@@ -223,8 +238,8 @@ def build_view(results: Any) -> ReportView:
             PolicyView(
                 name=name,
                 totals=t,
-                cost_ratio=ratio(t["cost_cny"], base["cost_cny"]),
-                carbon_ratio=ratio(t["carbon_t"], base["carbon_t"]),
+                cost_ratio=per_unit_ratio(t["cost_cny"], t["core_hours"], base["cost_cny"], base["core_hours"]),
+                carbon_ratio=per_unit_ratio(t["carbon_t"], t["core_hours"], base["carbon_t"], base["core_hours"]),
                 flows=_dicts(p.get("flows")),
                 site_load=_dicts(p.get("site_load")),
                 utilisation=_utilisation(p.get("utilisation")),
