@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from functools import cache
 
 import pytest
@@ -169,3 +170,15 @@ def test_results_do_not_depend_on_the_number_of_workers():
     two, _ = simulate(ctx(), jobs, ["nearest", "local-only"], days=0.5, meta={}, workers=2)
     assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
     assert list(two["policies"]) == ["nearest", "local-only"]
+
+
+def test_batch_lp_runs_twice_a_sites_capacity_of_jobs_inside_tight_deadlines():
+    # one small site, twice as many batch jobs as it holds at once, deadlines 2.5 h for 1 h jobs: the plan and
+    # the online queue behind it must run them all back to back, none rejected, none late
+    atlas = ctx().atlas
+    small = SchedulerContext.build(atlas, sites=[atlas.site("beijing-dc")])
+    n = 2 * (atlas.site("beijing-dc").cpu_cores // 64)
+    jobs = [Job(**{**j.__dict__, "submit_h": 0.0, "deadline_h": 2.5}) for j in beijing_jobs(n, 1.0, 0.0)]
+    run = Simulation(small, jobs, "batch-lp", horizon_h=24).run()
+    assert all(s == DONE for s in run.status), Counter(run.reason)
+    assert max(run.end_h) <= 2.5

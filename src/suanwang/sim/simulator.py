@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from suanwang.sim.engine import ARRIVAL, COMPLETION, FAILURE, PLAN, SIGNAL, STAR
 from suanwang.workload.job import Job, LatencyClass
 
 BATCH_POLICY = "batch-lp"
+DEADLINE_MARGIN_H = 2.0  # batch-lp plans to finish this much before a deadline (at most a quarter of the slack)
 PENDING, QUEUED, RUNNING, DONE, FAILED, REJECTED = range(6)
 STATUS = ("pending", "queued", "running", "done", "failed", "rejected")
 
@@ -380,7 +381,7 @@ class Simulation:
         now = self.engine.now_h
         if self.pending:
             idxs, self.pending = self.pending, []
-            plan = self.optimizer.plan([self.jobs[i] for i in idxs], self._unheld(), now)
+            plan = self.optimizer.plan([self._with_margin(self.jobs[i], now) for i in idxs], self._unheld(), now)
             for idx, d in zip(idxs, plan.decisions, strict=True):
                 if d.placement is not None:
                     self.status[idx] = QUEUED
@@ -388,13 +389,25 @@ class Simulation:
                     self._hold(idx, d.placement.site_index, +1)
                     self.engine.schedule(max(now, d.placement.start_h), self._start_planned, (idx, d.placement), START)
                 elif (d.retryable or self._may_fit_later(idx)) and not final:
-                    self.pending.append(idx)
+                    # No room in the planning horizon: join the online queue, which retries on every
+                    # completion, instead of waiting a whole window for the next plan.
+                    self.status[idx] = PENDING
+                    self._try(idx)
                 elif d.retryable:
                     self._finish(idx, FAILED, d.reason)
                 else:
                     self._finish(idx, REJECTED, d.reason)
         if not final and (self.arrived < len(self.jobs) or self.pending or self.planned):
             self._ensure_plan()
+
+    def _with_margin(self, job: Job, now: float) -> Job:
+        """The job as the planner should see it: its deadline pulled in by a safety margin (a quarter of its
+        slack, at most `DEADLINE_MARGIN_H`), so a late-planned start that finds its site full still has time."""
+        if job.deadline_h is None:
+            return job
+        slack = job.deadline_h - now - job.runtime_h
+        margin = min(DEADLINE_MARGIN_H, max(0.0, 0.25 * slack))
+        return replace(job, deadline_h=job.deadline_h - margin) if margin > 0 else job
 
     def _may_fit_later(self, idx: int) -> bool:
         """Batch: a job refused for lack of free room now may still run later - some site passes its static
@@ -428,9 +441,10 @@ class Simulation:
         self._hold(idx, p.site_index, -1)
         job, s, st = self.jobs[idx], p.site_index, self.state
         if s in self._cut_sites(job) or not st.fits(job)[s]:
+            # The plan met a changed world (online arrivals took the room): place it now through the online
+            # pipeline, or queue it - re-planning to a later window would eat its deadline.
             self.status[idx] = PENDING
-            self.pending.append(idx)  # the plan met a changed world: plan it again in the next window
-            self._ensure_plan()
+            self._try(idx)
             return
         st.reserve(s, job)
         self._start_run(idx, p, self.engine.now_h)
