@@ -18,8 +18,11 @@ when generation stops early; when no column prices out it equals the LP optimum.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
+from functools import cache
 
 import highspy
 import numpy as np
@@ -28,6 +31,30 @@ import scipy.sparse as sp
 from suanwang.scheduler.optimize_columns import Columns
 
 _INF = highspy.kHighsInf
+
+
+@cache
+def _banner_swallowed() -> bool:
+    """Construct one Highs with stdout closed at the file-descriptor level: HiGHS prints its banner (C++, once per
+    process) on the first construction, before any option can turn output off."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return True
+
+
+def quiet_highs() -> highspy.Highs:
+    """A Highs instance that prints nothing (no banner, no solver log)."""
+    _banner_swallowed()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 @dataclass
@@ -181,8 +208,7 @@ class _Model:
 
     def __init__(self, cols: Columns, rows: RowIndex, chosen: np.ndarray):
         self.cols, self.rows = cols, rows
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        self.h = quiet_highs()
         self.classes, cost, lower, upper, (fr, fc, fv) = _fixed_columns(cols, rows)
         self.n_fixed = cost.size
         xr, xc, xv = x_entries(cols, rows, chosen)
