@@ -288,8 +288,9 @@ class Simulation:
             return []
         return [s for s in cut if self.ctx.site_province[s] != job.data_province and self.state.up[s]]
 
-    def _try(self, idx: int) -> int:
-        """Ask the policy to place job idx now: RUNNING, QUEUED or REJECTED."""
+    def _try(self, idx: int, enqueue: bool = True) -> int:
+        """Ask the policy to place job idx now: RUNNING, QUEUED or REJECTED. A job that must wait joins its queue,
+        unless `enqueue` is False (a retry from the queue: the caller puts it back where it was)."""
         job, now = self.jobs[idx], self.engine.now_h
         masked = self._cut_sites(job)
         up = self.state.up
@@ -302,7 +303,10 @@ class Simulation:
             self._start_run(idx, d.placement, now)
             return RUNNING
         if d.retryable:
-            self._enqueue(idx)
+            if enqueue:
+                self._enqueue(idx)
+            else:
+                self.status[idx] = QUEUED
             return QUEUED
         self._finish(idx, REJECTED, d.reason)
         return REJECTED
@@ -343,31 +347,12 @@ class Simulation:
                     back.append(idx)
                     continue
                 self.status[idx] = PENDING
-                if self._try_requeued(idx) == QUEUED:
+                if self._try(idx, enqueue=False) == QUEUED:
                     back.append(idx)
             q.extendleft(reversed(back))
             if not q:
                 for t in self.bucket_sites[key]:
                     self.active[t].pop(key, None)
-
-    def _try_requeued(self, idx: int) -> int:
-        """Like _try, but a still-waiting job stays where it is in its queue (the caller puts it back)."""
-        job, now = self.jobs[idx], self.engine.now_h
-        masked = self._cut_sites(job)
-        up = self.state.up
-        up[masked] = False
-        try:
-            d = self.sched.place(job, self.state, now)
-        finally:
-            up[masked] = True
-        if d.placement is not None:
-            self._start_run(idx, d.placement, now)
-            return RUNNING
-        if d.retryable:
-            self.status[idx] = QUEUED
-            return QUEUED
-        self._finish(idx, REJECTED, d.reason)
-        return REJECTED
 
     # --- batch placement -----------------------------------------------------------------------------
     def _ensure_plan(self) -> None:
