@@ -297,6 +297,26 @@ def test_unplaced_jobs_say_why_and_whether_to_retry():
     assert all(d.retryable and "capacity" in d.reason for d in queued if not d.placed)
 
 
+def test_a_full_cluster_is_a_retryable_capacity_refusal():
+    ctx = small_ctx(["guian", "beijing-dc"])
+    state = ClusterState.from_sites(ctx.sites)
+    state.cpu_free[:] = 0  # every site full now: no column at all for the job
+    plan = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=4).plan([make_job(0)], state, 0.0)
+    d = plan.decisions[0]
+    assert not d.placed and d.reason.startswith("capacity:") and d.retryable
+    state.up[:] = False  # every site down: also capacity, also worth retrying
+    d = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=4).plan([make_job(0)], state, 0.0).decisions[0]
+    assert not d.placed and d.reason.startswith("capacity:") and d.retryable
+
+
+def test_an_unreachable_deadline_is_not_retryable():
+    ctx = small_ctx(["guian", "beijing-dc"])
+    state = ClusterState.from_sites(ctx.sites)
+    job = make_job(0, runtime_h=4.0, deadline_h=2.0)
+    d = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=4).plan([job], state, 0.0).decisions[0]
+    assert not d.placed and d.reason.startswith("deadline:") and not d.retryable
+
+
 def test_empty_window_gives_an_empty_plan():
     plan = BatchOptimizer(CTX).plan([], ClusterState.from_sites(CTX.sites), 0.0)
     assert plan.decisions == [] and plan.objective == 0.0 and plan.gap == 0.0

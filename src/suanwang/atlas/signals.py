@@ -9,6 +9,7 @@ solar(h) is a clear-sky half-sine from 06:00 to 18:00 and solar_dip per grid reg
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,18 +33,35 @@ class Signals:
     grid_kg_per_kwh: np.ndarray
     year: int
 
+    def __post_init__(self) -> None:
+        # Cumulative sums over a doubled (48 h) profile: the sum over hours [h, h + n) of day-wrapping runs is
+        # cum[:, h + n] - cum[:, h], so a window mean costs O(1) per site whatever the run length.
+        for name in ("price_cny_per_kwh", "grid_kg_per_kwh"):
+            prof = getattr(self, name)
+            cum = np.zeros((prof.shape[0], 49))
+            np.cumsum(np.tile(prof, 2), axis=1, out=cum[:, 1:])
+            object.__setattr__(self, f"_cum_{name}", cum)
+
     def at(self, hour: float) -> tuple[np.ndarray, np.ndarray]:
         """(price, grid carbon) vectors over sites at simulated hour `hour` (hours since midnight of day 0)."""
         h = int(hour) % 24
         return self.price_cny_per_kwh[:, h], self.grid_kg_per_kwh[:, h]
 
     def mean_over(self, start_h: float, duration_h: float) -> tuple[np.ndarray, np.ndarray]:
-        """Average (price, grid carbon) vectors over sites for a run from `start_h` lasting `duration_h` hours."""
-        n = max(1, int(np.ceil(duration_h)))
-        if n >= 24:
-            return self.price_cny_per_kwh.mean(axis=1), self.grid_kg_per_kwh.mean(axis=1)
-        hours = (int(start_h) + np.arange(n)) % 24
-        return self.price_cny_per_kwh[:, hours].mean(axis=1), self.grid_kg_per_kwh[:, hours].mean(axis=1)
+        """Average (price, grid carbon) vectors over sites for a run from `start_h` lasting `duration_h` hours:
+        the mean over the whole hours [floor(start_h), floor(start_h) + ceil(duration_h)), the daily mean for
+        runs of 24 h or more."""
+        n = min(24, max(1, math.ceil(duration_h)))
+        h = int(start_h) % 24
+        cp, cg = self._cum_price_cny_per_kwh, self._cum_grid_kg_per_kwh
+        return (cp[:, h + n] - cp[:, h]) / n, (cg[:, h + n] - cg[:, h]) / n
+
+    def window_means(self, start_h: np.ndarray, duration_h: float) -> tuple[np.ndarray, np.ndarray]:
+        """mean_over for many starts at once: (price, grid carbon) arrays [len(start_h), sites]."""
+        n = min(24, max(1, math.ceil(duration_h)))
+        h = np.floor(np.asarray(start_h, dtype=float)).astype(np.int64) % 24
+        cp, cg = self._cum_price_cny_per_kwh, self._cum_grid_kg_per_kwh
+        return (cp[:, h + n] - cp[:, h]).T / n, (cg[:, h + n] - cg[:, h]).T / n
 
 
 def build_signals(atlas: Atlas, sites: list[Site] | None = None, year: int = 2022) -> Signals:

@@ -241,7 +241,9 @@ class BatchOptimizer:
                 reason = cols.reasons[c] or (
                     f"capacity: no room for it within the {self.horizon_slots * self.slot_h:g} h horizon"
                 )
-                decisions.append(Decision(job.id, None, reason=reason, policy=self.name, retryable=not cols.reasons[c]))
+                # capacity refusals may succeed later (room frees up); rule and deadline refusals never will
+                retryable = reason.startswith("capacity:")
+                decisions.append(Decision(job.id, None, reason=reason, policy=self.name, retryable=retryable))
         totals = {
             "cost_cny": float(cols.cost_cny[idx].sum()),
             "carbon_kg": float(cols.carbon_kg[idx].sum()),

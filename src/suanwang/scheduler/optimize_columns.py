@@ -113,9 +113,9 @@ def build_columns(
 
     runtimes, r_idx = np.unique(runtime, return_inverse=True)
     starts = now_h + np.arange(horizon_slots) * slot_h
-    windows = np.array([[ctx.signals.mean_over(h, r) for h in starts] for r in runtimes], dtype=float)
-    price = windows[:, :, 0, :].reshape(-1, horizon_slots, n_sites)  # [runtime, slot, site] CNY/kWh
-    grid = windows[:, :, 1, :].reshape(-1, horizon_slots, n_sites)  # kgCO2/kWh
+    windows = [ctx.signals.window_means(starts, r) for r in runtimes]
+    price = np.array([w[0] for w in windows]).reshape(-1, horizon_slots, n_sites)  # [runtime, slot, site] CNY/kWh
+    grid = np.array([w[1] for w in windows]).reshape(-1, horizon_slots, n_sites)  # kgCO2/kWh
     ri = r_idx[cls]
     cost = cost0[cls, site] + energy0[cls, site] * (price[ri, slot, site] - price[ri, 0, site])
     g0 = grid[ri, 0, site]
