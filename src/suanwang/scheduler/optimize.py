@@ -180,7 +180,7 @@ class BatchOptimizer:
             n_classes=len(cols.count),
             n_candidates=len(cols),
             rounds=lp.rounds,
-            exact=lp.integral,
+            exact=lp.integral or len(cols) == 0,  # no candidate column: placing nothing is the only plan
             totals=totals,
         )
 
