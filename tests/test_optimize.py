@@ -38,8 +38,21 @@ def weighted(opt: BatchOptimizer, cost_cny: float, carbon_kg: float) -> float:
     return opt.weights["cost"] * cost_cny + opt.carbon_cny_per_kg * carbon_kg
 
 
-def occupancy_ok(ctx, jobs, decisions, state, slot_h, now_h) -> bool:
-    """Independent check: cores and cards per site never exceed the free capacity in any slot."""
+def profile(free, state: ClusterState, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Free (cores, cards) [sites, n_slots]: `free` with its last slot held beyond its end, or the state's free room
+    in every slot when None; nothing on a site that is down."""
+    if free is None:
+        free = (state.cpu_free[:, None], state.gpu_free[:, None])
+    out = []
+    for f in free:
+        f = np.asarray(f, dtype=float)
+        f = np.concatenate([f, np.repeat(f[:, -1:], max(0, n_slots - f.shape[1]), axis=1)], axis=1)[:, :n_slots]
+        out.append(np.where(state.up[:, None], f, 0.0))
+    return out[0], out[1]
+
+
+def occupancy_ok(ctx, jobs, decisions, state, slot_h, now_h, free=None) -> bool:
+    """Independent check: cores and cards per site never exceed the free capacity (or profile) in any slot."""
     by_id = {j.id: j for j in jobs}
     horizon = 4 * 96 + 200
     cpu = np.zeros((len(ctx.sites), horizon))
@@ -52,13 +65,15 @@ def occupancy_ok(ctx, jobs, decisions, state, slot_h, now_h) -> bool:
         dur = max(1, math.ceil((p.transfer_h + job.runtime_h) / slot_h - 1e-9))
         cpu[p.site_index, t : t + dur] += job.cpu_cores
         gpu[p.site_index, t : t + dur] += job.gpu_cards
-    return bool((cpu <= state.cpu_free[:, None]).all() and (gpu <= state.gpu_free[:, None]).all())
+    cpu_cap, gpu_cap = profile(free, state, horizon)
+    return bool((cpu <= cpu_cap).all() and (gpu <= gpu_cap).all())
 
 
-def brute_force(opt: BatchOptimizer, jobs: list[Job], state: ClusterState, now_h: float) -> float:
+def brute_force(opt: BatchOptimizer, jobs: list[Job], state: ClusterState, now_h: float, free=None) -> float:
     """Best objective over every assignment of each job to (site, slot) or unplaced, checked from first principles."""
     ctx, slot_h, n_slots = opt.ctx, opt.slot_h, opt.horizon_slots
-    cols, job_class = opt.columns(jobs, state, now_h)
+    cols, job_class = opt.columns(jobs, state, now_h, free)
+    cpu_cap, gpu_cap = profile(free, state, n_slots + 8)
     options = []
     for job in jobs:
         ok = static_mask(ctx, job)
@@ -84,7 +99,7 @@ def brute_force(opt: BatchOptimizer, jobs: list[Job], state: ClusterState, now_h
             cpu[s, t : t + dur] += job.cpu_cores
             gpu[s, t : t + dur] += job.gpu_cards
             total += w
-        if (cpu <= state.cpu_free[:, None]).all() and (gpu <= state.gpu_free[:, None]).all():
+        if (cpu <= cpu_cap).all() and (gpu <= gpu_cap).all():
             best = min(best, total)
     return best
 
@@ -209,6 +224,102 @@ def test_link_capacity_spreads_transfers_over_time():
             left -= per_slot_gb
     assert use.max() <= cap_gb + 1e-6
     assert len({d.placement.start_h for d in plan.decisions}) >= 4  # at most two may start together
+
+
+# --- a per-slot free capacity profile ----------------------------------------------------------------------------
+@PROPS
+@given(
+    small_jobs,
+    st.lists(st.lists(st.sampled_from([0, 8, 16, 24, 40]), min_size=3, max_size=3), min_size=1, max_size=3),
+    st.sampled_from([5.0, 7.0]),
+)
+def test_a_free_profile_is_solved_exactly_and_never_overdrawn(spec, cores_by_slot, now_h):
+    ctx = small_ctx(["beijing-dc", "zhangjiakou", "guian"])
+    state = ClusterState.from_sites(ctx.sites)  # all free now: the profile, not the state, must bound the plan
+    cores = np.array(cores_by_slot, dtype=float).T  # [site, slot]
+    free = (cores, np.repeat([[1.0], [0.0], [2.0]], cores.shape[1], axis=1))
+    jobs = [
+        make_job(i, cpu_cores=c, gpu_cards=g, runtime_h=r, data_class=dc, input_gb=gb,
+                 deadline_h=None if dl is None else now_h + dl)
+        for i, (c, g, r, dc, dl, gb) in enumerate(spec)
+    ]  # fmt: skip
+    exact = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=2)
+    best = brute_force(exact, jobs, state, now_h, free)
+    plan = exact.plan(jobs, state, now_h, free)
+    assert plan.exact
+    assert plan.objective == pytest.approx(best, rel=TOL, abs=TOL)
+    assert occupancy_ok(ctx, jobs, plan.decisions, state, 1.0, now_h, free)
+    relaxed = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=2, mip_max_cols=0).plan(jobs, state, now_h, free)
+    assert relaxed.lp_bound <= best + TOL * max(1.0, abs(best))
+    assert relaxed.objective >= best - TOL * max(1.0, abs(best))
+    assert occupancy_ok(ctx, jobs, relaxed.decisions, state, 1.0, now_h, free)
+
+
+@PROPS
+@given(
+    random_jobs,
+    st.lists(st.sampled_from(list(range(len(CTX.sites)))), min_size=3, max_size=8, unique=True),
+    st.data(),
+    st.sampled_from([0, 2000]),
+)
+def test_plans_never_overdraw_a_free_profile_in_any_slot(spec, site_idx, data, mip_max_cols):
+    now_h = 9.5
+    ctx = small_ctx([CTX.sites[i].id for i in sorted(site_idx)])
+    state = ClusterState.from_sites(ctx.sites)
+    n_slots = data.draw(st.integers(1, 40), label="profile slots")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="profile seed"))
+    cores = rng.choice([0, 16, 64, 200], size=(len(ctx.sites), n_slots)).astype(float)
+    cards = rng.choice([0, 1, 4, 8], size=(len(ctx.sites), n_slots)).astype(float)
+    jobs = [
+        make_job(i, ORIGINS[o], cpu_cores=c, gpu_cards=g, runtime_h=r, latency_class=lc, data_class=dc,
+                 input_gb=gb, submit_h=now_h, deadline_h=None if dl is None else now_h + dl)
+        for i, (o, c, g, r, lc, dc, dl, gb) in enumerate(spec)
+    ]  # fmt: skip
+    opt = BatchOptimizer(ctx, horizon_slots=32, mip_max_cols=mip_max_cols, mip_time_limit_s=5.0)
+    plan = opt.plan(jobs, state, now_h, (cores, cards))
+    assert occupancy_ok(ctx, jobs, plan.decisions, state, opt.slot_h, now_h, (cores, cards))
+    assert plan.lp_bound <= plan.objective + TOL * max(1.0, abs(plan.objective))
+    for d in plan.decisions:
+        assert d.placed or d.reason
+
+
+def test_room_that_frees_up_later_starts_the_job_later():
+    ctx = small_ctx(["guian"])
+    state = ClusterState.from_sites(ctx.sites)
+    state.cpu_free[:] = 0  # full now
+    jobs = [make_job(i, cpu_cores=64, runtime_h=2.0, deadline_h=30.0) for i in range(2)]
+    opt = BatchOptimizer(ctx, mip_max_cols=0)
+    assert not any(d.placed for d in opt.plan(jobs, state, 0.0).decisions)  # no profile: full for the whole plan
+    # 64 cores free in slots 8-11 (1 h: too short for a 2 h job), none in 12-15, 64 from slot 16, 128 from 40 on
+    cores = np.array([[0.0] * 8 + [64.0] * 4 + [0.0] * 4 + [64.0] * 24 + [128.0]])
+    free = (cores, np.zeros_like(cores))
+    plan = opt.plan(jobs, state, 0.0, free)
+    assert plan.placed == 2
+    starts = sorted(round(d.placement.start_h / opt.slot_h) for d in plan.decisions)
+    assert starts[0] >= 16  # never in the 1 h gap, never before room frees up
+    assert starts[1] >= starts[0] + 8 or starts[1] >= 40  # one at a time until slot 40
+    assert occupancy_ok(ctx, jobs, plan.decisions, state, opt.slot_h, 0.0, free)
+    late = make_job(9, cpu_cores=64, runtime_h=2.0, deadline_h=3.0)  # must end before room frees up
+    d = opt.plan([late], state, 0.0, free).decisions[0]
+    assert not d.placed and d.reason.startswith("capacity:") and d.retryable
+
+
+@pytest.mark.parametrize(
+    "free",
+    [
+        np.zeros((2, 4)),  # one array, not (cores, cards)
+        (np.zeros((3, 4)), np.zeros((3, 4))),  # three sites for a two-site context
+        (np.zeros(2), np.zeros(2)),  # no slot axis
+        (np.zeros((2, 0)), np.zeros((2, 0))),  # no slot
+        (np.full((2, 4), np.nan), np.zeros((2, 4))),
+        (np.zeros((2, 4)), np.zeros((2, 4)), np.zeros((2, 4))),
+        5,
+    ],
+)
+def test_a_bad_free_profile_names_free(free):
+    ctx = small_ctx(["guian", "beijing-dc"])
+    with pytest.raises(OptimizerConfigError, match="free must be"):
+        BatchOptimizer(ctx).plan([make_job(0)], ClusterState.from_sites(ctx.sites), 0.0, free)
 
 
 # --- never worse than the online scheduler and the baselines -------------------------------------------------------

@@ -19,9 +19,10 @@ Assumptions:
   2023-2024 (Shanghai Environment and Energy Exchange daily quotes). Override with `carbon_price_cny_per_t`.
 - unplaced penalty: a job left unplaced costs `penalty_factor` (default 10) times the dearest placement its class
   could get, so the plan always prefers placing a job when there is room.
-- capacity: the free cores / cards in `state` at now_h stay free for the plan for the whole horizon (jobs already
-  running are assumed to hold theirs); the plan does not reserve anything - the caller reserves each job when it
-  starts (Placement.start_h) and releases it at the end.
+- capacity: by default the free cores / cards in `state` at now_h stay free for the plan for the whole horizon
+  (jobs already running are assumed to hold theirs); a caller that knows more (the simulator knows when running
+  jobs end and what earlier plans hold) passes a per-slot free profile `free`. The plan does not reserve
+  anything - the caller reserves each job when it starts (Placement.start_h) and releases it at the end.
 - deadlines are rounded down to the slot grid; start times are slot starts.
 """
 
@@ -127,9 +128,12 @@ class BatchOptimizer:
         """CNY-equivalent charged per kg CO2 in the objective: carbon weight x carbon price / 1000."""
         return self.weights["carbon"] * self.carbon_price_cny_per_t / 1000.0
 
-    def columns(self, jobs: list[Job], state: ClusterState, now_h: float) -> tuple[Columns, list[int]]:
-        """The full candidate model for `jobs` and each job's class index."""
+    def columns(
+        self, jobs: list[Job], state: ClusterState, now_h: float, free: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[Columns, list[int]]:
+        """The full candidate model for `jobs` and each job's class index (`free`: see plan)."""
         self._check_state(state)
+        self._check_free(state, free)
         classes = group_jobs(jobs, now_h, self.slot_h)
         cols = build_columns(
             self.ctx,
@@ -141,15 +145,23 @@ class BatchOptimizer:
             self.weights["cost"],
             self.carbon_cny_per_kg,
             self.penalty_factor,
+            free,
         )
         return cols, _job_class(cols, len(jobs))
 
-    def plan(self, jobs: list[Job], state: ClusterState, now_h: float) -> Plan:
-        """Place `jobs` from `now_h` (hours) on the sites of `state` within the horizon; `state` is not changed."""
+    def plan(
+        self, jobs: list[Job], state: ClusterState, now_h: float, free: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> Plan:
+        """Place `jobs` from `now_h` (hours) on the sites of `state` within the horizon; `state` is not changed.
+
+        free: optional (cores, cards) arrays [sites, K] of the room free for this plan in each slot from now_h
+        (slot k starts at now_h + k x slot_h; the last value holds beyond K) - e.g. the state's free room plus
+        what running jobs release when they end, minus what earlier plans hold. Default: the free room of
+        `state` now, in every slot. Sites down in `state` get none either way."""
         t0 = time.perf_counter()
         if not jobs:
             return Plan([], 0.0, 0.0, 0.0, 0.0, 0.0, 0)
-        cols, _ = self.columns(jobs, state, now_h)
+        cols, _ = self.columns(jobs, state, now_h, free)
         t1 = time.perf_counter()
         mip = 0 < len(cols) <= self.mip_max_cols
         greedy = round_plan(cols, np.zeros(len(cols)))  # cheapest column with room, class by class
@@ -184,10 +196,18 @@ class BatchOptimizer:
             totals=totals,
         )
 
-    def objective_of(self, jobs: list[Job], decisions: list[Decision], state: ClusterState, now_h: float) -> float:
+    def objective_of(
+        self,
+        jobs: list[Job],
+        decisions: list[Decision],
+        state: ClusterState,
+        now_h: float,
+        free: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> float:
         """The plan objective (CNY-equivalent) of any decisions for `jobs` - e.g. an online baseline's - priced like
-        the optimiser's: weighted cost + carbon of each placement, the class penalty for each job left unplaced."""
-        cols, job_class = self.columns(jobs, state, now_h)
+        the optimiser's: weighted cost + carbon of each placement, the class penalty for each job left unplaced
+        (`free`: the capacity profile the plan was made with, see plan)."""
+        cols, job_class = self.columns(jobs, state, now_h, free)
         by_id = {d.job_id: d for d in decisions}
         total = 0.0
         for job, c in zip(jobs, job_class, strict=True):
@@ -252,6 +272,23 @@ class BatchOptimizer:
             "unplaced": int((~placed).sum()),
         }
         return decisions, objective, totals
+
+    def _check_free(self, state: ClusterState, free: tuple[np.ndarray, np.ndarray] | None) -> None:
+        if free is None:
+            return
+        n = len(state.sites)
+        fix = (
+            f"free must be (cores, cards): two arrays [sites={n}, slots>=1] of the finite room free in each slot "
+            "from now_h - or None to use the state's free room in every slot"
+        )
+        try:
+            arrays = [np.asarray(f, dtype=float) for f in free]
+        except (TypeError, ValueError):
+            raise OptimizerConfigError(f"{fix}; got {type(free).__name__}") from None
+        if len(arrays) != 2 or any(a.ndim != 2 or a.shape[0] != n or a.shape[1] < 1 for a in arrays):
+            raise OptimizerConfigError(f"{fix}; got shapes {[a.shape for a in arrays]}")
+        if not all(np.isfinite(a).all() for a in arrays):
+            raise OptimizerConfigError(f"{fix}; got a NaN or infinite value")
 
     def _check_state(self, state: ClusterState) -> None:
         if [s.id for s in state.sites] != [s.id for s in self.ctx.sites]:

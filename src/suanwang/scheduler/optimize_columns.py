@@ -48,8 +48,8 @@ class Columns:
     cpu: np.ndarray  # [C] cores per job
     gpu: np.ndarray  # [C] cards per job
     input_gb: np.ndarray  # [C]
-    cpu_cap: np.ndarray  # [S] cores free for the plan in every slot
-    gpu_cap: np.ndarray  # [S]
+    cpu_cap: np.ndarray  # [S, rows_h] cores free for the plan in each slot
+    gpu_cap: np.ndarray  # [S, rows_h]
     link_cap_gb: float  # GB one link carries per slot
     vol_slot_gb: float  # GB one job moves per slot
     n_links: int
@@ -76,6 +76,7 @@ def build_columns(
     cost_weight: float,
     carbon_cny_per_kg: float,
     penalty_factor: float,
+    free: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Columns:
     """Enumerate every feasible (class, site, slot) column with its weighted cost, vectorised over all of them."""
     n_cls, n_sites = len(classes), len(ctx.sites)
@@ -91,16 +92,17 @@ def build_columns(
     xfer_h0 = _stack([e.transfer_h for e in ests], n_sites)
     xfer_gb0 = _stack([e.transfer_gb for e in ests], n_sites)
 
-    cpu_cap = np.where(state.up, state.cpu_free, 0).astype(float)
-    gpu_cap = np.where(state.up, state.gpu_free, 0).astype(float)
+    dur_cs = np.maximum(np.ceil((xfer_h0 + runtime[:, None]) / slot_h - _EPS), 1).astype(np.int64)
+    rows_h = horizon_slots + int(dur_cs.max(initial=1))
+    cpu_cap, gpu_cap = capacity_profile(state, free, rows_h)
     static = np.array([static_mask(ctx, j) for j in reps]).reshape(n_cls, n_sites)
-    fits_now = (cpu_cap[None, :] >= cpu[:, None]) & (gpu_cap[None, :] >= gpu[:, None])
+    fits_now = (cpu_cap.max(axis=1)[None, :] >= cpu[:, None]) & (gpu_cap.max(axis=1)[None, :] >= gpu[:, None])
     first = classes.release_slot
     with np.errstate(invalid="ignore"):
         latest = np.floor((classes.deadline_rel_h[:, None] - xfer_h0 - runtime[:, None]) / slot_h + _EPS)
     latest = np.minimum(np.nan_to_num(latest, posinf=horizon_slots - 1), horizon_slots - 1).astype(np.int64)
     n_slots = np.where(static & fits_now, np.maximum(latest - first[:, None] + 1, 0), 0)
-    dur_cs = np.maximum(np.ceil((xfer_h0 + runtime[:, None]) / slot_h - _EPS), 1).astype(np.int64)
+    timely = (n_slots > 0).any(axis=1)  # [C] some allowed site and start meets the deadline (room aside)
     xfer_cs = np.ceil(xfer_h0 / slot_h - _EPS).astype(np.int64)
 
     pair_c, pair_s = np.nonzero(n_slots)
@@ -110,6 +112,9 @@ def build_columns(
     site = np.repeat(pair_s, reps_n)
     offsets = np.repeat(np.cumsum(reps_n) - reps_n, reps_n)
     slot = first[cls] + (np.arange(total) - offsets)
+    room = _room(cpu_cap, gpu_cap, site, slot, dur_cs[cls, site], cpu[cls], gpu[cls])
+    cls, site, slot = cls[room], site[room], slot[room]  # only starts whose whole hold fits the free profile
+    total = len(cls)
 
     runtimes, r_idx = np.unique(runtime, return_inverse=True)
     starts = now_h + np.arange(horizon_slots) * slot_h
@@ -142,7 +147,11 @@ def build_columns(
     dur = dur_cs[cls, site]
     xfer_slots = np.where(link >= 0, xfer_cs[cls, site], 0)
     reasons = [
-        "" if has[c] else _no_column_reason(ctx, reps[c], bool(static[c].any()), bool((static[c] & fits_now[c]).any()))
+        ""
+        if has[c]
+        else _no_column_reason(
+            ctx, reps[c], bool(static[c].any()), bool((static[c] & fits_now[c]).any()) and not timely[c]
+        )
         for c in range(n_cls)
     ]
     return Columns(
@@ -170,10 +179,40 @@ def build_columns(
         link_cap_gb=a.value("link_capacity_gbps") * slot_h * _GB_PER_GBPS_HOUR,
         vol_slot_gb=a.value("job_bandwidth_gbps") * slot_h * _GB_PER_GBPS_HOUR,
         n_links=n_links,
-        rows_h=horizon_slots + int(dur.max(initial=1)),
+        rows_h=rows_h,
         xfer_h=horizon_slots + int(xfer_slots.max(initial=0)) + 1,
         reasons=reasons,
     )
+
+
+def capacity_profile(
+    state: ClusterState, free: tuple[np.ndarray, np.ndarray] | None, n_slots: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Free (cores, cards) per site and slot [S, n_slots] for the plan: `free` = (cores[S, K], cards[S, K]) per
+    slot from now (the last slot's value holds beyond K), or, when None, the free room of `state` now in every
+    slot. Sites that are down have none."""
+    if free is None:
+        free = (state.cpu_free[:, None], state.gpu_free[:, None])
+    out = []
+    for prof in free:
+        prof = np.asarray(prof, dtype=float)
+        prof = prof[:, :n_slots]
+        if prof.shape[1] < n_slots:
+            prof = np.concatenate([prof, np.repeat(prof[:, -1:], n_slots - prof.shape[1], axis=1)], axis=1)
+        out.append(np.where(state.up[:, None], np.maximum(prof, 0.0), 0.0))
+    return out[0], out[1]
+
+
+def _room(cpu_cap, gpu_cap, site, slot, dur, cpu, gpu) -> np.ndarray:
+    """Whether one job fits in every slot it holds: [n] for columns (site, start slot, slots held, cores, cards)."""
+    ok = np.ones(site.size, dtype=bool)
+    for cap, need in ((cpu_cap, cpu), (gpu_cap, gpu)):
+        # the minimum over [t, t + d) of each row, from a running minimum per hold length
+        for d in np.unique(dur):
+            on = dur == d
+            lo = np.lib.stride_tricks.sliding_window_view(cap, int(d), axis=1).min(axis=-1)
+            ok[on] &= lo[site[on], slot[on]] >= need[on] - _EPS
+    return ok
 
 
 def _stack(rows: list[np.ndarray], n_sites: int) -> np.ndarray:

@@ -140,7 +140,7 @@ def _fixed_columns(cols: Columns, rows: RowIndex):
         vv.append(-np.ones(int(nxt.sum())))
     cost = np.concatenate([cols.penalty[classes], np.zeros(2 * n_sites * h)])
     lower = np.zeros(cost.size)
-    upper = np.concatenate([np.full(n_u, _INF), np.repeat(cols.cpu_cap, h), np.repeat(cols.gpu_cap, h)])
+    upper = np.concatenate([np.full(n_u, _INF), cols.cpu_cap.ravel(), cols.gpu_cap.ravel()])
     return classes, cost, lower, upper, (np.concatenate(rr), np.concatenate(cc), np.concatenate(vv))
 
 
@@ -189,7 +189,7 @@ def lagrangian_bound(cols: Columns, rows: RowIndex, y: np.ndarray, rc: np.ndarra
         yy = y[base : base + rows.n_sites * rows.h].reshape(rows.n_sites, rows.h)
         a_o = yy.copy()
         a_o[:, :-1] -= yy[:, 1:]
-        bound += float(np.sum(cap[:, None] * np.minimum(0.0, -a_o)))
+        bound += float(np.sum(cap * np.minimum(0.0, -a_o)))
     bound += float(np.sum(cols.link_cap_gb * _link_duals(rows, y)))
     return bound
 

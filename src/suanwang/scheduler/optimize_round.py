@@ -21,9 +21,8 @@ class Residual:
 
     def __init__(self, cols: Columns):
         self.cols = cols
-        h = cols.rows_h
-        self.cpu = np.repeat(cols.cpu_cap[:, None], h, axis=1).astype(float)
-        self.gpu = np.repeat(cols.gpu_cap[:, None], h, axis=1).astype(float)
+        self.cpu = cols.cpu_cap.astype(float).copy()
+        self.gpu = cols.gpu_cap.astype(float).copy()
         self.link = np.full((cols.n_links, cols.xfer_h), cols.link_cap_gb)
 
     def take(self, idx: np.ndarray, n: np.ndarray) -> None:
