@@ -27,6 +27,7 @@ from suanwang.service import audit, jobs, metrics, sites
 from suanwang.service.auth import Principal, Role, new_token_string, store_token
 from suanwang.service.db import Tenant
 from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from suanwang.service.fastpath import SubmitFastPath, store_and_answer
 from suanwang.service.limits import BodySizeLimit
 from suanwang.service.loop import mark_down
 from suanwang.service.runtime import Service
@@ -182,9 +183,7 @@ async def submit_job(body: JobIn, svc: Svc, who: Who, key: IdemKey = None) -> di
     else:
         tenant_id, tenant = await run_in_threadpool(_owner, svc, who, body.tenant)
     new = jobs.new_job(svc.atlas, body, tenant_id, tenant, key, who, svc.cfg.allow_commands)
-    row, created = await svc.intake.submit(new)
-    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return JSONResponse(jobs.job_json(row, tenant, svc.atlas), status_code=code)
+    return await store_and_answer(svc, new)
 
 
 @api.post("/jobs/batch", status_code=201, tags=["jobs"])
@@ -276,8 +275,11 @@ def _error(exc: ServiceError) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=exc.status, headers=headers)
 
 
-def create_app(svc: Service) -> FastAPI:
-    """The ASGI app over a started `Service`; the loop thread runs while the app does (if configured)."""
+def create_app(svc: Service, fast_submit: bool = True) -> FastAPI:
+    """The ASGI app over a started `Service`; the loop thread runs while the app does (if configured).
+
+    fast_submit: serve well-formed single-job submissions by cached tenant tokens without FastAPI's routing
+    (`fastpath.py`; answers are the same); False sends every request through FastAPI."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -295,6 +297,8 @@ def create_app(svc: Service) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = svc
+    if fast_submit:
+        app.add_middleware(SubmitFastPath, svc=svc)  # inside the body limit: added first, so it runs second
     app.add_middleware(BodySizeLimit, max_bytes=svc.cfg.max_body_bytes)
     app.add_exception_handler(ServiceError, lambda _r, e: _error(e))
 

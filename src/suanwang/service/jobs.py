@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass
 from functools import cache
@@ -131,10 +132,14 @@ class NewJob:
         return self.values["tenant_id"], self.values["idempotency_key"]
 
 
+_ids = random.Random()  # seeded from the OS; a generator of its own, so nothing that seeds `random` repeats ids
+os.register_at_fork(after_in_child=_ids.seed)  # a forked worker draws its own sequence
+
+
 def new_job_id() -> str:
-    """A fresh job id: 'job_' and 80 random bits in hex (the process's generator is seeded from the OS and reseeded
-    in forked children; ids need to be unique, not secret: other tenants get 404 for them anyway)."""
-    return f"job_{random.getrandbits(80):020x}"
+    """A fresh job id: 'job_' and 80 random bits in hex, from a generator of this module's own, seeded from the OS
+    (and again in forked children); ids need to be unique, not secret: other tenants get 404 for them anyway."""
+    return f"job_{_ids.getrandbits(80):020x}"
 
 
 def new_job(

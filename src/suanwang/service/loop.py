@@ -8,7 +8,6 @@ Dispatch is at-least-once: a crash between starting a job and committing 'runnin
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from suanwang.service import audit, jobs, sites
 from suanwang.service.config import ServiceConfig
 from suanwang.service.db import JobRow, SiteRow, Tenant, pg_unnest, utcnow
 from suanwang.service.executors import ExecRequest, Executor
-from suanwang.service.placement import Placer, finite, now_h, verdicts_json
+from suanwang.service.placement import Placer, finite, now_h, verdicts_text
 
 log = logging.getLogger("suanwang.service")
 CAPACITY_LOCK_KEY = 0x5A3E_0002  # arbitrary constant key for pg_advisory_xact_lock
@@ -33,19 +32,20 @@ ENDED = ("state", "exit_code", "reason", "finished_at", "updated_at")
 
 def _update_jobs(conn: sa.Connection, changes: list[dict], names: tuple[str, ...]) -> None:
     """Set the columns `names` of each job in `changes` ({"seq": ..., name: value, ...}) in the caller's
-    transaction: one UPDATE ... FROM unnest(...) on PostgreSQL, an executemany UPDATE elsewhere."""
+    transaction: one UPDATE ... FROM unnest(...) on PostgreSQL, an executemany UPDATE elsewhere. Values of JSON
+    columns come already encoded, as JSON text."""
     if not changes:
         return
     t = JobRow.__table__
+    is_json = {n: isinstance(t.c[n].type, sa.JSON) for n in names}
     if conn.dialect.name != "postgresql":
-        stmt = sa.update(t).where(t.c.seq == sa.bindparam("b_seq")).values({n: sa.bindparam(n) for n in names})
+        binds = {n: sa.bindparam(n, type_=sa.Text) if is_json[n] else sa.bindparam(n) for n in names}
+        stmt = sa.update(t).where(t.c.seq == sa.bindparam("b_seq")).values(binds)
         conn.execute(stmt, [{"b_seq": c["seq"], **{n: c[n] for n in names}} for c in changes])
         return
-    is_json = {n: isinstance(t.c[n].type, sa.JSON) for n in names}
     sets = ", ".join(f"{n} = u.{n}::json" if is_json[n] else f"{n} = u.{n}" for n in names)
     sql = f"UPDATE jobs SET {sets} FROM {pg_unnest(t, ('seq', *names))} WHERE jobs.seq = u.seq"
-    params = [[c["seq"] for c in changes]]
-    params += [[json.dumps(c[n]) for c in changes] if is_json[n] else [c[n] for c in changes] for n in names]
+    params = [[c["seq"] for c in changes]] + [[c[n] for c in changes] for n in names]
     conn.exec_driver_sql(sql, tuple(params))
 
 
@@ -123,7 +123,7 @@ class SchedulingLoop:
                     "carbon_kg": row.carbon_kg,
                     "latency_ms": row.latency_ms,
                     "transfer_h": row.transfer_h,
-                    "verdicts": verdicts_json(d),
+                    "verdicts": verdicts_text(d),
                     "updated_at": now,
                     "finished_at": row.finished_at,
                 }
