@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +56,15 @@ def serve(
     heartbeat_timeout_s: Annotated[float | None, typer.Option(help="seconds before a silent site is down")] = None,
     workdir: Annotated[Path | None, typer.Option(help="folder for the local executor's job directories")] = None,
     policy: Annotated[str | None, typer.Option(help="scheduling policy (online, cheapest, ...)")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API worker processes; above 1 the scheduling loop runs in a process of its own "
+            "(python -m suanwang.service.worker) and the workers take only HTTP",
+        ),
+    ] = 1,
 ) -> None:
     """Run the platform: REST API at /api/v1, OpenAPI docs at /docs, dashboard at /dashboard."""
     import uvicorn
@@ -67,8 +79,29 @@ def serve(
         workdir=workdir,
         policy=policy,
     )
-    app = create_app(Service(cfg))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if workers == 1:  # one process: the API and a scheduling-loop thread
+        app = create_app(Service(cfg))
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    Service(cfg).close()  # migrate, seed and create the admin token once, before any worker starts
+    env = dict(os.environ, **cfg.to_env())
+    loop = subprocess.Popen([sys.executable, "-m", "suanwang.service.worker"], env=env)
+    os.environ.update(cfg.to_env(), SUANWANG_LOOP="0")  # read by each worker's app_from_env
+    try:
+        uvicorn.run(
+            "suanwang.service.asgi:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        loop.terminate()
+        try:
+            loop.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            loop.kill()
 
 
 def _job_args(origin, cpu, gpu, mem_gb, runtime_h, input_gb, output_gb, latency_class, data_class, command) -> dict:

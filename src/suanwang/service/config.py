@@ -61,7 +61,26 @@ class ServiceConfig:
             cfg.loop = env["SUANWANG_LOOP"] not in ("0", "false", "no")
         if "SUANWANG_WORKDIR" in env:
             cfg.workdir = Path(env["SUANWANG_WORKDIR"])
+        if "SUANWANG_POLICY" in env:
+            cfg.policy = env["SUANWANG_POLICY"]
         for k, v in overrides.items():
             if v is not None:
                 setattr(cfg, k, v)
         return cfg
+
+    def to_env(self) -> dict[str, str]:
+        """The SUANWANG_* variables that make `from_env` in another process give this config (the loop setting
+        aside), for worker processes started by `suanwang serve --workers N`."""
+        env = {
+            "SUANWANG_DB": self.db_url,
+            "SUANWANG_ALLOW_COMMANDS": "1" if self.allow_commands else "0",
+            "SUANWANG_LOOP_INTERVAL_S": repr(self.loop_interval_s),
+            "SUANWANG_HEARTBEAT_TIMEOUT_S": repr(self.heartbeat_timeout_s),
+            "SUANWANG_SIMULATED_RUN_S": repr(self.simulated_run_s),
+            "SUANWANG_AUTH_CACHE_S": repr(self.auth_cache_s),
+            "SUANWANG_WORKDIR": str(self.workdir),
+            "SUANWANG_POLICY": self.policy,
+        }
+        if self.admin_token:
+            env["SUANWANG_ADMIN_TOKEN"] = self.admin_token
+        return env
