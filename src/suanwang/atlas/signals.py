@@ -50,16 +50,17 @@ class Signals:
     def mean_over(self, start_h: float, duration_h: float) -> tuple[np.ndarray, np.ndarray]:
         """Average (price, grid carbon) vectors over sites for a run from `start_h` lasting `duration_h` hours:
         the mean over the whole hours [floor(start_h), floor(start_h) + ceil(duration_h)), the daily mean for
-        runs of 24 h or more."""
+        runs of 24 h or more (the same numbers from any start)."""
         n = min(24, max(1, math.ceil(duration_h)))
-        h = int(start_h) % 24
+        h = int(start_h) % 24 if n < 24 else 0
         cp, cg = self._cum_price_cny_per_kwh, self._cum_grid_kg_per_kwh
         return (cp[:, h + n] - cp[:, h]) / n, (cg[:, h + n] - cg[:, h]) / n
 
     def window_means(self, start_h: np.ndarray, duration_h: float) -> tuple[np.ndarray, np.ndarray]:
-        """mean_over for many starts at once: (price, grid carbon) arrays [len(start_h), sites]."""
+        """mean_over for many starts at once: (price, grid carbon) arrays [len(start_h), sites]; row k equals
+        mean_over(start_h[k], duration_h) exactly."""
         n = min(24, max(1, math.ceil(duration_h)))
-        h = np.floor(np.asarray(start_h, dtype=float)).astype(np.int64) % 24
+        h = np.floor(np.asarray(start_h, dtype=float)).astype(np.int64) % 24 * (n < 24)
         cp, cg = self._cum_price_cny_per_kwh, self._cum_grid_kg_per_kwh
         return (cp[:, h + n] - cp[:, h]).T / n, (cg[:, h + n] - cg[:, h]).T / n
 

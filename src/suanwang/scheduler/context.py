@@ -43,6 +43,7 @@ class SchedulerContext:
         self.all_sites.setflags(write=False)
         self._label_masks: dict[tuple[str, ...], np.ndarray] = {}
         self._signal_means: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._day_signals: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def build(
@@ -98,4 +99,14 @@ class SchedulerContext:
         if hit is None:
             hit = self.signals.mean_over(start_h, duration_h)
             self._signal_means[key] = hit
+        return hit
+
+    def day_signals(self, duration_h: float) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (price CNY/kWh, grid kgCO2/kWh) for a run lasting `duration_h` hours from each start hour of the day:
+        arrays [24, sites] whose row h equals mean_signals(h, duration_h) exactly; memoised per whole hours."""
+        n = max(1, math.ceil(duration_h))
+        hit = self._day_signals.get(n)
+        if hit is None:
+            hit = self.signals.window_means(np.arange(24), duration_h)
+            self._day_signals[n] = hit
         return hit

@@ -9,6 +9,7 @@ Constants come from atlas/data/assumptions.yaml with their sources.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,12 +39,28 @@ def it_power_kw(ctx: SchedulerContext, cpu_cores, gpu_cards) -> np.ndarray:
 
 def estimate(ctx: SchedulerContext, job: Job, start_h: float | None = None) -> Estimate:
     """Energy, cost, carbon, latency and transfer of `job` at every site if it starts at `start_h` (hours)."""
-    a = ctx.atlas
     start = job.submit_h if start_h is None else start_h
+    return _predict(ctx, job, *ctx.mean_signals(start, job.runtime_h))
+
+
+def estimate_day(ctx: SchedulerContext, job: Job) -> Estimate:
+    """`estimate` for every start hour of the day at once: cost_cny, carbon_kg and carbon_location_kg are
+    [24, sites] (row h: the run starts in hour h of the day), or [1, sites] for runs of a day or more (every start
+    sees the daily mean); the other fields are [sites] as in `estimate`. Row h equals estimate(ctx, job, h) exactly
+    (the same arithmetic, element by element)."""
+    if math.ceil(job.runtime_h) >= 24:
+        price, grid = ctx.mean_signals(0.0, job.runtime_h)
+        return _predict(ctx, job, price[None, :], grid[None, :])
+    return _predict(ctx, job, *ctx.day_signals(job.runtime_h))
+
+
+def _predict(ctx: SchedulerContext, job: Job, price: np.ndarray, grid: np.ndarray) -> Estimate:
+    """The estimate of `job` given the mean price (CNY/kWh) and grid intensity (kgCO2/kWh) over its run, per site
+    ([sites]) or per start hour and site ([hours, sites])."""
+    a = ctx.atlas
     moved = ctx.site_province != job.data_province
     transfer_gb = np.where(moved, job.input_gb + job.output_gb, 0.0)
     transfer_h = np.where(moved, ctx.network.transfer_h(job.input_gb), 0.0)
-    price, grid = ctx.mean_signals(start, job.runtime_h)
     energy = it_power_kw(ctx, job.cpu_cores, job.gpu_cards) * job.runtime_h * ctx.pue
     amort = (
         job.cpu_cores * a.value("amortisation_cny_per_core_hour")

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.costs import Estimate, estimate
+from suanwang.scheduler.costs import Estimate, estimate, estimate_day
 from suanwang.scheduler.decision import Decision, Placement, Verdict
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
@@ -78,30 +77,96 @@ class ScorePlugin:
 
 
 def combine(matrix: np.ndarray, weights: np.ndarray, static: np.ndarray, normalise: bool) -> np.ndarray:
-    """Weighted sum of score rows (`matrix` [scores, sites]); with `normalise` each row is first min-max scaled
-    to 0..1 over the statically feasible sites (a row that is constant there counts 0). +inf outside `static`."""
+    """Weighted sum of score rows (`matrix` [scores, sites], or [hours, scores, sites] for many start hours at
+    once); with `normalise` each row is first min-max scaled to 0..1 over the statically feasible sites (a row
+    that is constant there counts 0). +inf outside `static`. Element by element the same arithmetic whatever the
+    leading axes, so one hour of a many-hour call equals the one-hour call exactly."""
     if len(weights) == 0:
-        total = np.zeros(matrix.shape[1])
-    elif normalise and static.any():
-        feasible = matrix[:, static]
-        lo = feasible.min(axis=1, keepdims=True)
-        span = feasible.max(axis=1, keepdims=True) - lo
-        total = weights @ ((matrix - lo) / np.where(span > 0, span, np.inf))
-    else:
-        total = weights @ matrix
+        return np.where(static, np.zeros(matrix.shape[:-2] + matrix.shape[-1:]), np.inf)
+    if normalise and static.any():
+        feasible = matrix[..., static]
+        lo = feasible.min(axis=-1, keepdims=True)
+        span = feasible.max(axis=-1, keepdims=True) - lo
+        matrix = (matrix - lo) / np.where(span > 0, span, np.inf)
+    total = weights[0] * matrix[..., 0, :]
+    for k in range(1, len(weights)):
+        total = total + weights[k] * matrix[..., k, :]
     return np.where(static, total, np.inf)
 
 
-@dataclass
 class _Entry:
     """Cached per (job signature, hour of day): the estimate, static mask and weighted static score."""
 
-    estimate: Estimate
-    static: np.ndarray
-    score: np.ndarray  # +inf outside `static`
-    raw: dict[str, np.ndarray]
-    order: list[int]  # the statically feasible sites, best score first (lowest index on ties)
-    per_site: list[tuple]  # (cost, energy, carbon, latency, transfer_h, transfer_gb) per site, as floats
+    __slots__ = ("estimate", "static", "score", "matrix", "order", "per_site")
+
+    def __init__(self, estimate: Estimate, static, score, matrix, order: list[int], per_site: list[tuple] | None):
+        self.estimate = estimate
+        self.static = static
+        self.score = score  # +inf outside `static`
+        self.matrix = matrix  # raw static scores [scores, sites]
+        self.order = order  # the statically feasible sites, best score first (lowest index on ties)
+        self.per_site = per_site  # (cost, energy, carbon, latency, transfer_h, transfer_gb) per site; None: not built
+
+
+class _Day:
+    """Cached per score key: the estimate and raw static scores for every start hour of the day at once (rows:
+    24, or 1 for runs of a day or more), and each hour's estimate and per-site predictions once asked for."""
+
+    __slots__ = ("estimate", "matrix", "rows", "per_site")
+
+    def __init__(self, estimate: Estimate, matrix: np.ndarray):
+        self.estimate = estimate  # hour-dependent fields [rows, sites]
+        self.matrix = matrix  # [rows, scores, sites]
+        n = matrix.shape[0]
+        self.rows: list[Estimate | None] = [None] * n
+        self.per_site: list[list[tuple] | None] = [None] * n
+
+    def row(self, r: int) -> tuple[Estimate, list[tuple]]:
+        """The estimate of start-hour row r and its per-site predictions (built on first use)."""
+        est = self.rows[r]
+        if est is None:
+            e = self.estimate
+            est = Estimate(
+                e.energy_kwh, e.cost_cny[r], e.carbon_kg[r], e.carbon_location_kg[r], e.latency_ms, e.transfer_gb,
+                e.transfer_h,
+            )  # fmt: skip
+            self.rows[r] = est
+            self.per_site[r] = _per_site(est)
+        return est, self.per_site[r]
+
+
+class _Shared:
+    """Cached per (static mask, score key), shared by every signature with both: the day of the score key, the
+    combined scores and site order of every start hour, and the entry of each hour of day, built on first use."""
+
+    __slots__ = ("static", "day", "totals", "orders", "entries")
+
+    def __init__(self, static: np.ndarray, day: _Day, totals: np.ndarray, orders: list[list[int]]):
+        self.static, self.day, self.totals, self.orders = static, day, totals, orders
+        self.entries: list[_Entry | None] = [None] * 24
+
+    def entry(self, hour: int) -> _Entry:
+        """The entry for a start in `hour` of the day (0..23); a run of a day or more has one for every hour."""
+        r = hour if len(self.orders) > 1 else 0
+        est, per_site = self.day.row(r)
+        entry = _Entry(est, self.static, self.totals[r], self.day.matrix[r], self.orders[r], per_site)
+        if len(self.orders) > 1:
+            self.entries[hour] = entry
+        else:
+            self.entries[:] = [entry] * 24
+        return entry
+
+
+def _predictions(est: Estimate, i: int) -> tuple:
+    """(cost, energy, carbon, latency, transfer_h, transfer_gb) at site i as Python floats."""
+    cols = (est.cost_cny, est.energy_kwh, est.carbon_kg, est.latency_ms, est.transfer_h, est.transfer_gb)
+    return tuple(float(c[i]) for c in cols)
+
+
+def _per_site(est: Estimate) -> list[tuple]:
+    """(cost, energy, carbon, latency, transfer_h, transfer_gb) per site as Python floats."""
+    cols = (est.cost_cny, est.energy_kwh, est.carbon_kg, est.latency_ms, est.transfer_h, est.transfer_gb)
+    return list(zip(*(np.asarray(c, dtype=float).tolist() for c in cols), strict=True))
 
 
 class Scheduler:
@@ -133,15 +198,19 @@ class Scheduler:
         self.dynamic_scores = [(p, w) for p, w in self.scores if p.dynamic]
         self.normalise = normalise
         self.cache = cache
-        self._later_filters = self.job_filters + self.dynamic_filters
+        self._scan_filters = self.dynamic_filters + self.job_filters  # the fast path's order: most selective first
         # Fast path (cached pipelines only): try the best statically feasible sites one by one; it picks
         # what the masks would when selection is the default argmin and no score depends on the state.
         self._fast = cache and not self.dynamic_scores and type(self).select is Scheduler.select
         self._weights = np.array([w for _, w in self.static_scores], dtype=float)
-        self._cache: dict[tuple, _Entry] = {}  # (signature, hour) -> entry
-        self._scored: dict[tuple, tuple] = {}  # score_key -> (estimate, raw scores, per-site predictions)
+        self._cache: dict[tuple, _Shared] = {}  # signature -> its (static mask, score key) record
+        self._days: dict[tuple, _Day] = {}  # score_key -> estimates and raw scores for every start hour
+        self._seen: dict[tuple, bool] = {}  # score keys met once (a day of them is computed on the second)
         self._static: dict[tuple, np.ndarray] = {}  # static_key -> static mask
-        self._combined: dict[tuple, _Entry] = {}  # (static mask bytes, score_key) -> entry
+        self._combined: dict[tuple, _Shared] = {}  # (static mask bytes, score_key) -> scores, entry per hour
+        self.hits = 0  # decisions whose (signature, hour) entry was cached
+        self.misses = 0  # decisions that built it (from the per-signature and per-day caches when they hold it)
+        self.day_misses = 0  # score keys seen first: a whole day of estimates and raw scores computed at once
 
     # --- pre-filter and the cached static part -------------------------------------------------------
     @staticmethod
@@ -163,18 +232,10 @@ class Scheduler:
         )
 
     @staticmethod
-    def score_key(job: Job, hour: int) -> tuple:
-        """What the estimate and static scores read: origin, data province, resource shape, data size, hour."""
-        return (
-            job.origin,
-            job.data_province,
-            job.cpu_cores,
-            job.gpu_cards,
-            job.runtime_h,
-            job.input_gb,
-            job.output_gb,
-            hour,
-        )
+    def score_key(job: Job) -> tuple:
+        """What the estimate and static scores read, for every start hour: origin, data province, resource shape,
+        data size."""
+        return (job.origin, job.data_province, job.cpu_cores, job.gpu_cards, job.runtime_h, job.input_gb, job.output_gb)
 
     @staticmethod
     def _remember(cache: dict, key, value):
@@ -185,26 +246,51 @@ class Scheduler:
 
     def _entry(self, job: Job, state: ClusterState, now_h: float) -> _Entry:
         """The estimate, static mask and weighted static score for `job` at `now_h`, from the caches if enabled."""
-        hour = self.hour_key(job, now_h)
-        key = (job.signature, hour)
-        if self.cache:
-            hit = self._cache.get(key)
-            if hit is not None:
-                return hit
-        skey = self.score_key(job, hour)
-        scored = self._scored.get(skey) if self.cache else None
-        if scored is None:
-            est = estimate(self.ctx, job, now_h)
+        if not self.cache:
+            return self._fresh_entry(job, state, now_h)
+        hour = int(now_h) % 24
+        sig = job.signature
+        rec = self._cache.get(sig)
+        if rec is not None:
+            entry = rec.entries[hour]
+            if entry is not None:
+                self.hits += 1
+                return entry
+        self.misses += 1
+        if rec is None:
+            skey = self.score_key(job)
+            if skey not in self._days and skey not in self._seen:
+                # First sighting of this score key: this hour alone. A whole day costs about twice as much and
+                # pays off only when the key comes back (streams where every job is new never compute one).
+                self._remember(self._seen, skey, True)
+                return self._fresh_entry(job, state, now_h)
+            rec = self._remember(self._cache, sig, self._shared(job, state, now_h, skey))
+        return rec.entry(hour)
+
+    def _shared(self, job: Job, state: ClusterState, now_h: float, skey: tuple) -> _Shared:
+        """The cached record of `job`'s static mask and score key `skey`: their day of estimates, combined scores
+        and entries."""
+        day = self._days.get(skey)
+        if day is None:
+            self.day_misses += 1
+            est = estimate_day(self.ctx, job)
             cs = CycleState(self.ctx, job, state, now_h, est)
-            matrix = np.array([p.score(cs) for p, _ in self.static_scores], dtype=float).reshape(
-                len(self.static_scores), len(self.ctx.sites)
-            )
-            cols = (est.cost_cny, est.energy_kwh, est.carbon_kg, est.latency_ms, est.transfer_h, est.transfer_gb)
-            scored = (est, matrix, list(zip(*(np.asarray(c, dtype=float).tolist() for c in cols), strict=True)))
-            if self.cache:
-                self._remember(self._scored, skey, scored)
-        est, matrix, per_site = scored
-        fkey = self.static_key(job)
+            matrix = np.empty((est.cost_cny.shape[0], len(self.static_scores), len(self.ctx.sites)))
+            for k, (p, _) in enumerate(self.static_scores):
+                matrix[:, k, :] = p.score(cs)  # static scores are element-wise in the estimate: [rows, sites]
+            day = self._remember(self._days, skey, _Day(est, matrix))
+        static = self._static_mask(job, state, now_h, day.estimate)
+        ckey = (static.tobytes(), skey)  # jobs of other signatures may share both the mask and the scores
+        shared = self._combined.get(ckey)
+        if shared is None:
+            totals = combine(day.matrix, self._weights, static, self.normalise)
+            orders = np.argsort(totals, axis=-1, kind="stable")[:, : int(static.sum())].tolist()
+            shared = self._remember(self._combined, ckey, _Shared(static, day, totals, orders))
+        return shared
+
+    def _static_mask(self, job: Job, state: ClusterState, now_h: float, est: Estimate) -> np.ndarray:
+        """The static filters' mask for `job` (cached per static key when caching is on)."""
+        fkey = self.static_key(job) if self.cache else None
         static = self._static.get(fkey) if self.cache else None
         if static is None:
             cs = CycleState(self.ctx, job, state, now_h, est)
@@ -214,18 +300,18 @@ class Scheduler:
             static.setflags(write=False)
             if self.cache:
                 self._remember(self._static, fkey, static)
-        ckey = (static.tobytes(), skey)  # jobs of other signatures may share both the mask and the scores
-        entry = self._combined.get(ckey) if self.cache else None
-        if entry is None:
-            total = combine(matrix, self._weights, static, self.normalise)
-            raw = {p.name: matrix[k] for k, (p, _) in enumerate(self.static_scores)}
-            order = np.argsort(total, kind="stable")[: int(static.sum())].tolist()
-            entry = _Entry(est, static, total, raw, order, per_site)
-            if self.cache:
-                self._remember(self._combined, ckey, entry)
-        if self.cache:
-            self._remember(self._cache, key, entry)
-        return entry
+        return static
+
+    def _fresh_entry(self, job: Job, state: ClusterState, now_h: float) -> _Entry:
+        """The uncached pipeline: estimate, static filters and combination for this job at `now_h` alone."""
+        est = estimate(self.ctx, job, now_h)
+        cs = CycleState(self.ctx, job, state, now_h, est)
+        n = len(self.ctx.sites)
+        matrix = np.array([p.score(cs) for p, _ in self.static_scores], dtype=float).reshape(len(self.static_scores), n)
+        static = self._static_mask(job, state, now_h, est)
+        total = combine(matrix, self._weights, static, self.normalise)
+        order = np.argsort(total, kind="stable")[: int(static.sum())].tolist() if self._fast else []
+        return _Entry(est, static, total, matrix, order, None)
 
     # --- selection -----------------------------------------------------------------------------------
     def select(self, cs: CycleState, candidates: np.ndarray, total: np.ndarray) -> int:
@@ -242,12 +328,18 @@ class Scheduler:
         entry = self._entry(job, state, now_h)
         cs = CycleState(self.ctx, job, state, now_h, entry.estimate)
         if self._fast and not explain:
+            scan = self._scan_filters
             for i in entry.order[:SCAN_SITES]:
-                if all(f.admits(cs, i) for f in self._later_filters):
+                for f in scan:
+                    if not f.admits(cs, i):
+                        break
+                else:
                     return self._bind(job, state, now_h, entry, i, None)
         feasible = entry.static
         for f in self.job_filters:
-            feasible = feasible & f.filter(cs)
+            mask = f.filter(cs)
+            if mask is not self.ctx.all_sites:
+                feasible = feasible & mask
         free = feasible
         for f in self.dynamic_filters:
             free = free & f.filter(cs)
@@ -257,8 +349,8 @@ class Scheduler:
         verdicts = self.explain(cs, entry, total) if explain else None
         i = self.select(cs, free, total)
         if i < 0:
-            if feasible.any():
-                n = int(feasible.sum())
+            n = int(np.count_nonzero(feasible))
+            if n:
                 reason = f"no free capacity now at any of {n} feasible site(s); retry later"
                 return Decision(job.id, None, reason, verdicts, self.name, True)
             return Decision(job.id, None, self.infeasible_reason(cs), verdicts, self.name, False)
@@ -267,11 +359,10 @@ class Scheduler:
     def _bind(self, job: Job, state: ClusterState, now_h: float, entry: _Entry, i: int, verdicts) -> Decision:
         """Reserve site i for `job` and build the decision with its predictions."""
         state.reserve(i, job)
-        cost, energy, carbon, latency, transfer_h, transfer_gb = entry.per_site[i]
-        placement = Placement(
-            job.id, self.ctx.site_ids[i], i, now_h, cost, energy, carbon, latency, transfer_h, transfer_gb
-        )
-        return Decision(job.id, placement, f"placed at {placement.site_id}", verdicts, self.name, False)
+        site_id = self.ctx.site_ids[i]
+        predicted = entry.per_site[i] if entry.per_site is not None else _predictions(entry.estimate, i)
+        placement = Placement.of(job.id, site_id, i, now_h, *predicted)
+        return Decision(job.id, placement, "placed at " + site_id, verdicts, self.name, False)
 
     # --- explanations --------------------------------------------------------------------------------
     def rejections(self, cs: CycleState) -> list[str]:
@@ -289,7 +380,7 @@ class Scheduler:
         reasons = self.rejections(cs)
         verdicts = []
         for i, site_id in enumerate(self.ctx.site_ids):
-            scores = {name: float(v[i]) for name, v in entry.raw.items()}
+            scores = {p.name: float(entry.matrix[k, i]) for k, (p, _) in enumerate(self.static_scores)}
             if np.isfinite(total[i]):
                 scores["total"] = float(total[i])
             verdicts.append(Verdict(site_id, not reasons[i], reasons[i], scores))

@@ -45,15 +45,21 @@ class ClusterState:
 
     def reserve(self, i: int, job: Job) -> None:
         """Take `job`'s cores and cards at site i; refuses to go below zero."""
-        if self.cpu_free[i] < job.cpu_cores or self.gpu_free[i] < job.gpu_cards:
+        cpu, gpu = job.cpu_cores, job.gpu_cards
+        cpu_free, gpu_free = self.cpu_free.item(i), self.gpu_free.item(i)  # Python ints: cheaper than numpy scalars
+        if cpu_free < cpu or gpu_free < gpu:
             raise ValueError(f"site {self.sites[i].id} lacks capacity for job {job.id}")
-        self.cpu_free[i] -= job.cpu_cores
-        self.gpu_free[i] -= job.gpu_cards
+        if cpu:
+            self.cpu_free[i] = cpu_free - cpu
+        if gpu:
+            self.gpu_free[i] = gpu_free - gpu
 
     def release(self, i: int, job: Job) -> None:
         """Give `job`'s cores and cards back to site i (never above the total)."""
-        self.cpu_free[i] = min(self.cpu_total[i], self.cpu_free[i] + job.cpu_cores)
-        self.gpu_free[i] = min(self.gpu_total[i], self.gpu_free[i] + job.gpu_cards)
+        if job.cpu_cores:
+            self.cpu_free[i] = min(self.cpu_total.item(i), self.cpu_free.item(i) + job.cpu_cores)
+        if job.gpu_cards:
+            self.gpu_free[i] = min(self.gpu_total.item(i), self.gpu_free.item(i) + job.gpu_cards)
 
     def utilisation(self) -> np.ndarray:
         """Busy fraction per site: the larger of CPU and GPU utilisation."""

@@ -18,7 +18,7 @@ class CapacityFilter(FilterPlugin):
 
     def admits(self, cs: CycleState, i: int) -> bool:
         s, j = cs.state, cs.job
-        return s.cpu_total[i] >= j.cpu_cores and s.gpu_total[i] >= j.gpu_cards
+        return s.cpu_total.item(i) >= j.cpu_cores and s.gpu_total.item(i) >= j.gpu_cards
 
     def reason(self, cs: CycleState, i: int) -> str:
         s, j = cs.state, cs.job
@@ -39,7 +39,7 @@ class FreeCapacityFilter(FilterPlugin):
 
     def admits(self, cs: CycleState, i: int) -> bool:
         s, j = cs.state, cs.job
-        return bool(s.up[i]) and s.cpu_free[i] >= j.cpu_cores and s.gpu_free[i] >= j.gpu_cards
+        return s.up.item(i) and s.cpu_free.item(i) >= j.cpu_cores and s.gpu_free.item(i) >= j.gpu_cards
 
     def reason(self, cs: CycleState, i: int) -> str:
         s, j = cs.state, cs.job
