@@ -280,7 +280,9 @@ def one_run(args) -> dict:
                 return c.exec_driver_sql(f"SELECT count(*) FROM jobs {where}").scalar()
 
             before = count()
+            bare0 = cpu_seconds({"bare": bare_proc.pid})
             floor = load(bare + "/api/v1/jobs", token, args.seconds, args.connections, script)
+            bare1 = cpu_seconds({"bare": bare_proc.pid})
             cpu0 = cpu_seconds(roots)
             t0 = time.perf_counter()
             svc = load(base + "/api/v1/jobs", token, args.seconds, args.connections, script)
@@ -310,6 +312,7 @@ def one_run(args) -> dict:
         "bare_p50_ms": round(floor["p50_ms"], 2),
         "bare_p99_ms": round(floor["p99_ms"], 2),
         "ratio_service_to_bare": round(svc["per_s"] / floor["per_s"], 3),
+        "cpu_ms_per_request_bare": round((bare1["bare"] - bare0["bare"]) * 1e3 / max(1, floor["requests"]), 3),
         "accepted": svc["ok"],
         "stored_jobs": stored,
         "submit_audit_events": audited,

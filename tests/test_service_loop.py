@@ -142,3 +142,23 @@ def test_simulated_run_lasts_its_time(tmp_path):
     assert ex.poll(ref).state == "running"
     time.sleep(0.35)
     assert ex.poll(ref).state == "done"
+
+
+def test_verdicts_are_stored_compressed_with_lz4_where_postgresql_has_it(world: World):
+    if world.svc.dialect != "postgresql":
+        pytest.skip("a PostgreSQL column setting")
+    r = world.client.post("/api/v1/jobs", json=JOB, headers=world.acme)
+    world.tick()
+    with world.svc.engine.connect() as c:
+        has_lz4 = c.exec_driver_sql(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).scalar()
+        setting = c.exec_driver_sql(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = 'jobs'::regclass AND attname = 'verdicts'"
+        ).scalar()
+        stored = c.exec_driver_sql("SELECT pg_column_compression(verdicts) FROM jobs WHERE id = %s", (r.json()["id"],))
+        method = stored.scalar()
+    assert setting == ("l" if has_lz4 else "")
+    assert method == ("lz4" if has_lz4 else "pglz")  # about 8 kB of JSON: always compressed
+    placement = world.client.get(f"/api/v1/jobs/{r.json()['id']}/placement", headers=world.acme).json()
+    assert len(placement["verdicts"]) == len(world.client.get("/api/v1/sites", headers=world.acme).json())
