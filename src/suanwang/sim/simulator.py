@@ -27,6 +27,7 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
 import numpy as np
 
@@ -139,6 +140,9 @@ class Simulation:
         else:
             self.sched = make_policy(policy, ctx, weights)
         n = len(jobs)
+        self.cores = [j.cpu_cores for j in jobs]  # plain ints: the queue scan reads them for every waiting job
+        self.cards = [j.gpu_cards for j in jobs]
+        self.done_reason = [f"done at {s.id}" for s in ctx.sites]
         self.status = [PENDING] * n
         self.reason = [""] * n
         self.end_h = [0.0] * n
@@ -162,6 +166,7 @@ class Simulation:
             self._site_index(c.site_id)
         # queues of waiting jobs, by the static rules they share (online policies)
         self.queues: dict[tuple, deque[int]] = {}
+        self.queue_min: dict[tuple, tuple[int, int]] = {}  # fewest cores, fewest cards any job of the queue ever had
         self.bucket_sites: dict[tuple, np.ndarray] = {}
         self.active: list[dict[tuple, None]] = [{} for _ in ctx.sites]
         self.pending: list[int] = []  # batch: waiting for the next plan
@@ -222,6 +227,7 @@ class Simulation:
             q.clear()
         for a in self.active:
             a.clear()
+        self.queue_min.clear()
         if self.pending:
             self._plan(None, final=True)
         for idx in waiting:
@@ -231,10 +237,11 @@ class Simulation:
 
     # --- events --------------------------------------------------------------------------------------
     def _arrival(self, idx: int) -> None:
+        jobs = self.jobs
         self.arrived = idx + 1
-        if idx + 1 < len(self.jobs):
-            self.engine.schedule(self.jobs[idx + 1].submit_h, self._arrival, idx + 1, ARRIVAL)
-        if self.batch and self.jobs[idx].latency_class == LatencyClass.BATCH:
+        if idx + 1 < len(jobs):
+            self.engine.schedule(jobs[idx + 1].submit_h, self._arrival, idx + 1, ARRIVAL)
+        if self.batch and jobs[idx].latency_class == LatencyClass.BATCH:
             self.pending.append(idx)
         else:
             self._try(idx)
@@ -249,7 +256,7 @@ class Simulation:
             return  # stopped by an outage; a newer run exists
         p, start = self._stop(idx)
         self.seg.add(idx, p, start, 1.0)
-        self._finish(idx, DONE, f"done at {p.site_id}")
+        self._finish(idx, DONE, self.done_reason[p.site_index])
         self._retry(p.site_index)
 
     def _outage(self, s: int) -> None:
@@ -283,7 +290,7 @@ class Simulation:
     # --- online placement ----------------------------------------------------------------------------
     def _cut_sites(self, job: Job) -> list[int]:
         """Sites the job may not use now because its data would travel over a cut link."""
-        cut = self.cut.get(job.data_province)
+        cut = self.cut.get(job.data_province) if self.cut else None
         if not cut or job.input_gb + job.output_gb <= 0:
             return []
         return [s for s in cut if self.ctx.site_province[s] != job.data_province and self.state.up[s]]
@@ -292,13 +299,16 @@ class Simulation:
         """Ask the policy to place job idx now: RUNNING, QUEUED or REJECTED. A job that must wait joins its queue,
         unless `enqueue` is False (a retry from the queue: the caller puts it back where it was)."""
         job, now = self.jobs[idx], self.engine.now_h
-        masked = self._cut_sites(job)
-        up = self.state.up
-        up[masked] = False
-        try:
+        masked = self._cut_sites(job) if self.cut else None
+        if masked:
+            up = self.state.up
+            up[masked] = False
+            try:
+                d = self.sched.place(job, self.state, now)
+            finally:
+                up[masked] = True
+        else:
             d = self.sched.place(job, self.state, now)
-        finally:
-            up[masked] = True
         if d.placement is not None:
             self._start_run(idx, d.placement, now)
             return RUNNING
@@ -328,31 +338,44 @@ class Simulation:
         if not q:
             for s in self.bucket_sites[key]:
                 self.active[s][key] = None
+        c, g = self.cores[idx], self.cards[idx]
+        lo_c, lo_g = self.queue_min.get(key, (c, g))
+        self.queue_min[key] = (min(lo_c, c), min(lo_g, g))
         q.append(idx)
         self.status[idx] = QUEUED
 
     def _retry(self, s: int) -> None:
-        """Capacity appeared at site s: retry the queues that may use s, oldest head first."""
-        if not self.active[s]:
-            return
-        keys = sorted(self.active[s], key=lambda k: self.queues[k][0])
+        """Capacity appeared at site s: retry the queues that may use s, oldest head first.
+
+        Each queue is looked at `queue_depth` jobs deep; a job is tried only if it fits at s now. Tries only
+        take capacity, so a queue whose smallest job ever does not fit, and every job that does not fit when
+        the scan starts, can be passed over without a try - the same tries in the same order as checking each.
+        """
+        active = self.active[s]
         st = self.state
+        if not active or not st.up[s]:
+            return
+        free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
+        queues, queue_min, cores, cards, depth = self.queues, self.queue_min, self.cores, self.cards, self.queue_depth
+        keys = [k for k in active if queue_min[k][0] <= free_c and queue_min[k][1] <= free_g]
+        keys.sort(key=lambda k: queues[k][0])
         for key in keys:
-            q = self.queues[key]
-            head = [q.popleft() for _ in range(min(self.queue_depth, len(q)))]
-            back = []
-            for idx in head:
-                job = self.jobs[idx]
-                if not (st.up[s] and st.cpu_free[s] >= job.cpu_cores and st.gpu_free[s] >= job.gpu_cards):
-                    back.append(idx)
-                    continue
+            q = queues[key]
+            fit = [i for i in islice(q, depth) if cores[i] <= free_c and cards[i] <= free_g]
+            gone = []
+            for idx in fit:
+                if cores[idx] > free_c or cards[idx] > free_g:
+                    continue  # an earlier try of this scan took the room at s
                 self.status[idx] = PENDING
-                if self._try(idx, enqueue=False) == QUEUED:
-                    back.append(idx)
-            q.extendleft(reversed(back))
+                if self._try(idx, enqueue=False) != QUEUED:
+                    gone.append(idx)
+                    free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
+            for idx in gone:
+                q.remove(idx)  # near the head: found after a few steps
             if not q:
                 for t in self.bucket_sites[key]:
                     self.active[t].pop(key, None)
+                del queue_min[key]
 
     # --- batch placement -----------------------------------------------------------------------------
     def _ensure_plan(self) -> None:
