@@ -1,21 +1,26 @@
 """Simulator benchmark: our event loop vs SimPy on the same queueing model, and a national year, extrapolated.
 
 Prints one JSON object:
-- bare_loop: events/s of Engine.run over pre-scheduled no-op events and over self-rescheduling events;
+- bare_loop: events/s of Engine.run over pre-scheduled no-op events (a heap of 1M: memory-bound) and over
+  self-rescheduling events (1,000 live at a time, as in a simulation); the median of `--reps` rounds, by wall clock
+  and by this process's CPU time (the second is steadier on a shared machine);
 - mmc: the same M/M/c model (sites x c servers, identical pre-drawn arrivals and service times) in our engine
   and in SimPy; model events (arrivals + completions) per second, the ratio, and a check that both give the
   same mean wait;
 - national: one policy on national default demand at the yearly rate (10 million jobs / 365 days) for
-  `--days` simulated days; wall time, jobs/s, and the extrapolation to one year of 10 million jobs.
+  `--days` simulated days; wall time, jobs/s, the time per job split into the policy's decision (`place`, timed
+  around each call) and the simulator's own work, and the linear extrapolation to one year of 10 million jobs.
 
-Usage: python benchmarks/bench_sim.py [--customers N] [--days D] [--policy NAME]
+Usage: python benchmarks/bench_sim.py [--customers N] [--days D] [--policy NAME] [--reps R]
 """
 
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
+import os
+import resource
+import statistics
 import time
 from collections import deque
 
@@ -26,15 +31,15 @@ from suanwang.sim.engine import COMPLETION, Engine
 YEAR_JOBS = 10_000_000
 
 
-def bare_loop(n: int) -> dict:
+def _bare_round(n: int, clock) -> tuple[float, float]:
+    """(pre-scheduled, rescheduling) events per second of one round, timed with `clock`."""
     e = Engine()
     noop = lambda _p: None  # noqa: E731
-    rng = np.random.default_rng(0)
-    for t in rng.random(n).tolist():
+    for t in np.random.default_rng(0).random(n).tolist():
         e.schedule(t, noop)
-    t0 = time.perf_counter()
+    t0 = clock()
     done = e.run()
-    pre = done / (time.perf_counter() - t0)
+    pre = done / (clock() - t0)
     e2 = Engine()
 
     def tick(k: int) -> None:
@@ -43,12 +48,23 @@ def bare_loop(n: int) -> dict:
 
     for i in range(1000):
         e2.schedule(i * 1e-3, tick, n // 1000 - 1)
-    t0 = time.perf_counter()
+    t0 = clock()
     done2 = e2.run()
+    resched = done2 / (clock() - t0)
+    assert done == n and done2 == 1000 * (n // 1000), "the engine lost events"
+    return pre, resched
+
+
+def bare_loop(n: int, reps: int) -> dict:
+    wall = [_bare_round(n, time.perf_counter) for _ in range(reps)]
+    cpu = [_bare_round(n, time.process_time) for _ in range(reps)]
     return {
-        "events": done,
-        "prescheduled_events_per_s": round(pre),
-        "rescheduling_events_per_s": round(done2 / (time.perf_counter() - t0)),
+        "events": n,
+        "rounds": reps,
+        "prescheduled_events_per_s": round(statistics.median(r[0] for r in wall)),
+        "rescheduling_events_per_s": round(statistics.median(r[1] for r in wall)),
+        "prescheduled_events_per_cpu_s": round(statistics.median(r[0] for r in cpu)),
+        "rescheduling_events_per_cpu_s": round(statistics.median(r[1] for r in cpu)),
     }
 
 
@@ -131,25 +147,56 @@ def national(days: float, policy: str) -> dict:
     t0 = time.perf_counter()
     demand = national_demand(atlas, jobs, days, seed=1)
     t1 = time.perf_counter()
-    run = Simulation(ctx, demand.jobs, policy, horizon_h=days * 24).run()
+    sim = Simulation(ctx, demand.jobs, policy, horizon_h=days * 24)
+    decide = _timed(sim.sched, "place")
+    plan = _timed(sim.optimizer, "plan") if sim.batch else [0.0, 0]
+    run = sim.run()
     t2 = time.perf_counter()
     totals = summarise(run, ctx, 2022)["totals"]
     t3 = time.perf_counter()
     per_job = (t3 - t0) / jobs
+    sim_s = t2 - t1
+    rest_s = sim_s - decide[0] - plan[0]
     return {
         "policy": policy,
         "days": days,
         "jobs": jobs,
         "demand_s": round(t1 - t0, 2),
-        "simulate_s": round(t2 - t1, 2),
+        "simulate_s": round(sim_s, 2),
         "metrics_s": round(t3 - t2, 2),
         "events": run.events,
-        "jobs_per_s": round(jobs / (t2 - t1)),
-        "events_per_s": round(run.events / (t2 - t1)),
+        "jobs_per_s": round(jobs / sim_s),
+        "events_per_s": round(run.events / sim_s),
+        "decisions": decide[1],
+        "us_per_job": {
+            "decision": round(decide[0] / jobs * 1e6, 1),
+            "batch_plan": round(plan[0] / jobs * 1e6, 1),
+            "simulator": round(rest_s / jobs * 1e6, 1),
+            "demand": round((t1 - t0) / jobs * 1e6, 1),
+            "metrics": round((t3 - t2) / jobs * 1e6, 1),
+        },
+        "decision_share_of_simulate": round(decide[0] / sim_s, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "done": totals["done"],
         "year_10m_jobs_extrapolated_min": round(per_job * YEAR_JOBS / 60, 1),
         "note": "extrapolated linearly from the measured days at the yearly job rate (not a full-year run)",
     }
+
+
+def _timed(obj, name: str) -> list:
+    """Wrap obj.name so each call adds its wall seconds and a count to the returned [seconds, calls]."""
+    inner, acc = getattr(obj, name), [0.0, 0]
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            acc[0] += time.perf_counter() - t0
+            acc[1] += 1
+
+    setattr(obj, name, timed)
+    return acc
 
 
 def main() -> None:
@@ -157,6 +204,8 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=200_000)
     ap.add_argument("--days", type=float, default=1.0)
     ap.add_argument("--policy", default="nearest")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--skip-national", action="store_true")
     args = ap.parse_args()
     sites, c = 42, 4
     arrive, site, service = draws(args.customers, sites)
@@ -164,7 +213,7 @@ def main() -> None:
     simpy_s, simpy_wait = mmc_simpy(arrive, site, service, sites, c)
     model_events = 2 * args.customers
     out = {
-        "bare_loop": bare_loop(1_000_000),
+        "bare_loop": bare_loop(1_000_000, args.reps),
         "mmc": {
             "customers": args.customers,
             "sites": sites,
@@ -179,8 +228,10 @@ def main() -> None:
             "mean_wait_simpy": round(simpy_wait, 6),
             "same_model": bool(abs(ours_wait - simpy_wait) <= 1e-6 * max(1.0, abs(simpy_wait))),
         },
-        "national": national(args.days, args.policy),
-        "heapq_note": f"pure Python heapq ({heapq.__name__}); numbers depend on the machine and its load",
+        "national": None if args.skip_national else national(args.days, args.policy),
+        "load_1min": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+        "heapq_note": "pure Python heapq; numbers depend on the machine and its load",
     }
     print(json.dumps(out, indent=2))
 
