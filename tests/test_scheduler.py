@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from suanwang.errors import PolicyError
@@ -110,3 +111,63 @@ def test_placement_predictions_match_the_estimate(ctx):
     assert p.cost_cny == pytest.approx(float(e.cost_cny.min()))
     assert p.carbon_kg == pytest.approx(float(e.carbon_kg[p.site_index]))
     assert p.start_h == 5.0
+
+
+def test_a_day_of_estimates_equals_each_hours_estimate_exactly(ctx):
+    from suanwang.scheduler.costs import estimate, estimate_day
+
+    for runtime_h in (0.5, 5.0, 22.5):
+        job = job_from(ctx, "成都", cpu_cores=8, gpu_cards=1, runtime_h=runtime_h, input_gb=40.0, output_gb=2.0)
+        day = estimate_day(ctx, job)
+        assert day.cost_cny.shape == day.carbon_kg.shape == (24, len(ctx.sites))
+        for h in range(24):
+            one = estimate(ctx, job, h + 0.7)  # any start within hour h
+            for field in ("cost_cny", "carbon_kg", "carbon_location_kg"):
+                assert np.array_equal(getattr(day, field)[h], getattr(one, field)), (runtime_h, h, field)
+            assert np.array_equal(day.transfer_h, one.transfer_h) and np.array_equal(day.energy_kwh, one.energy_kwh)
+    long = job_from(ctx, "成都", runtime_h=23.5)  # 24 whole hours: the daily mean from any start
+    day = estimate_day(ctx, long)
+    assert day.cost_cny.shape == (1, len(ctx.sites))
+    for start_h in (0.0, 7.5, 23.9):
+        assert np.array_equal(day.cost_cny[0], estimate(ctx, long, start_h).cost_cny)
+
+
+def test_combining_many_hours_equals_combining_each_hour_exactly():
+    from suanwang.scheduler.framework import combine
+
+    rng = np.random.default_rng(3)
+    matrix = rng.random((24, 3, 17)) * [[1.0], [100.0], [5.0]]
+    matrix[5, 1] = 2.0  # a row constant over the sites counts 0
+    weights = np.array([1.0, 1.0, 0.1])
+    for static in (rng.random(17) < 0.5, np.ones(17, dtype=bool), np.zeros(17, dtype=bool)):
+        for normalise in (True, False):
+            many = combine(matrix, weights, static, normalise)
+            for h in range(24):
+                assert np.array_equal(many[h], combine(matrix[h], weights, static, normalise))
+    assert np.isinf(combine(matrix, weights, np.zeros(17, dtype=bool), True)).all()
+
+
+def test_placement_of_is_the_same_value_as_the_constructor():
+    from suanwang.scheduler.decision import Placement
+
+    args = ("j1", "qingyang", 3, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
+    fast, slow = Placement.of(*args), Placement(*args)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    with pytest.raises(AttributeError):
+        fast.site_id = "elsewhere"  # still frozen
+
+
+def test_repeated_signatures_hit_and_a_day_is_computed_once(ctx):
+    state = ClusterState.from_sites(ctx.sites)
+    sched = make_policy("online", ctx)
+    plain = make_policy("online", ctx, cache=False)
+    other = ClusterState.from_sites(ctx.sites)
+    decisions = []
+    for k, now_h in enumerate([3.2, 3.7, 5.0, 17.4, 29.1, 3.9]):  # first sighting, then the day of its score key
+        job = job_from(ctx, "广州", id=f"j{k}", cpu_cores=4, runtime_h=2.0, input_gb=5.0)
+        decisions.append((sched.place(job, state, now_h), plain.place(job, other, now_h)))
+    assert sched.day_misses == 1
+    assert sched.hits == 2  # 29.1 h and 3.9 h: hours 5 and 3 were built at 5.0 h and 3.7 h (3.2 h: first sighting)
+    assert sched.misses == 4
+    for cached, uncached in decisions:
+        assert cached.placement == uncached.placement and cached.reason == uncached.reason

@@ -165,22 +165,29 @@ def test_hard_rules_hold_and_no_job_is_dropped(scenario, data):
 
 
 @PROPS
-@given(scenarios(), st.sampled_from([None, {"balance": 1.0}, {"cost": 0.0, "carbon": 2.0, "latency": 1.0}]))
-def test_cached_pipeline_decides_like_uncached(scenario, weights):
+@given(
+    scenarios(),
+    st.sampled_from([None, {"balance": 1.0}, {"cost": 0.0, "carbon": 2.0, "latency": 1.0}]),
+    st.lists(st.floats(0.5, 47.5), min_size=1, max_size=3),
+)
+def test_cached_pipeline_decides_like_uncached(scenario, weights, shifts_h):
     sites, jobs, policy, bank = scenario
     ctx = build(sites, bank)
     later = [
-        replace(j, id=j.id + "-later", submit_h=j.submit_h + 7, deadline_h=j.deadline_h and j.deadline_h + 7)
+        replace(j, id=f"{j.id}-{d}", submit_h=j.submit_h + d, deadline_h=j.deadline_h and j.deadline_h + d)
+        for d in [7.0, *shifts_h]
         for j in jobs
     ]
-    jobs = jobs + [replace(j, id=j.id + "-again") for j in jobs] + later  # repeated signatures hit the cache
+    # The first sighting of a score key is computed alone, a repeat computes its whole day of start hours, then
+    # repeated signatures hit the cache at the same and at other hours of the day.
+    jobs = jobs + [replace(j, id=j.id + "-again") for j in jobs] + later
     w = weights if policy == "online" else None
     runs = []
     for cache in (True, False):
         state = ClusterState.from_sites(sites)
         sched = make_policy(policy, ctx, w, cache=cache)
         runs.append([(d.placement, d.reason, d.retryable) for d in (sched.place(j, state, j.submit_h) for j in jobs)])
-    assert runs[0] == runs[1]
+    assert runs[0] == runs[1]  # the same site, bit-for-bit the same predictions, reason and retryable flag
 
 
 @PROPS

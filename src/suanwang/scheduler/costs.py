@@ -20,7 +20,8 @@ from suanwang.workload.job import Job
 
 @dataclass(frozen=True)
 class Estimate:
-    """Predictions for one job over all sites (arrays aligned with ctx.sites)."""
+    """Predictions for one job over all sites (arrays aligned with ctx.sites; from `estimate_day`, the cost and
+    carbon fields carry a leading axis of start hours)."""
 
     energy_kwh: np.ndarray
     cost_cny: np.ndarray
