@@ -22,7 +22,7 @@ import numpy as np
 from suanwang.policy.residency import DATA_PROVINCE, MAINLAND, ResidencyRules
 from suanwang.scheduler import SchedulerContext
 from suanwang.sim.simulator import DONE, FAILED, REJECTED, Run
-from suanwang.workload.job import DataClass, Job
+from suanwang.workload.job import DataClass
 
 
 def grid_mean(profile: np.ndarray, row: np.ndarray, start_h: np.ndarray, run_h: np.ndarray) -> np.ndarray:
@@ -37,17 +37,24 @@ def grid_mean(profile: np.ndarray, row: np.ndarray, start_h: np.ndarray, run_h: 
 
 
 def residency_ok(
-    rules: ResidencyRules, job: Job, site_province: str, site_labels: frozenset, site_id: str, mainland: frozenset
+    rules: ResidencyRules,
+    data: tuple[str, str, str],
+    site_province: str,
+    site_labels: frozenset,
+    site_id: str,
+    mainland: frozenset,
 ) -> bool:
-    """Whether a placement of `job` at a site satisfies every applicable rule (an audit, not the filter)."""
+    """Whether placing a job's data (data class, tenant, data province) at a site satisfies every applicable rule
+    (an audit, not the filter)."""
+    data_class, tenant, data_province = data
     for rule in rules.rules:
-        if rule.data_classes and DataClass(job.data_class) not in rule.data_classes:
+        if rule.data_classes and DataClass(data_class) not in rule.data_classes:
             continue
-        if rule.tenants and job.tenant not in rule.tenants:
+        if rule.tenants and tenant not in rule.tenants:
             continue
         if rule.within == MAINLAND and site_province not in mainland:
             return False
-        if rule.within == DATA_PROVINCE and site_province != job.data_province:
+        if rule.within == DATA_PROVINCE and site_province != data_province:
             return False
         if isinstance(rule.within, frozenset) and rule.within and site_province not in rule.within:
             return False
@@ -62,9 +69,17 @@ def _q(x: np.ndarray, q: float) -> float:
     return float(np.quantile(x, q)) if len(x) else 0.0
 
 
+def _codes(values) -> tuple[np.ndarray, list]:
+    """(code of each value, the distinct values in order of first appearance)."""
+    index: dict = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64)
+    return codes, list(index)
+
+
 def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
     """The results of one policy, in the results.json schema (see docs/simulation.md)."""
     jobs, sites = run.jobs, ctx.sites
+    n_jobs, n_sites = len(jobs), len(sites)
     seg = run.segments
     sj = np.frombuffer(seg.job, dtype=np.int64) if len(seg.job) else np.zeros(0, dtype=np.int64)
     ss = np.frombuffer(seg.site, dtype=np.int64) if len(seg.site) else np.zeros(0, dtype=np.int64)
@@ -72,18 +87,23 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
     def arr(a) -> np.ndarray:
         return np.frombuffer(a, dtype=np.float64) if len(a) else np.zeros(0)
 
+    def per_job(attr: str) -> np.ndarray:
+        return np.fromiter((getattr(j, attr) for j in jobs), dtype=float, count=n_jobs)
+
+    # one array per job field, read once; segments index them
+    job_rt, job_cores, submit = per_job("runtime_h"), per_job("cpu_cores"), per_job("submit_h")
+    deadline = np.fromiter((math.inf if j.deadline_h is None else j.deadline_h for j in jobs), float, count=n_jobs)
+    job_prov, provs = _codes(j.origin_province for j in jobs)
     start, frac = arr(seg.start_h), arr(seg.frac)
     cost, energy, carbon = arr(seg.cost_cny), arr(seg.energy_kwh), arr(seg.carbon_kg)
     transfer_gb = arr(seg.transfer_gb)
-    runtime = np.array([jobs[i].runtime_h for i in sj]) if len(sj) else np.zeros(0)
-    cores = np.array([jobs[i].cpu_cores for i in sj], dtype=float) if len(sj) else np.zeros(0)
-    origin_prov = np.array([jobs[i].origin_province for i in sj], dtype=object)
+    runtime, cores, seg_prov = job_rt[sj], job_cores[sj], job_prov[sj]
     grid = ctx.signals.grid_kg_per_kwh
     carbon_loc = energy * grid_mean(grid, ss, start, runtime * np.maximum(frac, 1e-9))
     # the same IT energy at the origin province's provincial DC
     site_ix = {s.id: i for i, s in enumerate(sites)}
     it_kwh = energy / ctx.pue[ss] if len(ss) else np.zeros(0)
-    local = np.array([site_ix.get(f"{p}-dc", -1) for p in origin_prov], dtype=np.int64)
+    local = np.array([site_ix.get(f"{p}-dc", -1) for p in provs], dtype=np.int64)[seg_prov]
     has_local = local >= 0
     carbon_if_local = np.zeros(len(sj))
     if has_local.any():
@@ -93,29 +113,33 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
         )
     if (~has_local).any():
         pue = ctx.atlas.value("provincial_dc_pue")
-        co2 = np.array([ctx.atlas.province(p).co2(carbon_year) for p in origin_prov[~has_local]])
-        carbon_if_local[~has_local] = it_kwh[~has_local] * pue * co2
+        far = seg_prov[~has_local]
+        co2 = {k: ctx.atlas.province(provs[k]).co2(carbon_year) for k in np.unique(far).tolist()}
+        carbon_if_local[~has_local] = it_kwh[~has_local] * pue * np.array([co2[k] for k in far.tolist()])
     core_h = cores * runtime * frac
     completed = frac >= 1.0
     # outcomes
     status = np.array(run.status)
     done = status == DONE
     end = np.array(run.end_h)
-    submit = np.array([j.submit_h for j in jobs])
-    rt = np.array([j.runtime_h for j in jobs])
-    deadline = np.array([j.deadline_h if j.deadline_h is not None else math.inf for j in jobs])
-    wait = (end - submit - rt)[done]
-    misses = int((done & (end > deadline + 1e-9)).sum() + ((status == REJECTED) & (end + rt > deadline)).sum())
-    # independent audits, once per segment
+    wait = (end - submit - job_rt)[done]
+    misses = int((done & (end > deadline + 1e-9)).sum() + ((status == REJECTED) & (end + job_rt > deadline)).sum())
+    # independent audits, once per segment: latency from the matrix, residency from the rules per
+    # (data class, tenant, data province) and site
+    origin_row = np.fromiter((ctx.place_index[j.origin] for j in jobs), dtype=np.int64, count=n_jobs)
+    bound = per_job("latency_bound_ms")
+    lat_viol = int((ctx.latency_ms[origin_row[sj], ss] > bound[sj] + 1e-9).sum())
+    job_rule, rule_keys = _codes((j.data_class, j.tenant, j.data_province) for j in jobs)
     mainland = frozenset(ctx.atlas.provinces)
     labels = [frozenset(s.labels) for s in sites]
-    lat_viol = res_viol = 0
-    for i, s in zip(sj.tolist(), ss.tolist(), strict=True):
-        job = jobs[i]
-        if ctx.latency_ms[ctx.place_index[job.origin], s] > job.latency_bound_ms + 1e-9:
-            lat_viol += 1
-        if not residency_ok(ctx.rules, job, sites[s].province_id, labels[s], sites[s].id, mainland):
-            res_viol += 1
+    allowed = np.array(
+        [
+            [residency_ok(ctx.rules, key, t.province_id, labels[k], t.id, mainland) for k, t in enumerate(sites)]
+            for key in rule_keys
+        ],
+        dtype=bool,
+    ).reshape(len(rule_keys), n_sites)
+    res_viol = int((~allowed[job_rule[sj], ss]).sum())
     west = np.array([s.role == "west" for s in sites])
     total_core_h = float(core_h.sum())
     util = np.array(run.util) if run.util else np.zeros((0, len(sites)))
@@ -138,9 +162,11 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
         "west_share": round(float(core_h[west[ss]].sum()) / total_core_h, 4) if total_core_h > 0 else 0.0,
     }
     flows = []
-    keys = sorted(set(zip(origin_prov.tolist(), ss.tolist(), strict=True)))
-    key_of = {k: n for n, k in enumerate(keys)}
-    fk = np.array([key_of[k] for k in zip(origin_prov.tolist(), ss.tolist(), strict=True)], dtype=np.int64)
+    flow_code = seg_prov * n_sites + ss
+    keys = sorted((provs[c // n_sites], c % n_sites) for c in np.unique(flow_code).tolist())
+    flow_of_code = np.full(len(provs) * n_sites, -1, dtype=np.int64)
+    flow_of_code[[provs.index(p) * n_sites + k for p, k in keys]] = np.arange(len(keys))
+    fk = flow_of_code[flow_code]
 
     def by_flow(x: np.ndarray) -> np.ndarray:
         return np.bincount(fk, weights=x, minlength=len(keys)) if len(keys) else np.zeros(0)
@@ -172,7 +198,6 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
         if f["carbon_t"] > f["carbon_if_local_t"] and f["site_id"] != f"{f['origin_province']}-dc"
     ]
     raised.sort(key=lambda r: -r["increase_t"])
-    n_sites = len(sites)
 
     def by_site(x: np.ndarray) -> np.ndarray:
         return np.bincount(ss, weights=x, minlength=n_sites) if len(ss) else np.zeros(n_sites)
