@@ -171,3 +171,19 @@ def test_repeated_signatures_hit_and_a_day_is_computed_once(ctx):
     assert sched.misses == 4
     for cached, uncached in decisions:
         assert cached.placement == uncached.placement and cached.reason == uncached.reason
+
+
+def test_day_caches_stay_bounded_and_decide_alike(ctx, monkeypatch):
+    from suanwang.scheduler import framework
+
+    monkeypatch.setattr(framework, "DAY_ENTRIES", 3)
+    sched, plain = make_policy("online", ctx), make_policy("online", ctx, cache=False)
+    a, b = ClusterState.from_sites(ctx.sites), ClusterState.from_sites(ctx.sites)
+    for k in range(120):
+        city = ("广州", "北京", "成都", "上海", "西安")[k % 5]
+        job = job_from(ctx, city, id=f"j{k}", cpu_cores=2 + k % 3, runtime_h=1.0 + k % 2, input_gb=5.0)
+        for again in (job, replace(job, id=f"j{k}-again")):  # the second one hits the entry the first built
+            cached, uncached = sched.place(again, a, k * 0.37), plain.place(again, b, k * 0.37)
+            assert (cached.placement, cached.reason) == (uncached.placement, uncached.reason)
+        assert len(sched._days) <= 3 and len(sched._combined) <= 3
+    assert sched.day_misses > 3 and sched.hits > 0

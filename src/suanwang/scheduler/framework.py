@@ -37,7 +37,8 @@ from suanwang.scheduler.decision import Decision, Placement, Verdict
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
-CACHE_ENTRIES = 32768  # signatures kept before the cache is cleared (memory bound, not a fact about the world)
+CACHE_ENTRIES = 32768  # signatures, static masks kept before a cache is cleared (memory bound, not a fact)
+DAY_ENTRIES = 2048  # days of estimates (~100 kB each) and their combinations kept before they are cleared
 SCAN_SITES = 16  # fast path: sites tried one by one in score order (about 0.4 us each) before whole masks (~20 us)
 
 
@@ -103,32 +104,34 @@ def combine(matrix: np.ndarray, weights: np.ndarray, static: np.ndarray, normali
 class _Entry:
     """Cached per (job signature, hour of day): the estimate, static mask and weighted static score."""
 
-    __slots__ = ("estimate", "static", "score", "matrix", "order", "per_site")
+    __slots__ = ("estimate", "static", "score", "matrix", "order", "predictions")
 
-    def __init__(self, estimate: Estimate, static, score, matrix, order: list[int], per_site: list[tuple] | None):
+    def __init__(self, estimate: Estimate, static, score, matrix, order: list[int], predictions: np.ndarray | None):
         self.estimate = estimate
         self.static = static
         self.score = score  # +inf outside `static`
         self.matrix = matrix  # raw static scores [scores, sites]
         self.order = order  # the statically feasible sites, best score first (lowest index on ties)
-        self.per_site = per_site  # (cost, energy, carbon, latency, transfer_h, transfer_gb) per site; None: not built
+        self.predictions = predictions  # [sites, 6]: PREDICTED per site; None: read them from the estimate
 
 
 class _Day:
     """Cached per score key: the estimate and raw static scores for every start hour of the day at once (rows:
-    24, or 1 for runs of a day or more), and each hour's estimate and per-site predictions once asked for."""
+    24, or 1 for runs of a day or more), the predictions a placement reports, and each hour's estimate."""
 
-    __slots__ = ("estimate", "matrix", "rows", "per_site")
+    __slots__ = ("estimate", "matrix", "predictions", "rows")
 
     def __init__(self, estimate: Estimate, matrix: np.ndarray):
         self.estimate = estimate  # hour-dependent fields [rows, sites]
         self.matrix = matrix  # [rows, scores, sites]
-        n = matrix.shape[0]
-        self.rows: list[Estimate | None] = [None] * n
-        self.per_site: list[list[tuple] | None] = [None] * n
+        e = estimate
+        shape = e.cost_cny.shape
+        cols = (e.cost_cny, e.energy_kwh, e.carbon_kg, e.latency_ms, e.transfer_h, e.transfer_gb)
+        self.predictions = np.stack([np.broadcast_to(c, shape) for c in cols], axis=-1)  # [rows, sites, 6]
+        self.rows: list[Estimate | None] = [None] * shape[0]
 
-    def row(self, r: int) -> tuple[Estimate, list[tuple]]:
-        """The estimate of start-hour row r and its per-site predictions (built on first use)."""
+    def row(self, r: int) -> Estimate:
+        """The estimate of start-hour row r (built on first use)."""
         est = self.rows[r]
         if est is None:
             e = self.estimate
@@ -137,8 +140,7 @@ class _Day:
                 e.transfer_h,
             )  # fmt: skip
             self.rows[r] = est
-            self.per_site[r] = _per_site(est)
-        return est, self.per_site[r]
+        return est
 
 
 class _Shared:
@@ -154,8 +156,8 @@ class _Shared:
     def entry(self, hour: int) -> _Entry:
         """The entry for a start in `hour` of the day (0..23); a run of a day or more has one for every hour."""
         r = hour if len(self.orders) > 1 else 0
-        est, per_site = self.day.row(r)
-        entry = _Entry(est, self.static, self.totals[r], self.day.matrix[r], self.orders[r], per_site)
+        day = self.day
+        entry = _Entry(day.row(r), self.static, self.totals[r], day.matrix[r], self.orders[r], day.predictions[r])
         if len(self.orders) > 1:
             self.entries[hour] = entry
         else:
@@ -163,16 +165,12 @@ class _Shared:
         return entry
 
 
-def _predictions(est: Estimate, i: int) -> tuple:
-    """(cost, energy, carbon, latency, transfer_h, transfer_gb) at site i as Python floats."""
-    cols = (est.cost_cny, est.energy_kwh, est.carbon_kg, est.latency_ms, est.transfer_h, est.transfer_gb)
-    return tuple(float(c[i]) for c in cols)
+PREDICTED = ("cost_cny", "energy_kwh", "carbon_kg", "latency_ms", "transfer_h", "transfer_gb")  # as in Placement
 
 
-def _per_site(est: Estimate) -> list[tuple]:
-    """(cost, energy, carbon, latency, transfer_h, transfer_gb) per site as Python floats."""
-    cols = (est.cost_cny, est.energy_kwh, est.carbon_kg, est.latency_ms, est.transfer_h, est.transfer_gb)
-    return list(zip(*(np.asarray(c, dtype=float).tolist() for c in cols), strict=True))
+def _predictions(est: Estimate, i: int) -> list[float]:
+    """The PREDICTED fields of `est` at site i, as Python floats."""
+    return [float(getattr(est, name)[i]) for name in PREDICTED]
 
 
 class Scheduler:
@@ -276,6 +274,10 @@ class Scheduler:
     def _shared(self, job: Job, state: ClusterState, now_h: float, skey: tuple) -> _Shared:
         """The cached record of `job`'s static mask and score key `skey`: their day of estimates, combined scores
         and entries."""
+        if len(self._days) >= DAY_ENTRIES or len(self._combined) >= DAY_ENTRIES:  # memory bound: start afresh
+            self._days.clear()
+            self._combined.clear()
+            self._cache.clear()  # its records refer to days
         day = self._days.get(skey)
         if day is None:
             self.day_misses += 1
@@ -284,14 +286,14 @@ class Scheduler:
             matrix = np.empty((est.cost_cny.shape[0], len(self.static_scores), len(self.ctx.sites)))
             for k, (p, _) in enumerate(self.static_scores):
                 matrix[:, k, :] = p.score(cs)  # static scores are element-wise in the estimate: [rows, sites]
-            day = self._remember(self._days, skey, _Day(est, matrix))
+            day = self._days[skey] = _Day(est, matrix)
         static = self._static_mask(job, state, now_h, day.estimate)
         ckey = (static.tobytes(), skey)  # jobs of other signatures may share both the mask and the scores
         shared = self._combined.get(ckey)
         if shared is None:
             totals = combine(day.matrix, self._weights, static, self.normalise)
             orders = np.argsort(totals, axis=-1, kind="stable")[:, : int(static.sum())].tolist()
-            shared = self._remember(self._combined, ckey, _Shared(static, day, totals, orders))
+            shared = self._combined[ckey] = _Shared(static, day, totals, orders)
         return shared
 
     def _static_mask(self, job: Job, state: ClusterState, now_h: float, est: Estimate) -> np.ndarray:
@@ -374,7 +376,8 @@ class Scheduler:
         """Reserve site i for `job` and build the decision with its predictions."""
         state.reserve(i, job)
         site_id = self.ctx.site_ids[i]
-        predicted = entry.per_site[i] if entry.per_site is not None else _predictions(entry.estimate, i)
+        rows = entry.predictions
+        predicted = rows[i].tolist() if rows is not None else _predictions(entry.estimate, i)
         placement = Placement.of(job.id, site_id, i, now_h, *predicted)
         return Decision(job.id, placement, "placed at " + site_id, verdicts, self.name, False)
 
