@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from suanwang.atlas import load_atlas
 from suanwang.errors import UnknownPlaceError
 from suanwang.scheduler import SchedulerContext
+from suanwang.scheduler.decision import Placement
 from suanwang.sim.engine import Engine
 from suanwang.sim.metrics import summarise
 from suanwang.sim.runner import ALL_POLICIES, SimulationError, check_policies, simulate, write_results
-from suanwang.sim.simulator import DONE, FAILED, REJECTED, LinkCut, Outage, Simulation
+from suanwang.sim.simulator import DONE, FAILED, REJECTED, LinkCut, Outage, Run, Segments, Simulation
 from suanwang.workload.demand import national_demand
 from suanwang.workload.job import Job
 
@@ -182,3 +183,67 @@ def test_batch_lp_runs_twice_a_sites_capacity_of_jobs_inside_tight_deadlines():
     run = Simulation(small, jobs, "batch-lp", horizon_h=24).run()
     assert all(s == DONE for s in run.status), Counter(run.reason)
     assert max(run.end_h) <= 2.5
+
+
+# --- audits and the batch plan's capacity profile --------------------------------------------------------
+def _run_with(jobs: list[Job], placements: list[tuple[int, str]]) -> Run:
+    """A hand-made run: job i ran to completion at the named site (whatever any policy would do)."""
+    seg = Segments()
+    for i, site_id in placements:
+        s = ctx().site_ids.index(site_id)
+        seg.add(i, Placement(jobs[i].id, site_id, s, jobs[i].submit_h, 1.0, 1.0, 1.0, 0.0, 0.0), jobs[i].submit_h, 1.0)
+    n = len(jobs)
+    end = [j.submit_h + j.runtime_h for j in jobs]
+    return Run("hand", jobs, [DONE] * n, ["done"] * n, end, [0] * n, seg, [], [], 0)
+
+
+def test_audits_count_every_segment_that_breaks_latency_or_residency():
+    bj = ctx().atlas.place("北京")
+    make = lambda i, **kw: Job(id=f"a{i}", origin=bj.adcode, origin_province=bj.province_id, **kw)  # noqa: E731
+    jobs = [
+        make(0, latency_class="realtime"),  # guian is far more than 5 ms from Beijing
+        make(1, data_class="sensitive"),  # sensitive Beijing data must stay in Beijing
+        make(2, data_class="core"),  # core data: gov-cloud sites of Beijing only
+        make(3),  # public batch: anywhere
+        make(4, data_class="sensitive"),
+    ]
+    run = _run_with(jobs, [(0, "guian"), (1, "guian"), (2, "guian"), (3, "guian"), (4, "beijing-dc")])
+    t = summarise(run, ctx(), 2022)["totals"]
+    assert t["latency_violations"] == 1
+    assert t["residency_violations"] == 2  # jobs 1 and 2; job 4 stayed home
+    ok = _run_with(jobs[3:4], [(0, "guian")])
+    assert summarise(ok, ctx(), 2022)["totals"]["residency_violations"] == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(-8, 80), st.integers(1, 64)), max_size=12),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), st.integers(1, 60), st.integers(1, 64)), max_size=12),
+)
+def test_free_profile_is_the_room_free_over_each_whole_slot(running, holds):
+    # times on a quarter-hour grid so the slot arithmetic is exact; now = 10 h, slots of 1 h
+    sim = Simulation(ctx(), [], "batch-lp", horizon_h=24)
+    now, n_slots = 10.0, 2 * sim.optimizer.horizon_slots
+    jobs = []
+    for s, end_q, cores in running:  # running at site s, ending at now + end_q / 4 hours
+        i = len(jobs)
+        jobs.append(Job(id=f"r{i}", origin="", origin_province="x", cpu_cores=cores, gpu_cards=1, runtime_h=1.0))
+        p = Placement(f"r{i}", ctx().site_ids[s], s, 0.0, 0, 0, 0, 0, now + end_q / 4 - 1.0)
+        sim.running[s][i] = (p, 0.0)
+    for s, start_q, len_q, cores in holds:  # planned at s from now + start_q / 4 for len_q / 4 hours
+        i = len(jobs)
+        jobs.append(Job(id=f"h{i}", origin="", origin_province="x", cpu_cores=cores, runtime_h=len_q / 4))
+        sim.holds[i] = (s, now + start_q / 4, now + (start_q + len_q) / 4)
+    sim.jobs, sim.cores, sim.cards = jobs, [j.cpu_cores for j in jobs], [j.gpu_cards for j in jobs]
+    cpu, gpu = sim._free_profile(now)
+    assert cpu.shape == gpu.shape == (len(ctx().sites), n_slots)
+    for s in range(4):
+        for k in range(n_slots):
+            t0, t1 = now + k, now + k + 1
+            released = [i for i, (p, st_h) in sim.running[s].items() if st_h + p.transfer_h + jobs[i].runtime_h <= t0]
+            held = [i for i, (hs, a, b) in sim.holds.items() if hs == s and a < t1 and b > t0]
+            want_cpu = (
+                sim.state.cpu_free[s] + sum(jobs[i].cpu_cores for i in released) - sum(jobs[i].cpu_cores for i in held)
+            )
+            assert cpu[s, k] == want_cpu
+            assert gpu[s, k] == sim.state.gpu_free[s] + len(released)

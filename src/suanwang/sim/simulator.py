@@ -24,6 +24,7 @@ is failed with a reason. So every job ends done, failed or rejected.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -123,6 +124,7 @@ class Simulation:
         slot_h: float = 1.0,
         queue_depth: int = 100,
         weights: dict[str, float] | None = None,
+        free_profile: bool = True,
     ):
         self.ctx, self.jobs, self.policy = ctx, jobs, policy
         self.horizon_h = float(horizon_h)
@@ -153,6 +155,8 @@ class Simulation:
         self.planned = 0
         self.held_cpu = np.zeros(len(ctx.sites), dtype=np.int64)  # batch: planned, not yet started
         self.held_gpu = np.zeros(len(ctx.sites), dtype=np.int64)
+        self.holds: dict[int, tuple[int, float, float]] = {}  # batch: planned job -> (site, start_h, end_h)
+        self.free_profile = bool(free_profile)
         self.plan_scheduled = False
         self.seg = Segments()
         self.running: list[dict[int, tuple[Placement, float]]] = [{} for _ in ctx.sites]
@@ -389,12 +393,13 @@ class Simulation:
         now = self.engine.now_h
         if self.pending:
             idxs, self.pending = self.pending, []
-            plan = self.optimizer.plan([self._with_margin(self.jobs[i], now) for i in idxs], self._unheld(), now)
+            free = self._free_profile(now) if self.free_profile else None
+            plan = self.optimizer.plan([self._with_margin(self.jobs[i], now) for i in idxs], self._unheld(), now, free)
             for idx, d in zip(idxs, plan.decisions, strict=True):
                 if d.placement is not None:
                     self.status[idx] = QUEUED
                     self.planned += 1
-                    self._hold(idx, d.placement.site_index, +1)
+                    self._hold(idx, d.placement, +1)
                     self.engine.schedule(max(now, d.placement.start_h), self._start_planned, (idx, d.placement), START)
                 elif (d.retryable or self._may_fit_later(idx)) and not final:
                     # No room in the planning horizon: join the online queue, which retries on every
@@ -427,9 +432,42 @@ class Simulation:
             return False
         return bool(static_mask(self.ctx, job).any())
 
-    def _hold(self, idx: int, s: int, sign: int) -> None:
+    def _hold(self, idx: int, p: Placement, sign: int) -> None:
+        """Promise (+1) or hand back (-1) the room of planned job idx at its site."""
+        s = p.site_index
         self.held_cpu[s] += sign * self.jobs[idx].cpu_cores
         self.held_gpu[s] += sign * self.jobs[idx].gpu_cards
+        if sign > 0:
+            self.holds[idx] = (s, p.start_h, p.start_h + p.transfer_h + self.jobs[idx].runtime_h)
+        else:
+            self.holds.pop(idx, None)
+
+    def _free_profile(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """(cores, cards) [sites, slots] free for the next plan in each slot from `now`: the room free now, plus
+        what running jobs release once they end, minus what planned jobs hold from their start to their end. A
+        slot counts room only if it is free for the whole slot. The last slot (twice the horizon) holds beyond."""
+        slot_h, n_slots = self.optimizer.slot_h, 2 * self.optimizer.horizon_slots
+        n_sites = len(self.ctx.sites)
+        site, slot, cores, cards = [], [], [], []
+        for s, runs in enumerate(self.running):
+            for idx, (p, start) in runs.items():
+                site.append(s)
+                slot.append(math.ceil((start + p.transfer_h + self.jobs[idx].runtime_h - now) / slot_h))
+                cores.append(self.cores[idx])
+                cards.append(self.cards[idx])
+        for idx, (s, start, end) in self.holds.items():  # held: minus from the start slot, back after the end
+            site += [s, s]
+            slot += [math.floor((start - now) / slot_h), math.ceil((end - now) / slot_h)]
+            cores += [-self.cores[idx], self.cores[idx]]
+            cards += [-self.cards[idx], self.cards[idx]]
+        site_a = np.array(site, dtype=np.int64)
+        slot_a = np.clip(np.array(slot, dtype=np.int64), 0, n_slots)  # n_slots: beyond the profile, dropped
+        out = []
+        for now_free, delta in ((self.state.cpu_free, cores), (self.state.gpu_free, cards)):
+            change = np.zeros((n_sites, n_slots + 1))
+            np.add.at(change, (site_a, slot_a), np.array(delta, dtype=float))
+            out.append(now_free[:, None] + np.cumsum(change, axis=1)[:, :n_slots])
+        return out[0], out[1]
 
     def _unheld(self) -> ClusterState:
         """The state as the next plan should see it: capacity promised to planned jobs is not free."""
@@ -446,7 +484,7 @@ class Simulation:
     def _start_planned(self, key: tuple[int, Placement]) -> None:
         idx, p = key
         self.planned -= 1
-        self._hold(idx, p.site_index, -1)
+        self._hold(idx, p, -1)
         job, s, st = self.jobs[idx], p.site_index, self.state
         if s in self._cut_sites(job) or not st.fits(job)[s]:
             # The plan met a changed world (online arrivals took the room): place it now through the online
