@@ -3,7 +3,8 @@
     SUANWANG_DB=postgresql+psycopg://user@host/db uvicorn --factory suanwang.service.asgi:app_from_env --workers 2
 
 Every worker is a replica with its own scheduling loop (set SUANWANG_LOOP=0 to run a worker without one); replicas
-share the database safely (see loop.py).
+share the database safely (see loop.py). `suanwang serve --workers N` starts N such workers with SUANWANG_LOOP=0 and
+one loop-only process (worker.py).
 """
 
 from __future__ import annotations
