@@ -25,7 +25,6 @@ so the cached and the uncached pipeline take identical decisions, bit for bit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -217,11 +216,6 @@ class Scheduler:
         self.day_misses = 0  # score keys seen first: a whole day of estimates and raw scores computed at once
 
     # --- pre-filter and the cached static part -------------------------------------------------------
-    @staticmethod
-    def hour_key(job: Job, now_h: float) -> int:
-        """The hour of day the estimate depends on (-1: the run spans a whole day, any hour will do)."""
-        return -1 if math.ceil(job.runtime_h) >= 24 else int(now_h) % 24
-
     @staticmethod
     def static_key(job: Job) -> tuple:
         """What static filters read: where the job comes from, its latency bound, data rules and labels."""
