@@ -32,6 +32,9 @@ class Estimate:
     transfer_h: np.ndarray  # time to move the input before the job can start
 
 
+HOURLY_FIELDS = ("cost_cny", "carbon_kg", "carbon_location_kg")  # the Estimate fields that depend on the start hour
+
+
 def it_power_kw(ctx: SchedulerContext, cpu_cores, gpu_cards) -> np.ndarray:
     """IT power in kW of busy cores and cards (before PUE)."""
     a = ctx.atlas

@@ -26,12 +26,13 @@ so the cached and the uncached pipeline take identical decisions, bit for bit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.costs import Estimate, estimate, estimate_day
+from suanwang.scheduler.costs import HOURLY_FIELDS, Estimate, estimate, estimate_day
 from suanwang.scheduler.decision import Decision, Placement, Verdict
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
@@ -100,8 +101,11 @@ def combine(matrix: np.ndarray, weights: np.ndarray, static: np.ndarray, normali
     return np.where(static, total, np.inf)
 
 
+PREDICTED = ("cost_cny", "energy_kwh", "carbon_kg", "latency_ms", "transfer_h", "transfer_gb")  # as in Placement
+
+
 class _Entry:
-    """Cached per (job signature, hour of day): the estimate, static mask and weighted static score."""
+    """Cached per (static mask, score key, hour of day): the estimate, static mask and weighted static score."""
 
     __slots__ = ("estimate", "static", "score", "matrix", "order", "predictions")
 
@@ -111,7 +115,7 @@ class _Entry:
         self.score = score  # +inf outside `static`
         self.matrix = matrix  # raw static scores [scores, sites]
         self.order = order  # the statically feasible sites, best score first (lowest index on ties)
-        self.predictions = predictions  # [sites, 6]: PREDICTED per site; None: read them from the estimate
+        self.predictions = predictions  # [sites, len(PREDICTED)] per site; None: read them from the estimate
 
 
 class _Day:
@@ -123,10 +127,9 @@ class _Day:
     def __init__(self, estimate: Estimate, matrix: np.ndarray):
         self.estimate = estimate  # hour-dependent fields [rows, sites]
         self.matrix = matrix  # [rows, scores, sites]
-        e = estimate
-        shape = e.cost_cny.shape
-        cols = (e.cost_cny, e.energy_kwh, e.carbon_kg, e.latency_ms, e.transfer_h, e.transfer_gb)
-        self.predictions = np.stack([np.broadcast_to(c, shape) for c in cols], axis=-1)  # [rows, sites, 6]
+        shape = estimate.cost_cny.shape
+        cols = [np.broadcast_to(getattr(estimate, name), shape) for name in PREDICTED]
+        self.predictions = np.stack(cols, axis=-1)  # [rows, sites, len(PREDICTED)]
         self.rows: list[Estimate | None] = [None] * shape[0]
 
     def row(self, r: int) -> Estimate:
@@ -134,11 +137,7 @@ class _Day:
         est = self.rows[r]
         if est is None:
             e = self.estimate
-            est = Estimate(
-                e.energy_kwh, e.cost_cny[r], e.carbon_kg[r], e.carbon_location_kg[r], e.latency_ms, e.transfer_gb,
-                e.transfer_h,
-            )  # fmt: skip
-            self.rows[r] = est
+            est = self.rows[r] = replace(e, **{name: getattr(e, name)[r] for name in HOURLY_FIELDS})
         return est
 
 
@@ -162,9 +161,6 @@ class _Shared:
         else:
             self.entries[:] = [entry] * 24
         return entry
-
-
-PREDICTED = ("cost_cny", "energy_kwh", "carbon_kg", "latency_ms", "transfer_h", "transfer_gb")  # as in Placement
 
 
 def _predictions(est: Estimate, i: int) -> list[float]:
