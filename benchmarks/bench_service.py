@@ -251,7 +251,7 @@ def one_run(args) -> dict:
                 "--port",
                 str(port),
             ]
-            serve += ["--workers", str(args.workers), "--admin-token", ADMIN, "--workdir", tmp]
+            serve += ["--workers", str(args.workers), "--loop-process", "--admin-token", ADMIN, "--workdir", tmp]
             procs.append(subprocess.Popen(serve, env=env, stderr=subprocess.PIPE))
         else:  # every API worker runs a loop thread
             procs.append(subprocess.Popen(svc_cmd, env=env, stderr=subprocess.PIPE))

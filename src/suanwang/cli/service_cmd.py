@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,13 @@ def serve(
             "(python -m suanwang.service.worker) and the workers take only HTTP",
         ),
     ] = 1,
+    loop_process: Annotated[
+        bool,
+        typer.Option(
+            "--loop-process",
+            help="run the scheduling loop in a process of its own also with one worker (always with more)",
+        ),
+    ] = False,
 ) -> None:
     """Run the platform: REST API at /api/v1, OpenAPI docs at /docs, dashboard at /dashboard."""
     import uvicorn
@@ -79,7 +87,7 @@ def serve(
         workdir=workdir,
         policy=policy,
     )
-    if workers == 1:  # one process: the API and a scheduling-loop thread
+    if workers == 1 and not loop_process:  # one process: the API and a scheduling-loop thread
         app = create_app(Service(cfg))
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
@@ -87,6 +95,9 @@ def serve(
     env = dict(os.environ, **cfg.to_env())
     loop = subprocess.Popen([sys.executable, "-m", "suanwang.service.worker"], env=env)
     os.environ.update(cfg.to_env(), SUANWANG_LOOP="0")  # read by each worker's app_from_env
+    # uvicorn re-raises the signal that stopped it once it has shut down: make SIGTERM end this process through
+    # `finally` (as SIGINT does), so the loop process is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
             "suanwang.service.asgi:app_from_env",
