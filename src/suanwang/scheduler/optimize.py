@@ -101,8 +101,8 @@ class BatchOptimizer:
         mip_max_cols: int = 2000,
         mip_time_limit_s: float = 10.0,
         per_pair: int = 2,
-        per_class: int = 200,
-        max_rounds: int = 30,
+        per_class: int = 20,
+        max_rounds: int = 100,
         bound_tol: float = 1e-3,
     ):
         self.ctx = ctx

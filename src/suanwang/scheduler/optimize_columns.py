@@ -205,14 +205,27 @@ def capacity_profile(
 
 def _room(cpu_cap, gpu_cap, site, slot, dur, cpu, gpu) -> np.ndarray:
     """Whether one job fits in every slot it holds: [n] for columns (site, start slot, slots held, cores, cards)."""
-    ok = np.ones(site.size, dtype=bool)
-    for cap, need in ((cpu_cap, cpu), (gpu_cap, gpu)):
-        # the minimum over [t, t + d) of each row, from a running minimum per hold length
-        for d in np.unique(dur):
-            on = dur == d
-            lo = np.lib.stride_tricks.sliding_window_view(cap, int(d), axis=1).min(axis=-1)
-            ok[on] &= lo[site[on], slot[on]] >= need[on] - _EPS
-    return ok
+    ok = window_min(cpu_cap, site, slot, dur) >= cpu - _EPS
+    return ok & (window_min(gpu_cap, site, slot, dur) >= gpu - _EPS)
+
+
+def window_min(a: np.ndarray, row: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """min(a[row, start : start + length]) of each query (length >= 1, inside a), from a sparse table: one pass
+    over `a` per power of two up to the longest length, then two look-ups per query."""
+    out = np.empty(row.size)
+    if row.size == 0:
+        return out
+    level = np.frexp(length.astype(float))[1] - 1  # floor(log2(length))
+    table, width = a, 1
+    for k in range(int(level.max()) + 1):
+        if k:
+            table = np.minimum(table[:, :-width], table[:, width:])  # min over [i, i + 2 width)
+            width *= 2
+        on = level == k
+        if on.any():
+            r, t = row[on], start[on]
+            out[on] = np.minimum(table[r, t], table[r, t + length[on] - width])
+    return out
 
 
 def _stack(rows: list[np.ndarray], n_sites: int) -> np.ndarray:

@@ -160,16 +160,38 @@ def _best_per_group(group: np.ndarray, value: np.ndarray, tie: np.ndarray, k: in
     return np.sort(order[rank < k])
 
 
+class Pricer:
+    """Reduced costs w_i - a_i'y of every candidate column (assign row excluded) for any duals y, vectorised.
+
+    The gather indices and transfer volumes do not change between rounds, so they are computed once here and each
+    round only gathers duals."""
+
+    def __init__(self, cols: Columns, rows: RowIndex):
+        self.cols, self.rows = cols, rows
+        c = cols.cls
+        self.cpu, self.gpu = cols.cpu[c].astype(float), cols.gpu[c].astype(float)
+        self.start = cols.site * rows.h + cols.slot  # occupancy row (site, slot) within a resource's block
+        self.end = self.start + cols.dur
+        self.transfers = []  # per transfer slot k: (columns moving data then, their (link, slot) keys, GB)
+        for key, vol in _transfers(cols, np.arange(len(cols))):
+            on = np.nonzero(key >= 0)[0]
+            self.transfers.append((on, key[on], vol[on]))
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        """Reduced costs [n] (CNY-equivalent per job) under the row duals y."""
+        rows = self.rows
+        y_cpu, y_gpu = y[rows.cpu0 : rows.gpu0], y[rows.gpu0 : rows.n_base]
+        ay = self.cpu * (y_cpu[self.end] - y_cpu[self.start]) + self.gpu * (y_gpu[self.end] - y_gpu[self.start])
+        if rows.link_row.max(initial=-1) >= 0:
+            y_link = _link_duals(rows, y)
+            for on, key, vol in self.transfers:
+                ay[on] += vol * y_link[key]
+        return self.cols.w - ay
+
+
 def price_columns(cols: Columns, rows: RowIndex, y: np.ndarray) -> np.ndarray:
     """Lagrangian reduced cost w_i - a_i'y of every candidate column (assign row excluded), vectorised."""
-    c, s, t, d = cols.cls, cols.site, cols.slot, cols.dur
-    ay = cols.cpu[c] * (y[rows.cpu0 + s * rows.h + t + d] - y[rows.cpu0 + s * rows.h + t])
-    ay += cols.gpu[c] * (y[rows.gpu0 + s * rows.h + t + d] - y[rows.gpu0 + s * rows.h + t])
-    y_link = _link_duals(rows, y)
-    for key, vol in _transfers(cols, np.arange(len(cols))):
-        on = key >= 0
-        ay[on] += vol[on] * y_link[key[on]]
-    return cols.w - ay
+    return Pricer(cols, rows)(y)
 
 
 def _link_duals(rows: RowIndex, y: np.ndarray) -> np.ndarray:
@@ -278,9 +300,9 @@ def solve(
     cols: Columns,
     *,
     per_pair: int = 2,
-    per_class: int = 8,
-    max_rounds: int = 12,
-    bound_tol: float = 1e-4,
+    per_class: int = 20,
+    max_rounds: int = 100,
+    bound_tol: float = 1e-3,
     mip: bool = False,
     mip_time_limit_s: float = 10.0,
     seed: np.ndarray | None = None,
@@ -300,6 +322,7 @@ def solve(
         keys = np.unique(np.concatenate([key[key >= 0] for key, _ in _transfers(cols, model.order)] or [[]]))
         if keys.size:
             model.add_link_rows(keys.astype(np.int64))
+    price = Pricer(cols, rows) if n else None
     best_bound, rounds, converged, obj = -np.inf, 0, False, 0.0
     while rounds < 10 * max_rounds:
         rounds += 1
@@ -311,7 +334,7 @@ def solve(
             model.add_link_rows(over)
             continue
         y = np.asarray(h.getSolution().row_dual)
-        rc = price_columns(cols, rows, y) if n else np.zeros(0)
+        rc = price(y) if n else np.zeros(0)
         best_bound = max(best_bound, lagrangian_bound(cols, rows, y, rc)) if n else obj
         scale = max(1.0, abs(obj))
         rc_full = rc - y[rows.assign[cols.cls]] if n else rc

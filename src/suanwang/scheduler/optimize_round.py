@@ -9,9 +9,8 @@ bandwidth; a job that fits nowhere stays unplaced.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from suanwang.scheduler.optimize_columns import Columns
+from suanwang.scheduler.optimize_columns import Columns, window_min
 
 _TOL = 1e-6
 
@@ -51,11 +50,8 @@ class Residual:
         c, s, t, d = cols.cls[idx], cols.site[idx], cols.slot[idx], cols.dur[idx]
         room = np.full(idx.size, np.inf)
         for res, per_job in ((self.cpu, cols.cpu[c]), (self.gpu, cols.gpu[c])):
-            free = np.empty(idx.size)
-            for dd in np.unique(d):
-                on = d == dd
-                free[on] = sliding_window_view(res, int(dd), axis=1).min(axis=-1)[s[on], t[on]]
             need = per_job > 0
+            free = window_min(res, s, t, d)
             room[need] = np.minimum(room[need], np.floor(free[need] / per_job[need] + _TOL))
         for k in range(int(cols.xfer_slots.max(initial=0))):
             vol = cols.volume_gb(idx, k)
