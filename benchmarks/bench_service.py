@@ -1,18 +1,21 @@
-"""Service throughput on PostgreSQL: concurrent job submissions through HTTP on loopback, end-to-end placement,
-and the ratio to a bare FastAPI endpoint served the same way and loaded the same way in the same run. Prints JSON.
+"""Service throughput: concurrent job submissions through HTTP on loopback, end-to-end placement, CPU per submission
+by process, and the ratio to a bare FastAPI endpoint served the same way and loaded the same way in the same run.
+Prints JSON.
 
     python benchmarks/bench_service.py [--seconds 10] [--connections 32] [--workers 2] [--runs 3]
-                                       [--layout loop-process|loop-in-workers]
-                                       [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+                                       [--layout loop-process|loop-in-workers|serve] [--client raw|wrk]
+                                       [--db postgresql|sqlite] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 Each run: a fresh database; `uvicorn --workers N` over `suanwang.service.asgi:app_from_env` with the scheduling
-loop in one `python -m suanwang.service.worker` process (`--layout loop-process`, the default) or as a thread in
-every worker (`--layout loop-in-workers`), and the bare app under the same uvicorn options; `wrk` (C, one thread,
-N keep-alive connections, a fresh Idempotency-Key per request) for `--seconds` against each; then the wall time
-until the loop has placed every accepted job. Without `wrk` on PATH, an asyncio httpx client with the same
-connection count is used (it needs more CPU, so it lowers both numbers). The report gives each run and the
-medians, with the 1-minute load average before and after each run: on a shared machine, read the ratio rather
-than the absolute numbers.
+loop in one `python -m suanwang.service.worker` process (`--layout loop-process`, the default), as a thread in
+every worker (`--layout loop-in-workers`), or `suanwang serve --workers N --loop-process` (`--layout serve`); the
+bare app under the same uvicorn options. The load (N keep-alive connections, a fresh Idempotency-Key per request,
+`--seconds` against each) comes from a lean asyncio HTTP/1.1 client in this process (`--client raw`, about 0.1 ms
+of CPU per request) or from `wrk` (`--client wrk`). Then the wall time until the loop has placed every accepted
+job. CPU per submission is read from /proc for the API processes, the loop process, every PostgreSQL process (the
+server may be shared) and this process. The report gives each run and the medians, with the 1-minute load average
+before and after each run: on a shared machine, read the ratio and the CPU per submission rather than the absolute
+numbers.
 """
 
 from __future__ import annotations
