@@ -133,6 +133,8 @@ def main() -> None:
         "round_s": round(plan.round_s, 3),
         "total_s": round(wall, 3),
         "total_cpu_s": round(cpu, 3),
+        "time_split_s": {k: round(v, 3) for k, v in plan.timings_s.items()},
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "objective_cny_eq": round(plan.objective, 2),
         "lp_bound_cny_eq": round(plan.lp_bound, 2),
         "gap": plan.gap,

@@ -70,6 +70,7 @@ class Plan:
     rounds: int = 0  # column-generation rounds
     exact: bool = False  # solved as an integer program to optimality (or time limit)
     totals: dict[str, float] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)  # seconds per step (see BatchOptimizer.plan)
 
     @property
     def gap(self) -> float:
@@ -165,6 +166,7 @@ class BatchOptimizer:
         t1 = time.perf_counter()
         mip = 0 < len(cols) <= self.mip_max_cols
         greedy = round_plan(cols, np.zeros(len(cols)))  # cheapest column with room, class by class
+        t_greedy = time.perf_counter()
         lp = solve(
             cols,
             per_pair=self.per_pair,
@@ -179,8 +181,18 @@ class BatchOptimizer:
         counts = round_plan(cols, np.rint(lp.x) if lp.integral else lp.x)
         if _objective(cols, greedy) < _objective(cols, counts):  # keep the better of rounded LP and greedy
             counts = greedy
+        t_round = time.perf_counter()
         decisions, objective, totals = self._decisions(jobs, cols, counts, now_h)
         t3 = time.perf_counter()
+        timings = {
+            "columns": t1 - t0,  # classes, coefficients and candidate columns
+            "greedy": t_greedy - t1,  # the greedy plan (a fallback and the first master's seed)
+            "lp_highs": lp.highs_s,  # inside HiGHS: every master solve (and the MIP)
+            "lp_pricing": lp.pricing_s,  # pricing every candidate and the Lagrangian bound, per round
+            "lp_other": lp.solve_s - lp.highs_s - lp.pricing_s,  # building and growing the master, link checks
+            "round": t_round - t2,  # floor + greedy repair
+            "decisions": t3 - t_round,  # one Decision per job
+        }
         return Plan(
             decisions=decisions,
             objective=objective,
@@ -194,6 +206,7 @@ class BatchOptimizer:
             rounds=lp.rounds,
             exact=lp.integral or len(cols) == 0,  # no candidate column: placing nothing is the only plan
             totals=totals,
+            timings_s=timings,
         )
 
     def objective_of(
@@ -234,33 +247,33 @@ class BatchOptimizer:
         objective = float(cols.w[idx].sum())
         job_class = _job_class(cols, len(jobs))
         objective += float(cols.penalty[job_class[~placed]].sum())
-        origin_row = np.array([ctx.place_index.get(j.origin, -1) for j in jobs])
-        decisions: list[Decision] = []
+        origin_row = np.array([ctx.place_index.get(j.origin, -1) for j in jobs], dtype=np.int64)
         site_ids = [s.id for s in ctx.sites]
-        start = now_h + cols.slot * self.slot_h
+        # per-job values as Python lists: one vectorised gather instead of 100k numpy scalar look-ups
+        safe = np.maximum(col_of, 0)
+
+        def per_job(a: np.ndarray) -> np.ndarray:  # the value of each job's column (any value where unplaced)
+            return a[safe] if len(cols) else np.zeros(len(jobs), dtype=a.dtype)
+
+        site = per_job(cols.site)
+        lat = np.where(origin_row >= 0, ctx.latency_ms[np.maximum(origin_row, 0), site], math.nan)
+        start = (now_h + per_job(cols.slot) * self.slot_h).tolist()
+        cost, energy, carbon, xfer_h, xfer_gb = (
+            per_job(a).tolist()
+            for a in (cols.cost_cny, cols.energy_kwh, cols.carbon_kg, cols.transfer_h, cols.transfer_gb)
+        )
+        site, lat, col, cls_of = site.tolist(), lat.tolist(), col_of.tolist(), job_class.tolist()
+        horizon_h = self.horizon_slots * self.slot_h
+        decisions: list[Decision] = []
         for j, job in enumerate(jobs):
-            i = col_of[j]
-            if i >= 0:
-                s = int(cols.site[i])
-                lat = float(ctx.latency_ms[origin_row[j], s]) if origin_row[j] >= 0 else math.nan
-                p = Placement(
-                    job_id=job.id,
-                    site_id=site_ids[s],
-                    site_index=s,
-                    start_h=float(start[i]),
-                    cost_cny=float(cols.cost_cny[i]),
-                    energy_kwh=float(cols.energy_kwh[i]),
-                    carbon_kg=float(cols.carbon_kg[i]),
-                    latency_ms=lat,
-                    transfer_h=float(cols.transfer_h[i]),
-                    transfer_gb=float(cols.transfer_gb[i]),
+            if col[j] >= 0:
+                s = site[j]
+                p = Placement.of(
+                    job.id, site_ids[s], s, start[j], cost[j], energy[j], carbon[j], lat[j], xfer_h[j], xfer_gb[j]
                 )
                 decisions.append(Decision(job.id, p, policy=self.name))
             else:
-                c = job_class[j]
-                reason = cols.reasons[c] or (
-                    f"capacity: no room for it within the {self.horizon_slots * self.slot_h:g} h horizon"
-                )
+                reason = cols.reasons[cls_of[j]] or f"capacity: no room for it within the {horizon_h:g} h horizon"
                 # capacity refusals may succeed later (room frees up); rule and deadline refusals never will
                 retryable = reason.startswith("capacity:")
                 decisions.append(Decision(job.id, None, reason=reason, policy=self.name, retryable=retryable))

@@ -70,6 +70,8 @@ class LpResult:
     converged: bool
     integral: bool
     solve_s: float
+    highs_s: float = 0.0  # seconds inside HiGHS (all master solves, and the MIP)
+    pricing_s: float = 0.0  # seconds pricing candidates and computing the Lagrangian bound
 
 
 class RowIndex:
@@ -324,18 +326,23 @@ def solve(
             model.add_link_rows(keys.astype(np.int64))
     price = Pricer(cols, rows) if n else None
     best_bound, rounds, converged, obj = -np.inf, 0, False, 0.0
+    highs_s = pricing_s = 0.0
     while rounds < 10 * max_rounds:
         rounds += 1
+        ta = time.perf_counter()
         h.run()
+        highs_s += time.perf_counter() - ta
         obj = h.getInfo().objective_function_value
         x, _ = model.values()
         over = link_overdraws(cols, rows, model.order, x[model.order])
         if over.size:  # a link is overdrawn: add its rows and solve again
             model.add_link_rows(over)
             continue
+        ta = time.perf_counter()
         y = np.asarray(h.getSolution().row_dual)
         rc = price(y) if n else np.zeros(0)
         best_bound = max(best_bound, lagrangian_bound(cols, rows, y, rc)) if n else obj
+        pricing_s += time.perf_counter() - ta
         scale = max(1.0, abs(obj))
         rc_full = rc - y[rows.assign[cols.cls]] if n else rc
         negative = ~model.in_model & (rc_full < -1e-9 * scale)
@@ -354,9 +361,21 @@ def solve(
         h.changeColsIntegrality(integer.size, integer.astype(np.int32), kinds)
         h.setOptionValue("time_limit", float(mip_time_limit_s))
         h.setOptionValue("mip_rel_gap", 0.0)
+        ta = time.perf_counter()
         h.run()
+        highs_s += time.perf_counter() - ta
         integral = bool(h.getSolution().value_valid)
     x, u = model.values()
     return LpResult(
-        x, u, best_bound, lp_objective, h.getNumCol(), rounds, converged, integral, time.perf_counter() - t0
+        x,
+        u,
+        best_bound,
+        lp_objective,
+        h.getNumCol(),
+        rounds,
+        converged,
+        integral,
+        time.perf_counter() - t0,
+        highs_s=highs_s,
+        pricing_s=pricing_s,
     )

@@ -79,12 +79,18 @@ def round_plan(cols: Columns, x: np.ndarray) -> np.ndarray:
             continue
         cand = np.arange(cols.class_start[c], cols.class_start[c + 1])
         cand = cand[np.argsort(cols.w[cand], kind="stable")]
-        while left[c] > 0:
-            room = res.fit(cand)
+        # room only shrinks as jobs are placed, so a column found full stays full: scan the cheapest first, in
+        # growing chunks, from the first column that may still have room
+        pos, chunk = 0, 32
+        while left[c] > 0 and pos < cand.size:
+            part = cand[pos : pos + chunk]
+            room = res.fit(part)
             ok = np.nonzero(room >= 1)[0]
             if ok.size == 0:
-                break
-            i = cand[ok[0]]
+                pos, chunk = pos + part.size, 2 * chunk
+                continue
+            pos += int(ok[0])
+            i = cand[pos]
             n = int(min(left[c], room[ok[0]]))
             counts[i] += n
             left[c] -= n
