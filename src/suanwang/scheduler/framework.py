@@ -90,8 +90,8 @@ def combine(matrix: np.ndarray, weights: np.ndarray, static: np.ndarray, normali
     leading axes, so one hour of a many-hour call equals the one-hour call exactly."""
     if len(weights) == 0:
         return np.where(static, np.zeros(matrix.shape[:-2] + matrix.shape[-1:]), np.inf)
-    if normalise and static.any():
-        feasible = matrix[..., static]
+    feasible = matrix[..., static] if normalise else None
+    if feasible is not None and feasible.size:  # some site is statically feasible
         lo = feasible.min(axis=-1, keepdims=True)
         span = feasible.max(axis=-1, keepdims=True) - lo
         matrix = (matrix - lo) / np.where(span > 0, span, np.inf)
