@@ -16,6 +16,7 @@ from suanwang.atlas import load_atlas
 from suanwang.scheduler import POLICIES, ClusterState, SchedulerContext, estimate, make_policy
 from suanwang.scheduler.optimize import BatchOptimizer, OptimizerConfigError
 from suanwang.scheduler.optimize_classes import static_mask
+from suanwang.scheduler.optimize_columns import window_min
 from suanwang.workload.job import Job
 
 ATLAS = load_atlas()
@@ -322,6 +323,18 @@ def test_a_bad_free_profile_names_free(free):
         BatchOptimizer(ctx).plan([make_job(0)], ClusterState.from_sites(ctx.sites), 0.0, free)
 
 
+@PROPS
+@given(st.integers(1, 6), st.integers(1, 50), st.integers(0, 2**32 - 1))
+def test_window_minimum_matches_a_direct_minimum(n_rows, width, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-5, 50, size=(n_rows, width)).astype(float)
+    row = rng.integers(0, n_rows, size=200)
+    length = rng.integers(1, width + 1, size=200)
+    start = rng.integers(0, width - length + 1)
+    expected = [a[r, t : t + d].min() for r, t, d in zip(row, start, length, strict=True)]
+    assert window_min(a, row, start, length).tolist() == expected
+
+
 # --- never worse than the online scheduler and the baselines -------------------------------------------------------
 @PROPS
 @given(random_jobs, st.floats(0.001, 0.02), st.sampled_from([2.0, 10.0, 21.0]))
@@ -390,6 +403,9 @@ def test_placements_carry_the_costs_of_estimate_at_their_start():
         assert p.latency_ms == pytest.approx(est.latency_ms[p.site_index])
     total = sum(weighted(opt, d.placement.cost_cny, d.placement.carbon_kg) for d in plan.decisions)
     assert plan.objective == pytest.approx(total, rel=1e-9)
+    steps = ("columns", "greedy", "lp_highs", "lp_pricing", "lp_other", "round", "decisions")
+    assert set(plan.timings_s) == set(steps) and all(v >= -1e-6 for v in plan.timings_s.values())
+    assert sum(plan.timings_s.values()) == pytest.approx(plan.build_s + plan.solve_s + plan.round_s, rel=1e-6)
 
 
 def test_unplaced_jobs_say_why_and_whether_to_retry():
