@@ -7,6 +7,7 @@ cluster state. Prints JSON: build and solve seconds, LP bound, objective and gap
 priced with the same cost function, as ratios to the batch plan's objective - all measured in this run.
 
     python benchmarks/bench_batch.py [--jobs 100000] [--free-share 0.5] [--now 20] [--seed 11] [--no-baselines]
+                                     [--compare-cg]
 
 --free-share: fraction of each site's platform capacity free at now_h (the rest is held by running work).
 """
@@ -99,6 +100,11 @@ def main() -> None:
     ap.add_argument("--now", type=float, default=20.0, help="plan start, hours since midnight of day 0")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument(
+        "--compare-cg",
+        action="store_true",
+        help="also plan with the earlier generation settings (200 columns per class per round, 30 rounds), same run",
+    )
     args = ap.parse_args()
 
     atlas = load_atlas()
@@ -147,6 +153,23 @@ def main() -> None:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
+    if args.compare_cg:
+        peer = BatchOptimizer(
+            ctx, weights=opt.weights, slot_h=opt.slot_h, horizon_slots=opt.horizon_slots, per_class=200, max_rounds=30
+        )
+        with quiet_stdout():
+            t0 = time.perf_counter()
+            peer_plan = peer.plan(jobs, state, args.now)
+            peer_wall = time.perf_counter() - t0
+        out["cg_peer_200_per_class"] = {
+            "total_s": round(peer_wall, 3),
+            "time_split_s": {k: round(v, 3) for k, v in peer_plan.timings_s.items()},
+            "cg_rounds": peer_plan.rounds,
+            "lp_columns": peer_plan.n_vars,
+            "gap": peer_plan.gap,
+            "objective_cny_eq": round(peer_plan.objective, 2),
+            "speedup_of_default": peer_wall / wall,
+        }
     if not args.no_baselines:
         baselines = {}
         for name in POLICIES:
