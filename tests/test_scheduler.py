@@ -163,14 +163,44 @@ def test_repeated_signatures_hit_and_a_day_is_computed_once(ctx):
     plain = make_policy("online", ctx, cache=False)
     other = ClusterState.from_sites(ctx.sites)
     decisions = []
-    for k, now_h in enumerate([3.2, 3.7, 5.0, 17.4, 29.1, 3.9]):  # first sighting, then the day of its score key
+    # 3.2 h and 3.7 h: first and second sighting in hour 3, each for its hour alone (a retry at once); 5.0 h: a
+    # second hour of day, so the day of the score key is computed; then hours 17, 5 (hit) and 3 (built at 3.9 h)
+    for k, now_h in enumerate([3.2, 3.7, 5.0, 17.4, 29.1, 3.9, 27.5]):
         job = job_from(ctx, "广州", id=f"j{k}", cpu_cores=4, runtime_h=2.0, input_gb=5.0)
         decisions.append((sched.place(job, state, now_h), plain.place(job, other, now_h)))
     assert sched.day_misses == 1
-    assert sched.hits == 2  # 29.1 h and 3.9 h: hours 5 and 3 were built at 5.0 h and 3.7 h (3.2 h: first sighting)
-    assert sched.misses == 4
+    assert sched.hits == 2  # 29.1 h (hour 5, built at 5.0 h) and 27.5 h (hour 3, built at 3.9 h)
+    assert sched.misses == 5
     for cached, uncached in decisions:
         assert cached.placement == uncached.placement and cached.reason == uncached.reason
+
+
+def test_a_third_sighting_in_the_same_hour_computes_the_day(ctx):
+    sched = make_policy("online", ctx)
+    state = ClusterState.from_sites(ctx.sites)
+    job = job_from(ctx, "广州", id="j", cpu_cores=4, runtime_h=2.0, input_gb=5.0)
+    for now_h in (3.1, 3.2):
+        sched.place(job, state, now_h)
+    assert sched.day_misses == 0
+    sched.place(job, state, 3.3)
+    assert sched.day_misses == 1
+
+
+def test_scores_that_ignore_the_data_size_are_shared_between_sizes(ctx):
+    """nearest scores by latency alone (the origin): jobs that differ only in size or shape share one combination
+    of scores, and decide exactly as the uncached pipeline."""
+    sched, plain = make_policy("nearest", ctx), make_policy("nearest", ctx, cache=False)
+    assert sched._share_scores and not make_policy("online", ctx)._share_scores
+    a, b = ClusterState.from_sites(ctx.sites), ClusterState.from_sites(ctx.sites)
+    for k in range(40):
+        job = job_from(ctx, "成都", id=f"j{k}", cpu_cores=1 + k % 7, runtime_h=0.5 + k / 7, input_gb=1.0 + k * 0.37)
+        cached, uncached = sched.place(job, a, 2.0 + k * 0.9), plain.place(job, b, 2.0 + k * 0.9)
+        assert (cached.placement, cached.reason, cached.retryable) == (
+            uncached.placement,
+            uncached.reason,
+            uncached.retryable,
+        )
+    assert len(sched._scores) == 1 and sched.day_misses == 0
 
 
 def test_day_caches_stay_bounded_and_decide_alike(ctx, monkeypatch):

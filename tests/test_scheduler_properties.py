@@ -50,7 +50,7 @@ def scenarios(draw):
                 cpu_cores=cpu,
                 gpu_cards=gpu,
                 runtime_h=runtime,
-                input_gb=draw(st.sampled_from([0.0, 10.0, 500.0, 5000.0])),
+                input_gb=draw(st.sampled_from([0.0, 10.0, 500.0, 5000.0]) | st.floats(0.001, 5000.0)),
                 output_gb=draw(st.sampled_from([0.0, 1.0])),
                 data_province=draw(st.sampled_from([origin.province_id, *PROVINCES])),
                 latency_class=draw(st.sampled_from(list(LatencyClass))),
@@ -178,9 +178,10 @@ def test_cached_pipeline_decides_like_uncached(scenario, weights, shifts_h):
         for d in [7.0, *shifts_h]
         for j in jobs
     ]
-    # The first sighting of a score key is computed alone, a repeat computes its whole day of start hours, then
+    # The first and second sighting of a score key in one hour are computed alone (scores that ignore the data
+    # size shared between sizes), the third or one at another hour computes its whole day of start hours, then
     # repeated signatures hit the cache at the same and at other hours of the day.
-    jobs = jobs + [replace(j, id=j.id + "-again") for j in jobs] + later
+    jobs = jobs + [replace(j, id=f"{j.id}-again{k}") for k in (1, 2) for j in jobs] + later
     w = weights if policy == "online" else None
     runs = []
     for cache in (True, False):

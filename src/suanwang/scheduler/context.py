@@ -44,6 +44,10 @@ class SchedulerContext:
         self._label_masks: dict[tuple[str, ...], np.ndarray] = {}
         self._signal_means: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._day_signals: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._moved: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.non_green_share = 1.0 - self.green_share  # the share of a site's energy drawn from the grid mix
+        # CNY per GB moved between provinces, from the network's (linear) price: x * it == transfer_cost_cny(x)
+        self.transfer_cny_per_gb = float(self.network.transfer_cost_cny(1.0, False))
 
     @classmethod
     def build(
@@ -80,6 +84,22 @@ class SchedulerContext:
             return self.latency_ms[self.place_index[origin_adcode]]
         except KeyError:
             raise UnknownPlaceError(origin_adcode, [], "origin adcode") from None
+
+    def moved_mask(self, data_province: str) -> np.ndarray:
+        """Boolean vector over sites: the site lies outside `data_province` (the input must cross a border);
+        memoised per province, read-only."""
+        return self.moved_masks(data_province)[0]
+
+    def moved_masks(self, data_province: str) -> tuple[np.ndarray, np.ndarray]:
+        """moved_mask(data_province) and the same as floats 1.0 / 0.0 (memoised, read-only)."""
+        hit = self._moved.get(data_province)
+        if hit is None:
+            moved = self.site_province != data_province
+            hit = (moved, moved.astype(float))
+            for v in hit:
+                v.setflags(write=False)
+            self._moved[data_province] = hit
+        return hit
 
     def label_mask(self, labels: tuple[str, ...]) -> np.ndarray:
         """Boolean vector over sites: the site carries every one of `labels` (cached per tuple)."""

@@ -34,10 +34,26 @@ class Estimate:
 
 HOURLY_FIELDS = ("cost_cny", "carbon_kg", "carbon_location_kg")  # the Estimate fields that depend on the start hour
 
+# The Job fields each Estimate field depends on (besides the start hour, see HOURLY_FIELDS): a score plugin that
+# names the estimate fields it reads (ScorePlugin.reads) lets the scheduler share its scores between jobs that
+# differ in nothing those fields depend on - e.g. latency depends on the origin alone, whatever the data size.
+_SHAPE = ("cpu_cores", "gpu_cards", "runtime_h")
+FIELD_INPUTS: dict[str, tuple[str, ...]] = {
+    "energy_kwh": _SHAPE,
+    "cost_cny": (*_SHAPE, "data_province", "input_gb", "output_gb"),
+    "carbon_kg": _SHAPE,
+    "carbon_location_kg": _SHAPE,
+    "latency_ms": ("origin",),
+    "transfer_gb": ("data_province", "input_gb", "output_gb"),
+    "transfer_h": ("data_province", "input_gb"),
+}
 
-def it_power_kw(ctx: SchedulerContext, cpu_cores, gpu_cards) -> np.ndarray:
-    """IT power in kW of busy cores and cards (before PUE)."""
+
+def it_power_kw(ctx: SchedulerContext, cpu_cores, gpu_cards):
+    """IT power in kW of busy cores and cards (before PUE): a float for numbers, an array for arrays."""
     a = ctx.atlas
+    if isinstance(cpu_cores, (int, float)) and isinstance(gpu_cards, (int, float)):  # one job: no numpy call
+        return (cpu_cores * a.value("watts_per_core") + gpu_cards * a.value("watts_per_gpu")) / 1e3
     return (np.asarray(cpu_cores) * a.value("watts_per_core") + np.asarray(gpu_cards) * a.value("watts_per_gpu")) / 1e3
 
 
@@ -60,24 +76,34 @@ def estimate_day(ctx: SchedulerContext, job: Job) -> Estimate:
 
 def _predict(ctx: SchedulerContext, job: Job, price: np.ndarray, grid: np.ndarray) -> Estimate:
     """The estimate of `job` given the mean price (CNY/kWh) and grid intensity (kgCO2/kWh) over its run, per site
-    ([sites]) or per start hour and site ([hours, sites])."""
+    ([sites]) or per start hour and site ([hours, sites]). Scalars are combined first (Python floats, the same
+    IEEE arithmetic numpy applies element by element), so a first-sighting decision costs few array operations."""
     a = ctx.atlas
-    moved = ctx.site_province != job.data_province
-    transfer_gb = np.where(moved, job.input_gb + job.output_gb, 0.0)
-    transfer_h = np.where(moved, ctx.network.transfer_h(job.input_gb), 0.0)
+    moved, moved_f = ctx.moved_masks(job.data_province)  # the input crosses a provincial border (bool, 0/1)
+    moved_gb = job.input_gb + job.output_gb
+    transfer_gb = _where_moved(moved, moved_f, moved_gb)
+    transfer_h = _where_moved(moved, moved_f, float(ctx.network.transfer_h(job.input_gb)))
     energy = it_power_kw(ctx, job.cpu_cores, job.gpu_cards) * job.runtime_h * ctx.pue
     amort = (
         job.cpu_cores * a.value("amortisation_cny_per_core_hour")
         + job.gpu_cards * a.value("amortisation_cny_per_gpu_hour")
     ) * job.runtime_h
-    transfer_cost = ctx.network.transfer_cost_cny(transfer_gb, ~moved)
+    transfer_cost = _where_moved(moved, moved_f, moved_gb * ctx.transfer_cny_per_gb)
     carbon_location = energy * grid
     return Estimate(
         energy_kwh=energy,
         cost_cny=energy * price + amort + transfer_cost,
-        carbon_kg=carbon_location * (1.0 - ctx.green_share),
+        carbon_kg=carbon_location * ctx.non_green_share,
         carbon_location_kg=carbon_location,
         latency_ms=ctx.latency_row(job.origin),
         transfer_gb=transfer_gb,
         transfer_h=transfer_h,
     )
+
+
+def _where_moved(moved: np.ndarray, moved_f: np.ndarray, value: float) -> np.ndarray:
+    """`value` at the sites in `moved`, 0.0 elsewhere: np.where(moved, value, 0.0), as one multiplication by the
+    0/1 vector `moved_f` when that is exact (value finite and >= 0: x * 1.0 = x, x * 0.0 = +0.0)."""
+    if 0.0 <= value < math.inf:
+        return moved_f * value
+    return np.where(moved, value, 0.0)

@@ -25,6 +25,7 @@ so the cached and the uncached pipeline take identical decisions, bit for bit.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar
@@ -32,7 +33,7 @@ from typing import ClassVar
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.costs import HOURLY_FIELDS, Estimate, estimate, estimate_day
+from suanwang.scheduler.costs import FIELD_INPUTS, HOURLY_FIELDS, Estimate, estimate, estimate_day
 from suanwang.scheduler.decision import Decision, Placement, Verdict
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
@@ -78,6 +79,9 @@ class ScorePlugin:
     name: ClassVar[str] = "score"
     unit: ClassVar[str] = ""
     dynamic: ClassVar[bool] = False  # True: depends on the cluster state now (never cached), already in 0..1
+    # The Estimate fields a static score reads (costs.FIELD_INPUTS says which job fields they depend on); None:
+    # any of them. Jobs alike in those job fields share one cached combination of scores, whatever else differs.
+    reads: ClassVar[tuple[str, ...] | None] = None
 
     def score(self, cs: CycleState) -> np.ndarray:
         raise NotImplementedError
@@ -165,7 +169,7 @@ class _Shared:
 
 def _predictions(est: Estimate, i: int) -> list[float]:
     """The PREDICTED fields of `est` at site i, as Python floats."""
-    return [float(getattr(est, name)[i]) for name in PREDICTED]
+    return [getattr(est, name).item(i) for name in PREDICTED]
 
 
 class Scheduler:
@@ -202,9 +206,15 @@ class Scheduler:
         # what the masks would when selection is the default argmin and no score depends on the state.
         self._fast = cache and not self.dynamic_scores and type(self).select is Scheduler.select
         self._weights = np.array([w for _, w in self.static_scores], dtype=float)
+        # Scores that read no hour-dependent field and name the job fields they depend on are shared, per static
+        # key, by every job alike in those fields (a first sighting then skips scoring and combining).
+        inputs = self._score_inputs()
+        self._share_scores = cache and inputs is not None
+        self._score_inputs_key = operator.attrgetter(*inputs) if inputs else lambda job: ()
+        self._scores: dict[tuple, tuple] = {}  # (static_key, score inputs) -> (total, matrix, order)
         self._cache: dict[tuple, _Shared] = {}  # signature -> its (static mask, score key) record
         self._days: dict[tuple, _Day] = {}  # score_key -> estimates and raw scores for every start hour
-        self._seen: dict[tuple, bool] = {}  # score keys met once (a day of them is computed on the second)
+        self._seen: dict[tuple, tuple[int, int]] = {}  # score key -> (hour of day first met, sightings in it)
         self._static: dict[tuple, np.ndarray] = {}  # static_key -> static mask
         self._combined: dict[tuple, _Shared] = {}  # (static mask bytes, score_key) -> scores, entry per hour
         self.hits = 0  # decisions whose (signature, hour) entry was cached
@@ -231,6 +241,16 @@ class Scheduler:
         data size."""
         return (job.origin, job.data_province, job.cpu_cores, job.gpu_cards, job.runtime_h, job.input_gb, job.output_gb)
 
+    def _score_inputs(self) -> tuple[str, ...] | None:
+        """The job fields the static scores depend on, when each names what it reads and none reads a field that
+        depends on the start hour; None otherwise (scores are then cached per score key and hour)."""
+        names: list[str] = []
+        for p, _ in self.static_scores:
+            if p.reads is None or any(f in HOURLY_FIELDS for f in p.reads):
+                return None
+            names += [name for f in p.reads for name in FIELD_INPUTS[f] if name not in names]
+        return tuple(names)
+
     @staticmethod
     def _remember(cache: dict, key, value):
         if len(cache) >= CACHE_ENTRIES:
@@ -253,11 +273,14 @@ class Scheduler:
         self.misses += 1
         if rec is None:
             skey = self.score_key(job)
-            if skey not in self._days and skey not in self._seen:
-                # First sighting of this score key: this hour alone. A whole day costs about twice as much and
-                # pays off only when the key comes back (streams where every job is new never compute one).
-                self._remember(self._seen, skey, True)
-                return self._fresh_entry(job, state, now_h)
+            if skey not in self._days:
+                # First sighting of this score key: this hour alone. A whole day costs several first sightings
+                # and pays off only when the key comes back at other hours: it is computed when the key is met in
+                # a second hour of day, or a third time in the same hour (a queued job retried at once is not).
+                seen = self._seen.get(skey)
+                if seen is None or (seen[0] == hour and seen[1] < 2):
+                    self._remember(self._seen, skey, (hour, 1 if seen is None else seen[1] + 1))
+                    return self._fresh_entry(job, state, now_h)
             rec = self._remember(self._cache, sig, self._shared(job, state, now_h, skey))
         return rec.entry(hour)
 
@@ -286,9 +309,11 @@ class Scheduler:
             shared = self._combined[ckey] = _Shared(static, day, totals, orders)
         return shared
 
-    def _static_mask(self, job: Job, state: ClusterState, now_h: float, est: Estimate) -> np.ndarray:
-        """The static filters' mask for `job` (cached per static key when caching is on)."""
-        fkey = self.static_key(job) if self.cache else None
+    def _static_mask(self, job: Job, state: ClusterState, now_h: float, est: Estimate, fkey=None) -> np.ndarray:
+        """The static filters' mask for `job` (cached per static key `fkey`, default static_key(job), when caching
+        is on)."""
+        if self.cache and fkey is None:
+            fkey = self.static_key(job)
         static = self._static.get(fkey) if self.cache else None
         if static is None:
             cs = CycleState(self.ctx, job, state, now_h, est)
@@ -303,13 +328,26 @@ class Scheduler:
     def _fresh_entry(self, job: Job, state: ClusterState, now_h: float) -> _Entry:
         """The uncached pipeline: estimate, static filters and combination for this job at `now_h` alone."""
         est = estimate(self.ctx, job, now_h)
+        if not self._share_scores:
+            static = self._static_mask(job, state, now_h, est)
+            return _Entry(est, static, *self._combination(job, state, now_h, est, static), None)
+        fkey = self.static_key(job)
+        static = self._static_mask(job, state, now_h, est, fkey)
+        key = (fkey, self._score_inputs_key(job))
+        scores = self._scores.get(key)
+        if scores is None:  # equal for every job with these inputs: the same arithmetic on the same numbers
+            scores = self._remember(self._scores, key, self._combination(job, state, now_h, est, static))
+        return _Entry(est, static, *scores, None)
+
+    def _combination(self, job: Job, state: ClusterState, now_h: float, est: Estimate, static: np.ndarray) -> tuple:
+        """(weighted static score with +inf outside `static`, raw static scores [scores, sites], the statically
+        feasible sites in score order) of `job` at `now_h` given its estimate."""
         cs = CycleState(self.ctx, job, state, now_h, est)
         n = len(self.ctx.sites)
         matrix = np.array([p.score(cs) for p, _ in self.static_scores], dtype=float).reshape(len(self.static_scores), n)
-        static = self._static_mask(job, state, now_h, est)
         total = combine(matrix, self._weights, static, self.normalise)
         order = np.argsort(total, kind="stable")[: int(static.sum())].tolist() if self._fast else []
-        return _Entry(est, static, total, matrix, order, None)
+        return total, matrix, order
 
     # --- selection -----------------------------------------------------------------------------------
     def select(self, cs: CycleState, candidates: np.ndarray, total: np.ndarray) -> int:

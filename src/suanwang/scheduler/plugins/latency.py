@@ -27,6 +27,7 @@ class LatencyScore(ScorePlugin):
 
     name = "latency"
     unit = "ms"
+    reads = ("latency_ms",)
 
     def score(self, cs: CycleState) -> np.ndarray:
         return cs.estimate.latency_ms
