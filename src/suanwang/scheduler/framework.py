@@ -14,11 +14,16 @@ raw static scores for all 24 start hours at once ([hours, sites], one row for ru
 (static mask, score key) their weighted normalised combination and site order for every hour, and the entry of
 each hour of day, shared by every signature with both; and per signature a pointer to that record, so a
 repeated job costs one dictionary look-up. A score key met for the first time is computed for its own hour
-only (a whole day costs about twice as much and pays off only when the key comes back). Static score plugins
-may read only the estimate and the fields of the score key, element by element (an estimate may carry a
-leading axis of start hours). With the caches on, a job then tries the statically feasible sites one by one
-in score order (each dynamic / job filter's `admits`), up to SCAN_SITES - the site the masks and argmin would
-pick when no score depends on the state - and falls back to whole masks when they are all taken. Normalisation
+only; its whole day is computed when it comes back at another hour of day, or a third time in one hour (a
+queued job retried at once does not pay for a day). Static score plugins may read only the estimate and the
+fields of the score key, element by element (an estimate may carry a leading axis of start hours); one that
+names the estimate fields it reads (`ScorePlugin.reads`) none of which depends on the start hour lets a
+first sighting reuse the combination of any job alike in the job fields behind them (costs.FIELD_INPUTS):
+`nearest` scores by latency, which depends on the origin alone, so jobs of every size share one.
+
+With the caches on, a job then tries the statically feasible sites one by one in score order (each dynamic /
+job filter's `admits`), up to SCAN_SITES - the site the masks and argmin would pick when no score depends on
+the state - and falls back to whole masks when they are all taken. Normalisation
 (min-max) runs over the statically feasible sites and every step is the same arithmetic element by element,
 so the cached and the uncached pipeline take identical decisions, bit for bit.
 """
