@@ -203,6 +203,37 @@ def test_scores_that_ignore_the_data_size_are_shared_between_sizes(ctx):
     assert len(sched._scores) == 1 and sched.day_misses == 0
 
 
+def test_scores_are_shared_only_between_jobs_alike_in_what_they_read(ctx):
+    """A score that names no fields keeps the full score key; one reading transfer hours shares between jobs of
+    one origin province and input size only - and either way decides as the uncached pipeline."""
+    from suanwang.scheduler.framework import Scheduler, ScorePlugin
+    from suanwang.scheduler.online import hard_filters
+    from suanwang.scheduler.plugins.latency import LatencyScore
+
+    class Opaque(ScorePlugin):
+        name = "opaque"
+
+        def score(self, cs):
+            return cs.estimate.transfer_h
+
+    class Transfer(Opaque):
+        reads = ("transfer_h",)
+
+    assert not Scheduler("x", ctx, hard_filters(), [(LatencyScore(), 1.0), (Opaque(), 1.0)])._share_scores
+    for cache in (True, False):
+        sched = Scheduler("x", ctx, hard_filters(), [(LatencyScore(), 0.1), (Transfer(), 1.0)], cache=cache)
+        state = ClusterState.from_sites(ctx.sites)
+        out = []
+        for k in range(30):
+            job = job_from(ctx, "北京", id=f"j{k}", cpu_cores=1 + k, input_gb=(0.0, 5.0, 500.0)[k % 3])
+            d = sched.place(replace(job, data_province="hebei" if k % 2 else job.data_province), state, 1.0 + k)
+            out.append((d.placement, d.reason, d.retryable))
+        if cache:
+            assert sched._score_inputs() == ("origin", "data_province", "input_gb") and len(sched._scores) == 6
+            cached = out
+    assert cached == out
+
+
 def test_day_caches_stay_bounded_and_decide_alike(ctx, monkeypatch):
     from suanwang.scheduler import framework
 
