@@ -144,9 +144,9 @@ def test_simulated_run_lasts_its_time(tmp_path):
     assert ex.poll(ref).state == "done"
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # a PostgreSQL column setting
 def test_verdicts_are_stored_compressed_with_lz4_where_postgresql_has_it(world: World):
-    if world.svc.dialect != "postgresql":
-        pytest.skip("a PostgreSQL column setting")
+    assert world.svc.dialect == "postgresql"
     r = world.client.post("/api/v1/jobs", json=JOB, headers=world.acme)
     world.tick()
     with world.svc.engine.connect() as c:
