@@ -45,6 +45,28 @@ PENDING, QUEUED, RUNNING, DONE, FAILED, REJECTED = range(6)
 STATUS = ("pending", "queued", "running", "done", "failed", "rejected")
 
 
+def _smallest(shapes) -> tuple[tuple[int, int], ...]:
+    """The (cores, cards) shapes no other shape is at most in both: a job of `shapes` fits some room iff one of
+    these does. Sorted by cores up (so cards go down)."""
+    out: list[tuple[int, int]] = []
+    for c, g in sorted(set(shapes)):
+        if not out or g < out[-1][1]:
+            out.append((c, g))
+    return tuple(out)
+
+
+def _any_fits(smallest: tuple[tuple[int, int], ...], free_c: int, free_g: int) -> bool:
+    """Whether some shape of `smallest` (from `_smallest`) fits free_c cores and free_g cards."""
+    if smallest[0][0] > free_c or smallest[-1][1] > free_g:
+        return False  # even the fewest cores, or the fewest cards, do not fit
+    for c, g in smallest:
+        if c > free_c:
+            return False
+        if g <= free_g:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Outage:
     """Site `site_id` is down from start_h to end_h (hours)."""
@@ -130,6 +152,8 @@ class Simulation:
         self.horizon_h = float(horizon_h)
         self.window_h = float(window_h)
         self.queue_depth = int(queue_depth)
+        if self.queue_depth < 1:
+            raise ValueError(f"queue_depth must be >= 1 (jobs looked at per queue on a retry), got {queue_depth!r}")
         self.state = ClusterState.from_sites(ctx.sites)
         self.batch = policy == BATCH_POLICY
         if self.batch:
@@ -141,7 +165,7 @@ class Simulation:
             self.sched = make_policy("online", ctx, weights)  # latency-bound jobs cannot wait for a window
         else:
             self.sched = make_policy(policy, ctx, weights)
-        n = len(jobs)
+        n = self.n_jobs = len(jobs)
         self.cores = [j.cpu_cores for j in jobs]  # plain ints: the queue scan reads them for every waiting job
         self.cards = [j.gpu_cards for j in jobs]
         self.done_reason = [f"done at {s.id}" for s in ctx.sites]
@@ -170,7 +194,7 @@ class Simulation:
             self._site_index(c.site_id)
         # queues of waiting jobs, by the static rules they share (online policies)
         self.queues: dict[tuple, deque[int]] = {}
-        self.queue_min: dict[tuple, tuple[int, int]] = {}  # fewest cores, fewest cards any job of the queue ever had
+        self.queue_min: dict[tuple, tuple[tuple[int, int], ...]] = {}  # smallest (cores, cards) of each window
         self.bucket_sites: dict[tuple, np.ndarray] = {}
         self.active: list[dict[tuple, None]] = [{} for _ in ctx.sites]
         self.pending: list[int] = []  # batch: waiting for the next plan
@@ -241,11 +265,10 @@ class Simulation:
 
     # --- events --------------------------------------------------------------------------------------
     def _arrival(self, idx: int) -> None:
-        jobs = self.jobs
-        self.arrived = idx + 1
-        if idx + 1 < len(jobs):
-            self.engine.schedule(jobs[idx + 1].submit_h, self._arrival, idx + 1, ARRIVAL)
-        if self.batch and jobs[idx].latency_class == LatencyClass.BATCH:
+        nxt = self.arrived = idx + 1
+        if nxt < self.n_jobs:
+            self.engine.schedule(self.jobs[nxt].submit_h, self._arrival, nxt, ARRIVAL)
+        if self.batch and self.jobs[idx].latency_class == LatencyClass.BATCH:
             self.pending.append(idx)
         else:
             self._try(idx)
@@ -258,10 +281,16 @@ class Simulation:
         idx, gen = key
         if gen != self.gen[idx]:
             return  # stopped by an outage; a newer run exists
-        p, start = self._stop(idx)
+        s = self.site_of[idx]
+        p, start = self.running[s].pop(idx)  # as _stop, inlined: this runs once per job
+        self.state.release(s, self.jobs[idx])
+        self.gen[idx] = gen + 1
         self.seg.add(idx, p, start, 1.0)
-        self._finish(idx, DONE, self.done_reason[p.site_index])
-        self._retry(p.site_index)
+        self.status[idx] = DONE
+        self.reason[idx] = self.done_reason[s]
+        self.end_h[idx] = self.engine.now_h
+        if self.active[s]:  # some queue may use the freed room
+            self._retry(s)
 
     def _outage(self, s: int) -> None:
         self.state.up[s] = False
@@ -313,8 +342,9 @@ class Simulation:
                 up[masked] = True
         else:
             d = self.sched.place(job, self.state, now)
-        if d.placement is not None:
-            self._start_run(idx, d.placement, now)
+        p = d.placement
+        if p is not None:
+            self._start_run(idx, p, now)
             return RUNNING
         if d.retryable:
             if enqueue:
@@ -342,18 +372,19 @@ class Simulation:
         if not q:
             for s in self.bucket_sites[key]:
                 self.active[s][key] = None
-        c, g = self.cores[idx], self.cards[idx]
-        lo_c, lo_g = self.queue_min.get(key, (c, g))
-        self.queue_min[key] = (min(lo_c, c), min(lo_g, g))
+        if len(q) < self.queue_depth:  # the job joins the window the scan looks at
+            self.queue_min[key] = _smallest((*self.queue_min.get(key, ()), (self.cores[idx], self.cards[idx])))
         q.append(idx)
         self.status[idx] = QUEUED
 
     def _retry(self, s: int) -> None:
         """Capacity appeared at site s: retry the queues that may use s, oldest head first.
 
-        Each queue is looked at `queue_depth` jobs deep; a job is tried only if it fits at s now. Tries only
-        take capacity, so a queue whose smallest job ever does not fit, and every job that does not fit when
-        the scan starts, can be passed over without a try - the same tries in the same order as checking each.
+        Each queue is looked at `queue_depth` jobs deep (its window); a job is tried only if it fits at s now.
+        Tries only take capacity, so a queue whose smallest job in the window does not fit, and every job that
+        does not fit when the scan starts, can be passed over without a try - the same tries in the same order
+        as checking each. (`queue_min` holds the smallest shapes of the window: kept on enqueue, recomputed when
+        a job leaves.)
         """
         active = self.active[s]
         st = self.state
@@ -361,9 +392,10 @@ class Simulation:
             return
         free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
         queues, queue_min, cores, cards, depth = self.queues, self.queue_min, self.cores, self.cards, self.queue_depth
-        keys = [k for k in active if queue_min[k][0] <= free_c and queue_min[k][1] <= free_g]
-        keys.sort(key=lambda k: queues[k][0])
-        for key in keys:
+        heads = sorted([(queues[k][0], k) for k in active])  # oldest head first (a job waits in one queue)
+        for _, key in heads:
+            if not _any_fits(queue_min[key], free_c, free_g):
+                continue  # no job of its window fits the room left
             q = queues[key]
             fit = [i for i in islice(q, depth) if cores[i] <= free_c and cards[i] <= free_g]
             gone = []
@@ -374,9 +406,13 @@ class Simulation:
                 if self._try(idx, enqueue=False) != QUEUED:
                     gone.append(idx)
                     free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
+            if not gone:
+                continue
             for idx in gone:
                 q.remove(idx)  # near the head: found after a few steps
-            if not q:
+            if q:
+                queue_min[key] = _smallest([(cores[i], cards[i]) for i in islice(q, depth)])
+            else:
                 for t in self.bucket_sites[key]:
                     self.active[t].pop(key, None)
                 del queue_min[key]
@@ -497,13 +533,11 @@ class Simulation:
 
     # --- bookkeeping ---------------------------------------------------------------------------------
     def _start_run(self, idx: int, p: Placement, now: float) -> None:
-        job = self.jobs[idx]
+        s = self.site_of[idx] = p.site_index
         self.status[idx] = RUNNING
-        self.gen[idx] += 1
-        self.running[p.site_index][idx] = (p, now)
-        self.site_of[idx] = p.site_index
-        end = now + p.transfer_h + job.runtime_h
-        self.engine.schedule(end, self._complete, (idx, self.gen[idx]), COMPLETION)
+        gen = self.gen[idx] = self.gen[idx] + 1
+        self.running[s][idx] = (p, now)
+        self.engine.schedule(now + p.transfer_h + self.jobs[idx].runtime_h, self._complete, (idx, gen), COMPLETION)
 
     def _stop(self, idx: int) -> tuple[Placement, float]:
         """Take job idx off its site (completion or outage); returns its placement and start hour."""
