@@ -17,7 +17,18 @@ from suanwang.scheduler.decision import Placement
 from suanwang.sim.engine import Engine
 from suanwang.sim.metrics import summarise
 from suanwang.sim.runner import ALL_POLICIES, SimulationError, check_policies, simulate, write_results
-from suanwang.sim.simulator import DONE, FAILED, REJECTED, LinkCut, Outage, Run, Segments, Simulation
+from suanwang.sim.simulator import (
+    DONE,
+    FAILED,
+    REJECTED,
+    LinkCut,
+    Outage,
+    Run,
+    Segments,
+    Simulation,
+    _any_fits,
+    _smallest,
+)
 from suanwang.workload.demand import national_demand
 from suanwang.workload.job import Job
 
@@ -247,3 +258,21 @@ def test_free_profile_is_the_room_free_over_each_whole_slot(running, holds):
             )
             assert cpu[s, k] == want_cpu
             assert gpu[s, k] == sim.state.gpu_free[s] + len(released)
+
+
+# --- the queue scan's shortcut ------------------------------------------------------------------------------
+shapes = st.lists(st.tuples(st.integers(0, 64), st.integers(0, 8)), min_size=1, max_size=30)
+
+
+@given(shapes, st.integers(0, 70), st.integers(0, 9))
+@settings(max_examples=300, deadline=None)
+def test_smallest_shapes_fit_exactly_when_some_shape_fits(window, free_c, free_g):
+    smallest = _smallest(window)
+    assert set(smallest) <= set(window)
+    assert _any_fits(smallest, free_c, free_g) == any(c <= free_c and g <= free_g for c, g in window)
+
+
+def test_queue_depth_below_one_is_refused_with_the_field_named():
+    jobs = national_demand(ctx().atlas, 10, 1.0, seed=0).jobs
+    with pytest.raises(ValueError, match="queue_depth"):
+        Simulation(ctx(), jobs, "nearest", horizon_h=24, queue_depth=0)
