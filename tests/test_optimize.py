@@ -70,6 +70,15 @@ def occupancy_ok(ctx, jobs, decisions, state, slot_h, now_h, free=None) -> bool:
     return bool((cpu <= cpu_cap).all() and (gpu <= gpu_cap).all())
 
 
+def jobs_from_spec(spec, now_h: float) -> list[Job]:
+    """Jobs from hypothesis tuples (cores, cards, runtime h, data class, deadline h after now or None, input GB)."""
+    return [
+        make_job(i, cpu_cores=c, gpu_cards=g, runtime_h=r, data_class=dc, input_gb=gb,
+                 deadline_h=None if dl is None else now_h + dl)
+        for i, (c, g, r, dc, dl, gb) in enumerate(spec)
+    ]  # fmt: skip
+
+
 def brute_force(opt: BatchOptimizer, jobs: list[Job], state: ClusterState, now_h: float, free=None) -> float:
     """Best objective over every assignment of each job to (site, slot) or unplaced, checked from first principles."""
     ctx, slot_h, n_slots = opt.ctx, opt.slot_h, opt.horizon_slots
@@ -127,11 +136,7 @@ def test_small_instances_are_solved_exactly_and_the_lp_bound_is_a_lower_bound(sp
     state = ClusterState.from_sites(ctx.sites)
     state.cpu_free[:] = caps
     state.gpu_free[:] = [1, 1, 2]
-    jobs = [
-        make_job(i, cpu_cores=c, gpu_cards=g, runtime_h=r, data_class=dc, input_gb=gb,
-                 deadline_h=None if dl is None else now_h + dl)
-        for i, (c, g, r, dc, dl, gb) in enumerate(spec)
-    ]  # fmt: skip
+    jobs = jobs_from_spec(spec, now_h)
     exact = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=2)
     best = brute_force(exact, jobs, state, now_h)
     plan = exact.plan(jobs, state, now_h)
@@ -239,11 +244,7 @@ def test_a_free_profile_is_solved_exactly_and_never_overdrawn(spec, cores_by_slo
     state = ClusterState.from_sites(ctx.sites)  # all free now: the profile, not the state, must bound the plan
     cores = np.array(cores_by_slot, dtype=float).T  # [site, slot]
     free = (cores, np.repeat([[1.0], [0.0], [2.0]], cores.shape[1], axis=1))
-    jobs = [
-        make_job(i, cpu_cores=c, gpu_cards=g, runtime_h=r, data_class=dc, input_gb=gb,
-                 deadline_h=None if dl is None else now_h + dl)
-        for i, (c, g, r, dc, dl, gb) in enumerate(spec)
-    ]  # fmt: skip
+    jobs = jobs_from_spec(spec, now_h)
     exact = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=2)
     best = brute_force(exact, jobs, state, now_h, free)
     plan = exact.plan(jobs, state, now_h, free)
