@@ -79,6 +79,16 @@ def jobs_from_spec(spec, now_h: float) -> list[Job]:
     ]  # fmt: skip
 
 
+def national_jobs_from_spec(spec, now_h: float) -> list[Job]:
+    """Jobs from hypothesis tuples (origin index, cores, cards, runtime h, latency class, data class,
+    deadline h after now or None, input GB), all submitted at now_h."""
+    return [
+        make_job(i, ORIGINS[o], cpu_cores=c, gpu_cards=g, runtime_h=r, latency_class=lc, data_class=dc,
+                 input_gb=gb, submit_h=now_h, deadline_h=None if dl is None else now_h + dl)
+        for i, (o, c, g, r, lc, dc, dl, gb) in enumerate(spec)
+    ]  # fmt: skip
+
+
 def brute_force(opt: BatchOptimizer, jobs: list[Job], state: ClusterState, now_h: float, free=None) -> float:
     """Best objective over every assignment of each job to (site, slot) or unplaced, checked from first principles."""
     ctx, slot_h, n_slots = opt.ctx, opt.slot_h, opt.horizon_slots
@@ -180,11 +190,7 @@ def test_plans_obey_rules_capacity_and_deadlines(spec, site_idx, share, mip_max_
     state = ClusterState.from_sites(ctx.sites)
     state.cpu_free[:] = np.maximum((state.cpu_total * share).astype(int), 8)
     state.gpu_free[:] = np.minimum(state.gpu_total, 6)
-    jobs = [
-        make_job(i, ORIGINS[o], cpu_cores=c, gpu_cards=g, runtime_h=r, latency_class=lc, data_class=dc,
-                 input_gb=gb, submit_h=now_h, deadline_h=None if dl is None else now_h + dl)
-        for i, (o, c, g, r, lc, dc, dl, gb) in enumerate(spec)
-    ]  # fmt: skip
+    jobs = national_jobs_from_spec(spec, now_h)
     opt = BatchOptimizer(ctx, horizon_slots=32, mip_max_cols=mip_max_cols, mip_time_limit_s=5.0)
     plan = opt.plan(jobs, state, now_h)
     assert [d.job_id for d in plan.decisions] == [j.id for j in jobs]
@@ -272,11 +278,7 @@ def test_plans_never_overdraw_a_free_profile_in_any_slot(spec, site_idx, data, m
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="profile seed"))
     cores = rng.choice([0, 16, 64, 200], size=(len(ctx.sites), n_slots)).astype(float)
     cards = rng.choice([0, 1, 4, 8], size=(len(ctx.sites), n_slots)).astype(float)
-    jobs = [
-        make_job(i, ORIGINS[o], cpu_cores=c, gpu_cards=g, runtime_h=r, latency_class=lc, data_class=dc,
-                 input_gb=gb, submit_h=now_h, deadline_h=None if dl is None else now_h + dl)
-        for i, (o, c, g, r, lc, dc, dl, gb) in enumerate(spec)
-    ]  # fmt: skip
+    jobs = national_jobs_from_spec(spec, now_h)
     opt = BatchOptimizer(ctx, horizon_slots=32, mip_max_cols=mip_max_cols, mip_time_limit_s=5.0)
     plan = opt.plan(jobs, state, now_h, (cores, cards))
     assert occupancy_ok(ctx, jobs, plan.decisions, state, opt.slot_h, now_h, (cores, cards))
