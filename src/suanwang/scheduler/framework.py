@@ -30,7 +30,6 @@ so the cached and the uncached pipeline take identical decisions, bit for bit.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Sequence
 from dataclasses import replace
@@ -429,15 +428,12 @@ class Scheduler:
     def explain(self, cs: CycleState, entry: _Entry, total: np.ndarray) -> list[Verdict]:
         """The verdict of every site: passed, or the rule that rejected it; and its raw and total scores."""
         reasons = self.rejections(cs)
-        names = [p.name for p, _ in self.static_scores]
-        columns = entry.matrix.T.tolist()  # per site: its raw scores, as Python floats (read once, not per element)
-        totals = total.tolist()
         verdicts = []
-        for site_id, reason, raw, tot in zip(self.ctx.site_ids, reasons, columns, totals, strict=True):
-            scores = dict(zip(names, raw, strict=True))
-            if math.isfinite(tot):
-                scores["total"] = tot
-            verdicts.append(Verdict(site_id, not reason, reason, scores))
+        for i, site_id in enumerate(self.ctx.site_ids):
+            scores = {p.name: float(entry.matrix[k, i]) for k, (p, _) in enumerate(self.static_scores)}
+            if np.isfinite(total[i]):
+                scores["total"] = float(total[i])
+            verdicts.append(Verdict(site_id, not reasons[i], reasons[i], scores))
         return verdicts
 
     def infeasible_reason(self, cs: CycleState) -> str:
