@@ -74,23 +74,37 @@ def estimate_day(ctx: SchedulerContext, job: Job) -> Estimate:
     return _predict(ctx, job, *ctx.day_signals(job.runtime_h))
 
 
+def _constants(ctx: SchedulerContext) -> tuple[float, float, float, float, float]:
+    """(W per core, W per card, amortisation CNY per core-hour, CNY per card-hour, per-job bandwidth Gbit/s) of
+    the context's atlas, read once per context (the assumptions are fixed once a context is built)."""
+    k = ctx.__dict__.get("_cost_constants")
+    if k is None:
+        a = ctx.atlas
+        names = ("watts_per_core", "watts_per_gpu", "amortisation_cny_per_core_hour", "amortisation_cny_per_gpu_hour")
+        k = ctx.__dict__["_cost_constants"] = (*(a.value(n) for n in names), a.value("job_bandwidth_gbps"))
+    return k
+
+
 def _predict(ctx: SchedulerContext, job: Job, price: np.ndarray, grid: np.ndarray) -> Estimate:
     """The estimate of `job` given the mean price (CNY/kWh) and grid intensity (kgCO2/kWh) over its run, per site
     ([sites]) or per start hour and site ([hours, sites]). Scalars are combined first (Python floats, the same
     IEEE arithmetic numpy applies element by element), so a first-sighting decision costs few array operations."""
-    a = ctx.atlas
+    w_core, w_gpu, am_core, am_gpu, gbps = _constants(ctx)
+    cores, cards, runtime, input_gb = job.cpu_cores, job.gpu_cards, job.runtime_h, job.input_gb
     moved, moved_f = ctx.moved_masks(job.data_province)  # the input crosses a provincial border (bool, 0/1)
-    moved_gb = job.input_gb + job.output_gb
+    moved_gb = input_gb + job.output_gb
     transfer_gb = _where_moved(moved, moved_f, moved_gb)
-    transfer_h = _where_moved(moved, moved_f, float(ctx.network.transfer_h(job.input_gb)))
-    energy = it_power_kw(ctx, job.cpu_cores, job.gpu_cards) * job.runtime_h * ctx.pue
-    amort = (
-        job.cpu_cores * a.value("amortisation_cny_per_core_hour")
-        + job.gpu_cards * a.value("amortisation_cny_per_gpu_hour")
-    ) * job.runtime_h
+    transfer_h = _where_moved(moved, moved_f, input_gb * 8.0 / (gbps * 3600.0))  # as Network.transfer_h
+    if isinstance(cores, (int, float)) and isinstance(cards, (int, float)):
+        power = (cores * w_core + cards * w_gpu) / 1e3  # it_power_kw for one job, without a numpy call
+    else:
+        power = it_power_kw(ctx, cores, cards)
+    energy = power * runtime * ctx.pue
+    amort = (cores * am_core + cards * am_gpu) * runtime
     transfer_cost = _where_moved(moved, moved_f, moved_gb * ctx.transfer_cny_per_gb)
     carbon_location = energy * grid
-    return Estimate(
+    est = object.__new__(Estimate)  # the frozen dataclass's __init__ sets each field through object.__setattr__
+    est.__dict__.update(
         energy_kwh=energy,
         cost_cny=energy * price + amort + transfer_cost,
         carbon_kg=carbon_location * ctx.non_green_share,
@@ -99,6 +113,7 @@ def _predict(ctx: SchedulerContext, job: Job, price: np.ndarray, grid: np.ndarra
         transfer_gb=transfer_gb,
         transfer_h=transfer_h,
     )
+    return est
 
 
 def _where_moved(moved: np.ndarray, moved_f: np.ndarray, value: float) -> np.ndarray:
