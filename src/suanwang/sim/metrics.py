@@ -15,12 +15,11 @@ Units: cost CNY, energy MWh, carbon t (tCO2), waits hours, WAN TB, core-hours.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from suanwang.policy.residency import DATA_PROVINCE, MAINLAND, ResidencyRules
 from suanwang.scheduler import SchedulerContext
+from suanwang.sim.columns import JobColumns
 from suanwang.sim.simulator import DONE, FAILED, REJECTED, Run
 from suanwang.workload.job import DataClass
 
@@ -69,17 +68,11 @@ def _q(x: np.ndarray, q: float) -> float:
     return float(np.quantile(x, q)) if len(x) else 0.0
 
 
-def _codes(values) -> tuple[np.ndarray, list]:
-    """(code of each value, the distinct values in order of first appearance)."""
-    index: dict = {}
-    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64)
-    return codes, list(index)
-
-
 def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
     """The results of one policy, in the results.json schema (see docs/simulation.md)."""
-    jobs, sites = run.jobs, ctx.sites
-    n_jobs, n_sites = len(jobs), len(sites)
+    sites = ctx.sites
+    cols = run.columns if run.columns is not None else JobColumns(ctx, run.jobs)
+    n_jobs, n_sites = len(cols), len(sites)
     seg = run.segments
     sj = np.frombuffer(seg.job, dtype=np.int64) if len(seg.job) else np.zeros(0, dtype=np.int64)
     ss = np.frombuffer(seg.site, dtype=np.int64) if len(seg.site) else np.zeros(0, dtype=np.int64)
@@ -87,13 +80,10 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
     def arr(a) -> np.ndarray:
         return np.frombuffer(a, dtype=np.float64) if len(a) else np.zeros(0)
 
-    def per_job(attr: str) -> np.ndarray:
-        return np.fromiter((getattr(j, attr) for j in jobs), dtype=float, count=n_jobs)
-
-    # one array per job field, read once; segments index them
-    job_rt, job_cores, submit = per_job("runtime_h"), per_job("cpu_cores"), per_job("submit_h")
-    deadline = np.fromiter((math.inf if j.deadline_h is None else j.deadline_h for j in jobs), float, count=n_jobs)
-    job_prov, provs = _codes(j.origin_province for j in jobs)
+    # one array per job field (the run's job columns); segments index them
+    job_rt, job_cores, submit = cols.numpy("runtime_h"), cols.numpy("cpu_cores"), cols.numpy("submit_h")
+    deadline = cols.numpy("deadline_h")
+    job_prov, provs = cols.numpy("province"), cols.provinces
     start, frac = arr(seg.start_h), arr(seg.frac)
     cost, energy, carbon = arr(seg.cost_cny), arr(seg.energy_kwh), arr(seg.carbon_kg)
     transfer_gb = arr(seg.transfer_gb)
@@ -126,10 +116,10 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
     misses = int((done & (end > deadline + 1e-9)).sum() + ((status == REJECTED) & (end + job_rt > deadline)).sum())
     # independent audits, once per segment: latency from the matrix, residency from the rules per
     # (data class, tenant, data province) and site
-    origin_row = np.fromiter((ctx.place_index[j.origin] for j in jobs), dtype=np.int64, count=n_jobs)
-    bound = per_job("latency_bound_ms")
+    origin_row = cols.numpy("origin_row")
+    bound = cols.numpy("latency_bound_ms")
     lat_viol = int((ctx.latency_ms[origin_row[sj], ss] > bound[sj] + 1e-9).sum())
-    job_rule, rule_keys = _codes((j.data_class, j.tenant, j.data_province) for j in jobs)
+    job_rule, rule_keys = cols.numpy("rule"), cols.rule_keys
     mainland = frozenset(ctx.atlas.provinces)
     labels = [frozenset(s.labels) for s in sites]
     allowed = np.array(
@@ -144,7 +134,7 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
     total_core_h = float(core_h.sum())
     util = np.array(run.util) if run.util else np.zeros((0, len(sites)))
     totals = {
-        "jobs": len(jobs),
+        "jobs": n_jobs,
         "done": int(done.sum()),
         "failed": int((status == FAILED).sum()),
         "rejected": int((status == REJECTED).sum()),

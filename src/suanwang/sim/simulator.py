@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
@@ -36,6 +37,7 @@ from suanwang.scheduler import ClusterState, SchedulerContext, make_policy
 from suanwang.scheduler.costs import estimate
 from suanwang.scheduler.decision import Placement
 from suanwang.scheduler.framework import CycleState
+from suanwang.sim.columns import JobColumns
 from suanwang.sim.engine import ARRIVAL, COMPLETION, FAILURE, PLAN, SIGNAL, START, Engine
 from suanwang.workload.job import Job, LatencyClass
 
@@ -115,23 +117,30 @@ class Segments:
 
 @dataclass
 class Run:
-    """What happened to every job under one policy."""
+    """What happened to every job under one policy (lists indexed by job, in arrival order)."""
 
     policy: str
-    jobs: list[Job]
+    jobs: list[Job]  # empty for a streamed run: its jobs were let go as they ended (see `columns`)
     status: list[int]
     reason: list[str]
-    end_h: list[float]  # completion (done) or decision time (rejected / failed)
+    end_h: Sequence[float]  # completion (done) or decision time (rejected / failed)
     restarts: list[int]
     segments: Segments
     util_hours: list[int]
     util: list[np.ndarray]  # per sampled hour: utilisation of every site
     events: int
     wall_s: float = 0.0
+    columns: JobColumns | None = None  # the job fields the metrics read (built from `jobs` when None)
 
 
 class Simulation:
-    """Simulates `policy` (a name of POLICIES or "batch-lp") on `jobs` (sorted by submit_h) in context `ctx`."""
+    """Simulates `policy` (a name of POLICIES or "batch-lp") on `jobs` (sorted by submit_h) in context `ctx`.
+
+    Streaming: `more` yields further job lists (each sorted, none starting before the one before ends), read one
+    at a time when the arrivals reach them - e.g. one day of demand each - and the jobs are then let go as they
+    end, so a long run holds only the jobs alive plus compact per-job records (Run.columns, Run.segments). The
+    decisions and results are the same as for one list of all the jobs; job indices count on across the lists.
+    """
 
     def __init__(
         self,
@@ -147,8 +156,13 @@ class Simulation:
         queue_depth: int = 100,
         weights: dict[str, float] | None = None,
         free_profile: bool = True,
+        more: Iterable[list[Job]] | None = None,
     ):
-        self.ctx, self.jobs, self.policy = ctx, jobs, policy
+        self.ctx, self.policy = ctx, policy
+        self.more = None if more is None else iter(more)
+        self.streamed = more is not None
+        self.last_submit_h = -math.inf  # submit_h of the last job read (streaming checks the order)
+        self.jobs = jobs if self.more is None else list(jobs)  # streamed: our own list, emptied as jobs end
         self.horizon_h = float(horizon_h)
         self.window_h = float(window_h)
         self.queue_depth = int(queue_depth)
@@ -165,16 +179,18 @@ class Simulation:
             self.sched = make_policy("online", ctx, weights)  # latency-bound jobs cannot wait for a window
         else:
             self.sched = make_policy(policy, ctx, weights)
-        n = self.n_jobs = len(jobs)
-        self.cores = [j.cpu_cores for j in jobs]  # plain ints: the queue scan reads them for every waiting job
-        self.cards = [j.gpu_cards for j in jobs]
+        self.n_jobs = 0
+        self.columns = JobColumns(ctx)
+        self.cores: list[int] = []  # plain ints: the queue scan reads them for every waiting job
+        self.cards: list[int] = []
         self.done_reason = [f"done at {s.id}" for s in ctx.sites]
-        self.status = [PENDING] * n
-        self.reason = [""] * n
-        self.end_h = [0.0] * n
-        self.restarts = [0] * n
-        self.gen = [0] * n
-        self.site_of = [-1] * n
+        self.status: list[int] = []
+        self.reason: list[str] = []
+        self.end_h = array("d")
+        self.restarts: list[int] = []
+        self.gen: list[int] = []
+        self.site_of: list[int] = []
+        self._add(self.jobs)
         self.arrived = 0
         self.planned = 0
         self.held_cpu = np.zeros(len(ctx.sites), dtype=np.int64)  # batch: planned, not yet started
@@ -208,6 +224,37 @@ class Simulation:
             raise UnknownPlaceError(site_id, [s for s in self.sid if site_id.split("-")[0] in s][:5], "site")
         return self.sid[site_id]
 
+    def _add(self, jobs: list[Job]) -> None:
+        """Make room for `jobs`, the next jobs in arrival order (already in self.jobs)."""
+        n = len(jobs)
+        if n:
+            self.last_submit_h = jobs[-1].submit_h
+        self.n_jobs += n
+        self.columns.add(jobs)
+        self.cores += [j.cpu_cores for j in jobs]
+        self.cards += [j.gpu_cards for j in jobs]
+        self.status += [PENDING] * n
+        self.reason += [""] * n
+        self.end_h.frombytes(bytes(8 * n))  # n zeros
+        self.restarts += [0] * n
+        self.gen += [0] * n
+        self.site_of += [-1] * n
+
+    def _read_more(self) -> None:
+        """Streaming: append the next non-empty job list of `more` (none left: stop reading)."""
+        for jobs in self.more:
+            if not jobs:
+                continue
+            if jobs[0].submit_h < self.last_submit_h:
+                raise ValueError(
+                    f"streamed jobs must come in submit order: job {jobs[0].id} at {jobs[0].submit_h} h "
+                    f"comes after a job submitted at {self.last_submit_h} h"
+                )
+            self.jobs += jobs
+            self._add(jobs)
+            return
+        self.more = None
+
     # --- running the simulation ------------------------------------------------------------------------
     def run(self) -> Run:
         """Run to the end (all jobs decided); returns the record of every job."""
@@ -215,6 +262,8 @@ class Simulation:
 
         t0 = time.perf_counter()
         e = self.engine
+        if not self.jobs and self.more is not None:
+            self._read_more()
         if self.jobs:
             e.schedule(self.jobs[0].submit_h, self._arrival, 0, ARRIVAL)
         for h in range(int(np.ceil(self.horizon_h))):
@@ -234,7 +283,7 @@ class Simulation:
                 break
         return Run(
             self.policy,
-            self.jobs,
+            [] if self.streamed else self.jobs,
             self.status,
             self.reason,
             self.end_h,
@@ -244,6 +293,7 @@ class Simulation:
             self.util,
             e.processed,
             time.perf_counter() - t0,
+            self.columns,
         )
 
     def _drain(self) -> bool:
@@ -266,6 +316,8 @@ class Simulation:
     # --- events --------------------------------------------------------------------------------------
     def _arrival(self, idx: int) -> None:
         nxt = self.arrived = idx + 1
+        if nxt == self.n_jobs and self.more is not None:
+            self._read_more()
         if nxt < self.n_jobs:
             self.engine.schedule(self.jobs[nxt].submit_h, self._arrival, nxt, ARRIVAL)
         if self.batch and self.jobs[idx].latency_class == LatencyClass.BATCH:
@@ -289,6 +341,8 @@ class Simulation:
         self.status[idx] = DONE
         self.reason[idx] = self.done_reason[s]
         self.end_h[idx] = self.engine.now_h
+        if self.streamed:
+            self.jobs[idx] = None  # ended: the results read Run.columns
         if self.active[s]:  # some queue may use the freed room
             self._retry(s)
 
@@ -551,3 +605,5 @@ class Simulation:
         self.status[idx] = status
         self.reason[idx] = reason
         self.end_h[idx] = self.engine.now_h
+        if self.streamed:
+            self.jobs[idx] = None
