@@ -280,6 +280,22 @@ def test_a_tenant_submits_for_itself_and_an_operator_only_watches(live: Live, pa
     log.assert_clean()
 
 
+def test_signing_in_before_the_map_geometry_arrives_works_and_keeps_the_token_out_of_the_url(live: Live, page):
+    """A slow network (or a busy machine) delivers the China geometry late: the sign-in form is wired before it."""
+    pg, log = page
+    held = []  # the geometry request, held until after the click
+    pg.route("**/china.json", lambda route: held.append(route))
+    sign_in(pg, live)
+    pg.wait_for_timeout(300)  # a native form submission would have navigated by now
+    assert len(held) == 1, "the page asked for the geometry once and it has not arrived"
+    assert "token=" not in pg.url, "the form was submitted natively: the token is in the URL"
+    held[0].continue_()
+    pg.wait_for_selector("#app:not([hidden])")
+    assert "token=" not in pg.url
+    pg.wait_for_function("n => document.querySelector('#map').dataset.sites > 0", arg=0)
+    log.assert_clean()
+
+
 def test_a_bad_token_is_refused_with_a_message(live: Live, page):
     pg, log = page
     sign_in(pg, live, token="not-a-token")

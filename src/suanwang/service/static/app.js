@@ -134,6 +134,7 @@ async function signIn(token) {
   $("#signout").hidden = false;
   $("#live").hidden = false;
   renderWho();
+  await MAP_READY;
   initChart();
   await refresh();
   clearInterval(S.timer);
@@ -661,7 +662,6 @@ function setLang(lang) {
 
 function boot() {
   window.addEventListener("pagehide", () => { S.leaving = true; });
-  echarts.registerMap("china", window.CHINA_GEOJSON);
   applyI18n();
   $("#lang").addEventListener("click", () => setLang(S.lang === "zh" ? "en" : "zh"));
   $("#signout").addEventListener("click", () => signOut(""));
@@ -695,7 +695,10 @@ function boot() {
   else $("#token").focus();
 }
 
-fetch("china.json")
+// The China geometry (about 60 kB) loads in the background; the page is wired at once, so a sign-in clicked
+// before it arrives is handled here rather than submitted as a plain form (which would put the token in the URL).
+const MAP_READY = fetch("china.json")
   .then((r) => r.json())
-  .then((geo) => { window.CHINA_GEOJSON = geo; boot(); })
+  .then((geo) => { echarts.registerMap("china", geo); })
   .catch((e) => { console.error("cannot load the China map:", e); });
+boot();
