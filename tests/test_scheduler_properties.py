@@ -196,11 +196,12 @@ def test_cached_pipeline_decides_like_uncached(scenario, weights, shifts_h):
 def test_explanations_name_the_rule_that_rejected_each_site(scenario):
     sites, jobs, policy, bank = scenario
     ctx = build(sites, bank)
-    state = ClusterState.from_sites(sites)
-    sched = make_policy(policy, ctx)
-    for job in jobs:
+    state, fresh_state = ClusterState.from_sites(sites), ClusterState.from_sites(sites)
+    sched, fresh = make_policy(policy, ctx), make_policy(policy, ctx, cache=False)
+    for job in jobs + [replace(j, id=f"{j.id}-again") for j in jobs]:  # the second time from the reasons cache
         before = copy.deepcopy(state)
         d = sched.place(job, state, job.submit_h, explain=True)
+        assert d.verdicts == fresh.place(job, fresh_state, job.submit_h, explain=True).verdicts
         assert [v.site_id for v in d.verdicts] == [s.id for s in sites]
         for i, v in enumerate(d.verdicts):
             rule = static_rule(ctx, job, i)

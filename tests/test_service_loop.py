@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
 from collections import Counter
@@ -12,8 +14,10 @@ import sqlalchemy as sa
 from test_service_fixtures import *  # noqa: F403 - fixtures
 from test_service_fixtures import JOB, World, build_world, make_service
 
+from suanwang.service import sites
 from suanwang.service.db import AuditEvent, JobRow, SiteRow, utcnow
 from suanwang.service.executors import ExecRequest, LocalExecutor
+from suanwang.service.placement import explanation_text, now_h, verdicts_of
 
 
 def test_two_replicas_place_every_job_exactly_once(pg_url, tmp_path):
@@ -162,3 +166,47 @@ def test_verdicts_are_stored_compressed_with_lz4_where_postgresql_has_it(world: 
     assert method == ("lz4" if has_lz4 else "pglz")  # about 8 kB of JSON: always compressed
     placement = world.client.get(f"/api/v1/jobs/{r.json()['id']}/placement", headers=world.acme).json()
     assert len(placement["verdicts"]) == len(world.client.get("/api/v1/sites", headers=world.acme).json())
+
+
+def test_the_stored_explanation_reads_back_as_the_schedulers_verdicts(world: World):
+    """The loop stores the explanation as columns; the placement endpoint gives one verdict per site, equal to the
+    scheduler's own verdicts for the same decision (non-finite numbers as null)."""
+    svc = world.svc
+    origin = {"origin": "北京", "latency_class": "realtime", "data_class": "sensitive"}  # many sites rejected
+    jid = world.client.post("/api/v1/jobs", json=dict(JOB, **origin), headers=world.acme).json()["id"]
+    with svc.sessions() as s:
+        row = s.scalars(sa.select(JobRow).where(JobRow.id == jid)).one()
+        site_rows = sites.all_sites(s)
+        held = sites.held(s)
+    at_h = now_h()
+    expected = svc.placer.place([(row, "acme")], site_rows, held, at_h)[0]
+    text = explanation_text(expected)
+    assert isinstance(json.loads(text), dict)  # columns, not one object per site
+    want = [
+        {
+            "site_id": v.site_id,
+            "passed": v.passed,
+            "reason": v.reason,
+            "scores": {k: (x if math.isfinite(x) else None) for k, x in v.scores.items()},
+        }
+        for v in expected.verdicts
+    ]
+    assert any(not v["passed"] for v in want) and any(v["passed"] for v in want)
+    assert verdicts_of(json.loads(text)) == want
+    world.tick()
+    got = world.client.get(f"/api/v1/jobs/{jid}/placement", headers=world.acme).json()["verdicts"]
+    assert [v["site_id"] for v in got] == [v["site_id"] for v in want]
+    assert [(v["passed"], v["reason"].split(":")[0]) for v in got] == [
+        (v["passed"], v["reason"].split(":")[0]) for v in want
+    ]
+
+
+def test_explanations_stored_one_object_per_site_still_read(world: World):
+    """Rows placed before the columnar form keep their per-site list and are served as they were stored."""
+    jid = world.client.post("/api/v1/jobs", json=JOB, headers=world.acme).json()["id"]
+    world.tick()
+    old = [{"site_id": "henan-dc", "passed": True, "reason": "", "scores": {"cost": 1.5, "total": 0.2}}]
+    with world.svc.sessions() as s, s.begin():
+        s.execute(sa.update(JobRow).where(JobRow.id == jid).values(verdicts=old))
+    got = world.client.get(f"/api/v1/jobs/{jid}/placement", headers=world.acme).json()["verdicts"]
+    assert got == old

@@ -39,7 +39,7 @@ import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
 from suanwang.scheduler.costs import FIELD_INPUTS, HOURLY_FIELDS, Estimate, estimate, estimate_day
-from suanwang.scheduler.decision import Decision, Placement, Verdict
+from suanwang.scheduler.decision import Decision, Explanation, Placement
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
@@ -221,6 +221,7 @@ class Scheduler:
         self._days: dict[tuple, _Day] = {}  # score_key -> estimates and raw scores for every start hour
         self._seen: dict[tuple, tuple[int, int]] = {}  # score key -> (hour of day first met, sightings in it)
         self._static: dict[tuple, np.ndarray] = {}  # static_key -> static mask
+        self._static_reasons: dict[tuple, list[str]] = {}  # reason_key -> each site's static rejection
         self._combined: dict[tuple, _Shared] = {}  # (static mask bytes, score_key) -> scores, entry per hour
         self.hits = 0  # decisions whose (signature, hour) entry was cached
         self.misses = 0  # decisions that built it (from the per-signature and per-day caches when they hold it)
@@ -381,60 +382,83 @@ class Scheduler:
                 if n:
                     return self._wait(job, n, None)
         feasible = entry.static
+        masks = []  # each job and dynamic filter's mask, for the explanation
         for f in self.job_filters:
             mask = f.filter(cs)
+            masks.append((f, mask))
             if mask is not self.ctx.all_sites:
                 feasible = feasible & mask
         free = feasible
         for f in self.dynamic_filters:
-            free = free & f.filter(cs)
+            mask = f.filter(cs)
+            masks.append((f, mask))
+            free = free & mask
         total = entry.score
         for p, w in self.dynamic_scores:
             total = total + w * p.score(cs)
-        verdicts = self.explain(cs, entry, total) if explain else None
+        why = self.explain(cs, entry, total, masks) if explain else None
         i = self.select(cs, free, total)
         if i < 0:
             n = int(np.count_nonzero(feasible))
             if n:
-                return self._wait(job, n, verdicts)
-            return Decision(job.id, None, self.infeasible_reason(cs), verdicts, self.name, False)
-        return self._bind(job, state, now_h, entry, i, verdicts)
+                return self._wait(job, n, why)
+            return Decision(job.id, None, self.infeasible_reason(cs), why, self.name, False)
+        return self._bind(job, state, now_h, entry, i, why)
 
-    def _wait(self, job: Job, n: int, verdicts) -> Decision:
+    def _wait(self, job: Job, n: int, why: Explanation | None) -> Decision:
         """The retryable decision: `n` sites pass every static and job rule but none has room now."""
         reason = f"no free capacity now at any of {n} feasible site(s); retry later"
-        return Decision(job.id, None, reason, verdicts, self.name, True)
+        return Decision(job.id, None, reason, why, self.name, True)
 
-    def _bind(self, job: Job, state: ClusterState, now_h: float, entry: _Entry, i: int, verdicts) -> Decision:
+    def _bind(self, job: Job, state: ClusterState, now_h: float, entry: _Entry, i: int, why) -> Decision:
         """Reserve site i for `job` and build the decision with its predictions."""
         state.reserve(i, job)
         site_id = self.ctx.site_ids[i]
         rows = entry.predictions
         predicted = rows[i].tolist() if rows is not None else _predictions(entry.estimate, i)
         placement = Placement.of(job.id, site_id, i, now_h, *predicted)
-        return Decision(job.id, placement, "placed at " + site_id, verdicts, self.name, False)
+        return Decision(job.id, placement, "placed at " + site_id, why, self.name, False)
 
     # --- explanations --------------------------------------------------------------------------------
-    def rejections(self, cs: CycleState) -> list[str]:
-        """For every site: '' if it passes every filter, else the reason of the first filter that rejects it."""
-        out = [""] * len(self.ctx.sites)
-        for f in self.static_filters + self.job_filters + self.dynamic_filters:
-            bad = np.flatnonzero(~np.asarray(f.filter(cs), dtype=bool))
-            for i in bad:
-                if not out[i]:
-                    out[i] = f.reason(cs, int(i))
+    @staticmethod
+    def reason_key(job: Job) -> tuple:
+        """What static filters' reasons read: the static key, and whether the latency bound is the class's or
+        explicit (the latency rule names it)."""
+        return (*Scheduler.static_key(job), job.latency_class, job.max_latency_ms)
+
+    def static_rejections(self, cs: CycleState) -> list[str]:
+        """For every site: '' if it passes every static filter, else the reason of the first that rejects it
+        (cached per reason key when caching is on; the caller must not change the list)."""
+        key = self.reason_key(cs.job) if self.cache else None
+        out = self._static_reasons.get(key) if self.cache else None
+        if out is None:
+            out = [""] * len(self.ctx.sites)
+            for f in self.static_filters:
+                for i in np.flatnonzero(~np.asarray(f.filter(cs), dtype=bool)).tolist():
+                    if not out[i]:
+                        out[i] = f.reason(cs, i)
+            if self.cache:
+                self._remember(self._static_reasons, key, out)
         return out
 
-    def explain(self, cs: CycleState, entry: _Entry, total: np.ndarray) -> list[Verdict]:
-        """The verdict of every site: passed, or the rule that rejected it; and its raw and total scores."""
-        reasons = self.rejections(cs)
-        verdicts = []
-        for i, site_id in enumerate(self.ctx.site_ids):
-            scores = {p.name: float(entry.matrix[k, i]) for k, (p, _) in enumerate(self.static_scores)}
-            if np.isfinite(total[i]):
-                scores["total"] = float(total[i])
-            verdicts.append(Verdict(site_id, not reasons[i], reasons[i], scores))
-        return verdicts
+    def rejections(self, cs: CycleState, masks: list | None = None) -> list[str]:
+        """For every site: '' if it passes every filter, else the reason of the first filter that rejects it
+        (static, then job, then dynamic filters). `masks`: each job and dynamic filter's mask, already computed."""
+        if masks is None:
+            masks = [(f, f.filter(cs)) for f in self.job_filters + self.dynamic_filters]
+        out = list(self.static_rejections(cs))
+        open_ = np.array([not r for r in out])  # sites no filter has rejected yet
+        for f, mask in masks:
+            bad = np.flatnonzero(open_ & ~np.asarray(mask, dtype=bool))
+            for i in bad.tolist():
+                out[i] = f.reason(cs, i)
+            open_[bad] = False
+        return out
+
+    def explain(self, cs: CycleState, entry: _Entry, total: np.ndarray, masks: list | None = None) -> Explanation:
+        """Every site's verdict: passed, or the first rule that rejected it; its raw static scores and total."""
+        names = [p.name for p, _ in self.static_scores]
+        return Explanation(self.ctx.site_ids, self.rejections(cs, masks), names, entry.matrix, total)
 
     def infeasible_reason(self, cs: CycleState) -> str:
         """Why no site can ever take the job: each rejecting rule with its site count and one example."""

@@ -30,6 +30,7 @@ from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound, Serv
 from suanwang.service.fastpath import SubmitFastPath, store_and_answer
 from suanwang.service.limits import BodySizeLimit
 from suanwang.service.loop import mark_down
+from suanwang.service.placement import verdicts_of
 from suanwang.service.runtime import Service
 from suanwang.service.schemas import JobBatchIn, JobIn, SiteIn, SitePatch, TenantIn, TokenIn
 
@@ -238,7 +239,7 @@ def job_placement(job_id: str, s: Sess, who: Who) -> dict:
         "latency_ms": row.latency_ms,
         "transfer_h": row.transfer_h,
         "policy": row.policy,
-        "verdicts": row.verdicts,
+        "verdicts": verdicts_of(row.verdicts),
     }
 
 

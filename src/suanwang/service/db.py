@@ -111,7 +111,7 @@ class JobRow(Base):
     carbon_kg: Mapped[float | None]
     latency_ms: Mapped[float | None]
     transfer_h: Mapped[float | None]
-    verdicts: Mapped[list | None] = mapped_column(sa.JSON)
+    verdicts: Mapped[dict | list | None] = mapped_column(sa.JSON)  # the placement's explanation (columns)
     executor_ref: Mapped[str | None] = mapped_column(sa.String(200))
     exit_code: Mapped[int | None]
     attempts: Mapped[int] = mapped_column(default=0)

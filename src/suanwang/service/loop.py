@@ -20,7 +20,7 @@ from suanwang.service import audit, jobs, sites
 from suanwang.service.config import ServiceConfig
 from suanwang.service.db import JobRow, SiteRow, Tenant, pg_unnest, utcnow
 from suanwang.service.executors import ExecRequest, Executor
-from suanwang.service.placement import Placer, finite, now_h, verdicts_text
+from suanwang.service.placement import Placer, explanation_text, finite, now_h
 
 log = logging.getLogger("suanwang.service")
 CAPACITY_LOCK_KEY = 0x5A3E_0002  # arbitrary constant key for pg_advisory_xact_lock
@@ -123,7 +123,7 @@ class SchedulingLoop:
                     "carbon_kg": row.carbon_kg,
                     "latency_ms": row.latency_ms,
                     "transfer_h": row.transfer_h,
-                    "verdicts": verdicts_text(d),
+                    "verdicts": explanation_text(d),
                     "updated_at": now,
                     "finished_at": row.finished_at,
                 }
