@@ -107,3 +107,16 @@ def test_replay_sorts_by_submit_time(tmp_path):
     f.write_text("id,origin,cpu_cores,runtime_h,submit_h\nb,北京,4,1,5\na,上海,2,1,1\n", encoding="utf-8")
     jobs = replay(f, ATLAS)
     assert [j.id for j in jobs] == ["a", "b"]
+
+
+def test_generated_jobs_are_what_the_job_constructor_makes_of_their_fields():
+    from dataclasses import fields
+
+    from suanwang.workload.job import DataClass, Job, LatencyClass
+
+    jobs = national_demand(ATLAS, 300, 1, seed=9).jobs
+    for j in jobs:
+        ref = Job(**{f.name: getattr(j, f.name) for f in fields(Job)})
+        assert vars(j) == vars(ref) and list(vars(j)) == list(vars(ref))
+        assert type(j.latency_class) is LatencyClass and type(j.data_class) is DataClass  # members, not strings
+        assert j.data_province == j.origin_province and j.labels == () and j.tenant == "public"
