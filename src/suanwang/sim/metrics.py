@@ -74,19 +74,15 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
     cols = run.columns if run.columns is not None else JobColumns(ctx, run.jobs)
     n_jobs, n_sites = len(cols), len(sites)
     seg = run.segments
-    sj = np.frombuffer(seg.job, dtype=np.int64) if len(seg.job) else np.zeros(0, dtype=np.int64)
-    ss = np.frombuffer(seg.site, dtype=np.int64) if len(seg.site) else np.zeros(0, dtype=np.int64)
-
-    def arr(a) -> np.ndarray:
-        return np.frombuffer(a, dtype=np.float64) if len(a) else np.zeros(0)
+    sj, ss = seg.column("job"), seg.column("site")
 
     # one array per job field (the run's job columns); segments index them
     job_rt, job_cores, submit = cols.numpy("runtime_h"), cols.numpy("cpu_cores"), cols.numpy("submit_h")
     deadline = cols.numpy("deadline_h")
     job_prov, provs = cols.numpy("province"), cols.provinces
-    start, frac = arr(seg.start_h), arr(seg.frac)
-    cost, energy, carbon = arr(seg.cost_cny), arr(seg.energy_kwh), arr(seg.carbon_kg)
-    transfer_gb = arr(seg.transfer_gb)
+    start, frac = seg.column("start_h"), seg.column("frac")
+    cost, energy, carbon = seg.column("cost_cny"), seg.column("energy_kwh"), seg.column("carbon_kg")
+    transfer_gb = seg.column("transfer_gb")
     runtime, cores, seg_prov = job_rt[sj], job_cores[sj], job_prov[sj]
     grid = ctx.signals.grid_kg_per_kwh
     carbon_loc = energy * grid_mean(grid, ss, start, runtime * np.maximum(frac, 1e-9))

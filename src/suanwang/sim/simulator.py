@@ -88,31 +88,42 @@ class LinkCut:
     end_h: float
 
 
+SEGMENT_FIELDS = ("job", "site", "start_h", "frac", "cost_cny", "energy_kwh", "carbon_kg", "transfer_gb", "latency_ms")
+
+
 @dataclass
 class Segments:
-    """Every run of a job at a site (a job stopped by an outage has a partial run, then another)."""
+    """Every run of a job at a site (a job stopped by an outage has a partial run, then another): one row of
+    SEGMENT_FIELDS per run, kept in one flat array of floats (one append per run; job and site indices are
+    whole numbers, exact as floats)."""
 
-    job: array = field(default_factory=lambda: array("q"))
-    site: array = field(default_factory=lambda: array("q"))
-    start_h: array = field(default_factory=lambda: array("d"))
-    frac: array = field(default_factory=lambda: array("d"))  # share of the run done (1 = completed)
-    cost_cny: array = field(default_factory=lambda: array("d"))
-    energy_kwh: array = field(default_factory=lambda: array("d"))
-    carbon_kg: array = field(default_factory=lambda: array("d"))
-    transfer_gb: array = field(default_factory=lambda: array("d"))
-    latency_ms: array = field(default_factory=lambda: array("d"))
+    rows: array = field(default_factory=lambda: array("d"))
 
     def add(self, idx: int, p: Placement, start_h: float, frac: float) -> None:
         """Record a run of job idx under placement p that did `frac` of its work (costs scale with it)."""
-        self.job.append(idx)
-        self.site.append(p.site_index)
-        self.start_h.append(start_h)
-        self.frac.append(frac)
-        self.cost_cny.append(p.cost_cny * frac)
-        self.energy_kwh.append(p.energy_kwh * frac)
-        self.carbon_kg.append(p.carbon_kg * frac)
-        self.transfer_gb.append(p.transfer_gb)
-        self.latency_ms.append(p.latency_ms)
+        self.rows.extend(
+            (
+                idx,
+                p.site_index,
+                start_h,
+                frac,
+                p.cost_cny * frac,
+                p.energy_kwh * frac,
+                p.carbon_kg * frac,
+                p.transfer_gb,
+                p.latency_ms,
+            )
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows) // len(SEGMENT_FIELDS)
+
+    def column(self, name: str) -> np.ndarray:
+        """One field of every run, in order: int64 for "job" and "site" (a copy), else float64 (a read-only view:
+        no run can be added while it lives)."""
+        k, n = SEGMENT_FIELDS.index(name), len(SEGMENT_FIELDS)
+        col = np.frombuffer(self.rows, dtype=np.float64)[k::n] if self.rows else np.zeros(0)
+        return col.astype(np.int64) if name in ("job", "site") else col
 
 
 @dataclass
