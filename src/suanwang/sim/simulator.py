@@ -118,6 +118,12 @@ class Segments:
     def __len__(self) -> int:
         return len(self.rows) // len(SEGMENT_FIELDS)
 
+    def __getattr__(self, name: str) -> np.ndarray:
+        """seg.job, seg.site, seg.frac, ...: the column of that field (see `column`)."""
+        if name in SEGMENT_FIELDS:
+            return self.column(name)
+        raise AttributeError(name)
+
     def column(self, name: str) -> np.ndarray:
         """One field of every run, in order: int64 for "job" and "site" (a copy), else float64 (a read-only view:
         no run can be added while it lives)."""
