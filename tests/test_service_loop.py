@@ -143,9 +143,18 @@ def test_local_executor_outcome_survives_a_restart(tmp_path):
 def test_simulated_run_lasts_its_time(tmp_path):
     ex = LocalExecutor(tmp_path, simulated_run_s=0.3)
     ref = ex.submit(ExecRequest("job_s", None, 1, 0, 1.0))
-    assert ex.poll(ref).state == "running"
+    restarted = LocalExecutor(tmp_path, simulated_run_s=0.3)  # another replica, or this one after a restart
+    assert ex.poll(ref).state == "running" and restarted.poll(ref).state == "running"
+    assert list(tmp_path.iterdir()) == []  # the reference carries the start: no file per simulated run
     time.sleep(0.35)
-    assert ex.poll(ref).state == "done"
+    assert ex.poll(ref).state == "done" and restarted.poll(ref).state == "done"
+    assert ex.logs(ref) == ""
+
+
+def test_a_simulated_run_started_before_references_carried_its_start_still_ends(tmp_path):
+    (tmp_path / "job_old").mkdir()
+    (tmp_path / "job_old" / "simulated").write_text(str(time.time() - 10))
+    assert LocalExecutor(tmp_path, simulated_run_s=5).poll("job_old").state == "done"
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # a PostgreSQL column setting

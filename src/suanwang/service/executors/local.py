@@ -1,8 +1,10 @@
 """The `local` executor: runs a job's command as a subprocess of this host, in a working directory per job.
 
 Layout of `<workdir>/<job id>/`: stdout.log, stderr.log, pid, exit_code (written by the wrapper shell when the
-command ends, so a restarted service still learns the outcome). A job without a command does no work and is
-"running" for `simulated_run_s` seconds of wall time, then done (start time kept in `simulated`).
+command ends, so a restarted service still learns the outcome). A job without a command (or any job while commands
+are not allowed) does no work and is "running" for `simulated_run_s` seconds of wall time, then done: its reference
+carries its start time (`sim@<unix s>@<job id>`), so it touches no file - creating a directory and a file cost
+about 0.9 ms per job here, more than placing it - and any replica can poll it after a restart.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 from suanwang.service.executors.base import ExecRequest, ExecStatus, Executor
 
 WRAPPER = 'sh -c "$SUANWANG_COMMAND" >stdout.log 2>stderr.log; echo $? > exit_code.tmp; mv exit_code.tmp exit_code'
+SIMULATED = "sim@"  # prefix of a simulated run's reference
 
 
 class LocalExecutor(Executor):
-    """Subprocesses on this host; the reference is the job id (its working directory's name)."""
+    """Subprocesses on this host; the reference is the job id (its working directory's name), or a simulated run's
+    `sim@<start>@<job id>`."""
 
     name = "local"
 
@@ -36,14 +40,14 @@ class LocalExecutor(Executor):
         return d
 
     def submit(self, request: ExecRequest) -> str:
-        """Start the command (or the simulated run) in a fresh working directory; the ref is the job id."""
+        """Start the command in a fresh working directory (the ref is the job id), or a simulated run (the ref
+        carries its start time)."""
+        if request.command is None or not self.allow_commands:
+            return f"{SIMULATED}{time.time()!r}@{request.job_id}"
         d = self._dir(request.job_id)
         d.mkdir(parents=True, exist_ok=True)
         for stale in ("exit_code", "simulated", "pid"):
             (d / stale).unlink(missing_ok=True)
-        if request.command is None or not self.allow_commands:
-            (d / "simulated").write_text(str(time.time()))
-            return request.job_id
         env = dict(os.environ, SUANWANG_COMMAND=request.command, SUANWANG_JOB_ID=request.job_id)
         proc = subprocess.Popen(
             ["/bin/sh", "-c", WRAPPER], cwd=d, env=env, start_new_session=True, stdin=subprocess.DEVNULL
@@ -54,8 +58,12 @@ class LocalExecutor(Executor):
 
     def poll(self, ref: str) -> ExecStatus:
         """Running until the exit code file appears (or the simulated time has passed)."""
+        if ref.startswith(SIMULATED):
+            started = float(ref[len(SIMULATED) :].partition("@")[0])
+            done = time.time() - started >= self.simulated_run_s
+            return ExecStatus("done", 0, "simulated run") if done else ExecStatus("running")
         d = self._dir(ref)
-        sim = d / "simulated"
+        sim = d / "simulated"  # a simulated run started before references carried the start time
         if sim.exists():
             started = float(sim.read_text() or 0)
             done = time.time() - started >= self.simulated_run_s
@@ -73,6 +81,8 @@ class LocalExecutor(Executor):
 
     def cancel(self, ref: str) -> None:
         """Terminate the job's process group; a simulated run just ends."""
+        if ref.startswith(SIMULATED):
+            return
         d = self._dir(ref)
         (d / "simulated").unlink(missing_ok=True)
         pid_file = d / "pid"
@@ -89,7 +99,9 @@ class LocalExecutor(Executor):
                 proc.kill()
 
     def logs(self, ref: str) -> str:
-        """stdout.log followed by stderr.log."""
+        """stdout.log followed by stderr.log (nothing for a simulated run)."""
+        if ref.startswith(SIMULATED):
+            return ""
         d = self._dir(ref)
         parts = [(d / f).read_text(errors="replace") for f in ("stdout.log", "stderr.log") if (d / f).exists()]
         return "".join(parts)
