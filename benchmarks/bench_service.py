@@ -1,8 +1,8 @@
-"""Service throughput: concurrent job submissions through HTTP on loopback, end-to-end placement, CPU per submission
-by process, and the ratio to a bare FastAPI endpoint served the same way and loaded the same way in the same run.
+"""Service throughput: concurrent job submissions through HTTP on loopback, end-to-end placement, CPU per job by
+process, and the ratio to a bare FastAPI endpoint served the same way and loaded the same way in the same run.
 Prints JSON.
 
-    python benchmarks/bench_service.py [--seconds 10] [--connections 32] [--workers 2] [--runs 3]
+    python benchmarks/bench_service.py [--seconds 10] [--connections 32] [--workers 1] [--runs 3]
                                        [--layout loop-process|loop-in-workers|serve] [--client raw|wrk]
                                        [--db postgresql|sqlite] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
@@ -12,10 +12,11 @@ every worker (`--layout loop-in-workers`), or `suanwang serve --workers N --loop
 bare app under the same uvicorn options. The load (N keep-alive connections, a fresh Idempotency-Key per request,
 `--seconds` against each) comes from a lean asyncio HTTP/1.1 client in this process (`--client raw`, about 0.1 ms
 of CPU per request) or from `wrk` (`--client wrk`). Then the wall time until the loop has placed every accepted
-job. CPU per submission is read from /proc for the API processes, the loop process, every PostgreSQL process (the
-server may be shared) and this process. The report gives each run and the medians, with the 1-minute load average
-before and after each run: on a shared machine, read the ratio and the CPU per submission rather than the absolute
-numbers.
+job, and each job's time from its 'submit' to its 'place' audit event (p50 / p99). CPU per job (from the first
+submission until every job is placed) is read from /proc for the API processes, the loop process, every PostgreSQL
+process (the server may be shared) and this process. The report gives each run and the medians, with the 1-minute
+load average before and after each run: on a shared machine, read the ratio and the CPU per job rather than the
+absolute numbers.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psycopg
 import sqlalchemy as sa
 
@@ -229,6 +232,22 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     return out
 
 
+def placement_waits_ms(conn, first_id: int) -> np.ndarray:
+    """For each job submitted in the measured window (audit ids from `first_id`): ms from its 'submit' event
+    (committed, answered 201) to its 'place' event (the loop stored its placement)."""
+    rows = conn.exec_driver_sql(
+        "SELECT object, action, at FROM audit WHERE id >= %s AND action IN ('submit', 'place')"
+        if conn.dialect.name == "postgresql"
+        else "SELECT object, action, at FROM audit WHERE id >= ? AND action IN ('submit', 'place')",
+        (first_id,),
+    ).all()
+    submitted, placed = {}, {}
+    for obj, action, at in rows:
+        at = at if not isinstance(at, str) else datetime.fromisoformat(at)
+        (submitted if action == "submit" else placed)[obj] = at
+    return np.array([(placed[o] - t).total_seconds() * 1e3 for o, t in submitted.items() if o in placed])
+
+
 def one_run(args) -> dict:
     tmp = tempfile.mkdtemp()
     db, drop = _fresh_db(args, tmp)
@@ -283,21 +302,23 @@ def one_run(args) -> dict:
                 return c.exec_driver_sql(f"SELECT count(*) FROM jobs {where}").scalar()
 
             before = count()
+            first_submit_id = c.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM audit").scalar()
             bare0 = cpu_seconds({"bare": bare_proc.pid})
             floor = load(bare + "/api/v1/jobs", token, args.seconds, args.connections, script)
             bare1 = cpu_seconds({"bare": bare_proc.pid})
             cpu0 = cpu_seconds(roots)
             t0 = time.perf_counter()
             svc = load(base + "/api/v1/jobs", token, args.seconds, args.connections, script)
-            cpu1 = cpu_seconds(roots)
             while True:  # until the loops have placed every accepted job
                 queued = count("WHERE state = 'queued'")
                 if queued == 0 or time.perf_counter() - t0 > args.seconds + 300:
                     break
                 time.sleep(0.05)
             placed_s = time.perf_counter() - t0
+            cpu1 = cpu_seconds(roots)  # submitting and placing every job
             stored = count() - before
             audited = c.exec_driver_sql("SELECT count(*) FROM audit WHERE action = 'submit'").scalar() - before
+            waits = placement_waits_ms(c, first_submit_id)
     finally:
         for p in procs:
             p.terminate()
@@ -322,7 +343,9 @@ def one_run(args) -> dict:
         "queued_left": queued,
         "all_placed_after_s": round(placed_s, 2),
         "submitted_and_placed_per_s": round(svc["ok"] / placed_s, 1),
-        **{f"cpu_ms_per_submit_{k}": round((cpu1[k] - cpu0[k]) * 1e3 / max(1, svc["requests"]), 3) for k in cpu0},
+        "submit_to_placed_p50_ms": round(float(np.percentile(waits, 50)), 1) if len(waits) else None,
+        "submit_to_placed_p99_ms": round(float(np.percentile(waits, 99)), 1) if len(waits) else None,
+        **{f"cpu_ms_per_job_{k}": round((cpu1[k] - cpu0[k]) * 1e3 / max(1, svc["requests"]), 3) for k in cpu0},
         "load_avg_1m_before": round(load_before, 2),
         "load_avg_1m_after": round(os.getloadavg()[0], 2),
     }
@@ -332,7 +355,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--workers", type=int, default=1, help="API workers (2 cores: one beside the loop and the database)"
+    )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument(
         "--layout",
