@@ -10,7 +10,7 @@ Constants come from atlas/data/assumptions.yaml with their sources.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -30,6 +30,63 @@ class Estimate:
     latency_ms: np.ndarray  # one-way from the job's origin
     transfer_gb: np.ndarray  # data moved between provinces
     transfer_h: np.ndarray  # time to move the input before the job can start
+
+    def at(self, i: int) -> list[float]:
+        """(cost CNY, energy kWh, carbon kgCO2, latency ms, transfer h, transfer GB) at site i, Python floats (the
+        order of Placement's predictions). For an estimate of one start."""
+        return [getattr(self, name).item(i) for name in AT_FIELDS]
+
+
+AT_FIELDS = ("cost_cny", "energy_kwh", "carbon_kg", "latency_ms", "transfer_h", "transfer_gb")  # Estimate.at order
+_FIELDS = frozenset(f.name for f in fields(Estimate))  # the fields a lazy estimate computes on first read
+
+
+class _LazyEstimate(Estimate):
+    """`estimate(..., lazy=True)`: the job's scalars now, each field's vector over sites when it is first read, and
+    `at(i)` from scalars alone - a decision that reads one site's predictions and one vector skips the rest. Every
+    value is the same arithmetic as `_predict`'s, element by element (Python floats and numpy float64 round alike)."""
+
+    def __getattr__(self, name: str):  # only for fields not read yet (a read one sits in the instance dict)
+        if name not in _FIELDS or "_parts" not in self.__dict__:
+            raise AttributeError(name)
+        ctx, moved, moved_f, moved_gb, hours, per_gb, energy0, amort, price, grid, origin = self.__dict__["_parts"]
+        if name == "transfer_gb":
+            value = _where_moved(moved, moved_f, moved_gb)
+        elif name == "transfer_h":
+            value = _where_moved(moved, moved_f, hours)
+        elif name == "energy_kwh":
+            value = energy0 * ctx.pue
+        elif name == "cost_cny":
+            value = self.energy_kwh * price + amort + _where_moved(moved, moved_f, per_gb)
+        elif name == "carbon_location_kg":
+            value = self.energy_kwh * grid
+        elif name == "carbon_kg":
+            value = self.carbon_location_kg * ctx.non_green_share
+        else:
+            value = ctx.latency_row(origin)
+        self.__dict__[name] = value
+        return value
+
+    def at(self, i: int) -> list[float]:
+        ctx, moved, moved_f, moved_gb, hours, per_gb, energy0, amort, price, grid, origin = self.__dict__["_parts"]
+        f = moved_f.item(i)
+        energy = energy0 * ctx.pue.item(i)
+        carbon_location = energy * grid.item(i)
+        return [
+            energy * price.item(i) + amort + _moved_at(moved, f, i, per_gb),
+            energy,
+            carbon_location * ctx.non_green_share.item(i),
+            ctx.latency_row(origin).item(i),
+            _moved_at(moved, f, i, hours),
+            _moved_at(moved, f, i, moved_gb),
+        ]
+
+
+def _moved_at(moved: np.ndarray, f: float, i: int, value: float) -> float:
+    """_where_moved(moved, moved_f, value)[i] with f = moved_f[i], as a Python float."""
+    if 0.0 <= value < math.inf:
+        return f * value
+    return value if moved.item(i) else 0.0
 
 
 HOURLY_FIELDS = ("cost_cny", "carbon_kg", "carbon_location_kg")  # the Estimate fields that depend on the start hour
@@ -57,10 +114,35 @@ def it_power_kw(ctx: SchedulerContext, cpu_cores, gpu_cards):
     return (np.asarray(cpu_cores) * a.value("watts_per_core") + np.asarray(gpu_cards) * a.value("watts_per_gpu")) / 1e3
 
 
-def estimate(ctx: SchedulerContext, job: Job, start_h: float | None = None) -> Estimate:
-    """Energy, cost, carbon, latency and transfer of `job` at every site if it starts at `start_h` (hours)."""
+def estimate(ctx: SchedulerContext, job: Job, start_h: float | None = None, lazy: bool = False) -> Estimate:
+    """Energy, cost, carbon, latency and transfer of `job` at every site if it starts at `start_h` (hours).
+    `lazy`: each field is computed when first read, and `at(i)` reads one site without computing any (the same
+    values)."""
     start = job.submit_h if start_h is None else start_h
-    return _predict(ctx, job, *ctx.mean_signals(start, job.runtime_h))
+    price, grid = ctx.mean_signals(start, job.runtime_h)
+    if not lazy:
+        return _predict(ctx, job, price, grid)
+    w_core, w_gpu, am_core, am_gpu, gbps = _constants(ctx)
+    cores, cards, runtime, input_gb = job.cpu_cores, job.gpu_cards, job.runtime_h, job.input_gb
+    if isinstance(cores, (int, float)) and isinstance(cards, (int, float)):
+        power = (cores * w_core + cards * w_gpu) / 1e3
+    else:
+        power = it_power_kw(ctx, cores, cards)
+    moved_gb = input_gb + job.output_gb
+    est = object.__new__(_LazyEstimate)
+    est.__dict__["_parts"] = (
+        ctx,
+        *ctx.moved_masks(job.data_province),
+        moved_gb,
+        input_gb * 8.0 / (gbps * 3600.0),
+        moved_gb * ctx.transfer_cny_per_gb,
+        power * runtime,
+        (cores * am_core + cards * am_gpu) * runtime,
+        price,
+        grid,
+        job.origin,
+    )
+    return est
 
 
 def estimate_day(ctx: SchedulerContext, job: Job) -> Estimate:
