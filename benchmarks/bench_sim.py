@@ -11,7 +11,14 @@ Prints one JSON object:
   `--days` simulated days; wall time, jobs/s, the time per job split into the policy's decision (`place`, timed
   around each call) and the simulator's own work, and the linear extrapolation to one year of 10 million jobs.
 
+With `--year` (or `--stream-days D`) it runs instead a real streamed simulation of 365 (or D) days of national
+demand at the yearly rate - 10 million jobs for the year, drawn one day at a time (national_demand_days) and fed
+to the simulator as the arrivals reach them - and prints: wall seconds, jobs, events, the time per job split as
+above (demand drawn as the run goes, timed around each day's draw), peak RSS (ru_maxrss) and the 1-minute load
+before and after. Progress goes to stderr every 30 simulated days.
+
 Usage: python benchmarks/bench_sim.py [--customers N] [--days D] [--policy NAME] [--reps R]
+       python benchmarks/bench_sim.py --year [--policy NAME]       (about 10 minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -183,6 +190,74 @@ def national(days: float, policy: str) -> dict:
     }
 
 
+def streamed(days: int, policy: str) -> dict:
+    """A real run of `days` days of national demand at the yearly rate, streamed day by day (see the docstring)."""
+    import sys
+
+    from suanwang.atlas import load_atlas
+    from suanwang.scheduler import SchedulerContext
+    from suanwang.sim.metrics import summarise
+    from suanwang.sim.simulator import Simulation
+    from suanwang.workload.demand import national_demand_days
+
+    load_before = os.getloadavg()
+    atlas = load_atlas()
+    ctx = SchedulerContext.build(atlas)
+    jobs = round(YEAR_JOBS / 365 * days)
+    drawn = [0.0, 0]  # seconds drawing demand, days drawn
+    t0 = time.perf_counter()
+
+    def feed():
+        for day in national_demand_days(atlas, jobs, days, seed=1):
+            drawn[0] += time.perf_counter() - t_draw[0]
+            drawn[1] += 1
+            if drawn[1] % 30 == 0:
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                wall = time.perf_counter() - t0
+                print(f"day {drawn[1]}: {wall:.0f} s, peak RSS {rss:.0f} MB", file=sys.stderr, flush=True)
+            yield day.jobs
+            t_draw[0] = time.perf_counter()
+
+    t_draw = [time.perf_counter()]
+    sim = Simulation(ctx, [], policy, horizon_h=days * 24.0, more=feed())
+    decide = _timed(sim.sched, "place")
+    plan = _timed(sim.optimizer, "plan") if sim.batch else [0.0, 0]
+    run = sim.run()
+    t2 = time.perf_counter()
+    totals = summarise(run, ctx, 2022)["totals"]
+    t3 = time.perf_counter()
+    sim_s = t2 - t0 - drawn[0]
+    rest_s = sim_s - decide[0] - plan[0]
+    return {
+        "policy": policy,
+        "days": days,
+        "jobs": jobs,
+        "streamed": True,
+        "wall_s": round(t3 - t0, 1),
+        "wall_min": round((t3 - t0) / 60, 2),
+        "demand_s": round(drawn[0], 2),
+        "simulate_s": round(sim_s, 2),
+        "metrics_s": round(t3 - t2, 2),
+        "events": run.events,
+        "decisions": decide[1],
+        "us_per_job": {
+            "total": round((t3 - t0) / jobs * 1e6, 1),
+            "decision": round(decide[0] / jobs * 1e6, 1),
+            "batch_plan": round(plan[0] / jobs * 1e6, 1),
+            "simulator": round(rest_s / jobs * 1e6, 1),
+            "demand": round(drawn[0] / jobs * 1e6, 1),
+            "metrics": round((t3 - t2) / jobs * 1e6, 1),
+        },
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "done": totals["done"],
+        "failed": totals["failed"],
+        "rejected": totals["rejected"],
+        "load_1min_before": round(load_before[0], 2),
+        "load_1min_after": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
+
+
 def _timed(obj, name: str) -> list:
     """Wrap obj.name so each call adds its wall seconds and a count to the returned [seconds, calls]."""
     inner, acc = getattr(obj, name), [0.0, 0]
@@ -206,7 +281,12 @@ def main() -> None:
     ap.add_argument("--policy", default="nearest")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip-national", action="store_true")
+    ap.add_argument("--year", action="store_true", help="a real streamed run of 365 days (10 M jobs)")
+    ap.add_argument("--stream-days", type=int, default=0, help="a real streamed run of this many days")
     args = ap.parse_args()
+    if args.year or args.stream_days:
+        print(json.dumps({"national_streamed": streamed(args.stream_days or 365, args.policy)}, indent=2))
+        return
     sites, c = 42, 4
     arrive, site, service = draws(args.customers, sites)
     ours_s, ours_wait, n_events = mmc_ours(arrive, site, service, sites, c)
