@@ -38,7 +38,7 @@ from typing import ClassVar
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.costs import FIELD_INPUTS, HOURLY_FIELDS, Estimate, estimate, estimate_day
+from suanwang.scheduler.costs import AT_FIELDS, FIELD_INPUTS, HOURLY_FIELDS, Estimate, estimate, estimate_day
 from suanwang.scheduler.decision import Decision, Explanation, Placement
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
@@ -110,7 +110,7 @@ def combine(matrix: np.ndarray, weights: np.ndarray, static: np.ndarray, normali
     return np.where(static, total, np.inf)
 
 
-PREDICTED = ("cost_cny", "energy_kwh", "carbon_kg", "latency_ms", "transfer_h", "transfer_gb")  # as in Placement
+PREDICTED = AT_FIELDS  # the estimate fields a Placement reports, in its order
 
 
 class _Entry:
@@ -170,11 +170,6 @@ class _Shared:
         else:
             self.entries[:] = [entry] * 24
         return entry
-
-
-def _predictions(est: Estimate, i: int) -> list[float]:
-    """The PREDICTED fields of `est` at site i, as Python floats."""
-    return [getattr(est, name).item(i) for name in PREDICTED]
 
 
 class Scheduler:
@@ -333,10 +328,13 @@ class Scheduler:
 
     def _fresh_entry(self, job: Job, state: ClusterState, now_h: float) -> _Entry:
         """The uncached pipeline: estimate, static filters and combination for this job at `now_h` alone."""
-        est = estimate(self.ctx, job, now_h)
         if not self._share_scores:
+            est = estimate(self.ctx, job, now_h)
             static = self._static_mask(job, state, now_h, est)
             return _Entry(est, static, *self._combination(job, state, now_h, est, static), None)
+        # Jobs alike in the scores' inputs share their combination, so most first sightings read no more of the
+        # estimate than a filter's few sites and the chosen site's predictions: computed as they are read.
+        est = estimate(self.ctx, job, now_h, lazy=True)
         fkey = self.static_key(job)
         static = self._static_mask(job, state, now_h, est, fkey)
         key = (fkey, self._score_inputs_key(job))
@@ -415,7 +413,7 @@ class Scheduler:
         state.reserve(i, job)
         site_id = self.ctx.site_ids[i]
         rows = entry.predictions
-        predicted = rows[i].tolist() if rows is not None else _predictions(entry.estimate, i)
+        predicted = rows[i].tolist() if rows is not None else entry.estimate.at(i)
         placement = Placement.of(job.id, site_id, i, now_h, *predicted)
         return Decision(job.id, placement, "placed at " + site_id, why, self.name, False)
 
