@@ -69,3 +69,30 @@ def test_streamed_jobs_out_of_submit_order_are_refused():
     sim = Simulation(ctx(), [], "nearest", horizon_h=48.0, more=[list(second), list(first)])
     with pytest.raises(ValueError, match="submit order"):
         sim.run()
+
+
+def test_a_run_pauses_the_garbage_collector_and_restores_it(monkeypatch):
+    import gc
+
+    import suanwang.sim.simulator as simulator
+
+    chunks = days(2, 300, 3)
+    seen, collected = [], []
+    monkeypatch.setattr(simulator, "GC_EVERY_JOBS", 100)  # a full collection every 100 jobs read
+    monkeypatch.setattr(gc, "collect", lambda *a: collected.append(a) or 0)
+
+    class Watch(Simulation):
+        def _sample(self, hour: int) -> None:
+            seen.append(gc.isenabled())
+            super()._sample(hour)
+
+    assert gc.isenabled()
+    Watch(ctx(), [], "nearest", horizon_h=48.0, more=(list(d) for d in chunks)).run()
+    assert seen and not any(seen) and gc.isenabled()
+    assert len(collected) == 1  # after the second day (300 jobs read; the first day is read before the pause)
+    gc.disable()
+    try:
+        Simulation(ctx(), [], "nearest", horizon_h=48.0, more=(list(d) for d in chunks)).run()
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
