@@ -48,9 +48,12 @@ def test_lazy_fields_and_one_site_equal_the_eager_estimate(start):
         for i in range(n):  # before any field is read: from the scalars alone
             assert same(lazy.at(i), eager.at(i))
             assert same(eager.at(i), [getattr(eager, f)[i] for f in AT_FIELDS])
+            assert same([lazy.transfer_h_at(i)], [eager.transfer_h[i]])
+        assert "transfer_h" not in vars(lazy)
         for f in FIELDS:
             assert same(getattr(lazy, f), getattr(eager, f)), f
         assert same(lazy.at(n - 1), eager.at(n - 1))  # and after
+        assert same([lazy.transfer_h_at(n - 1), eager.transfer_h_at(n - 1)], [eager.transfer_h[n - 1]] * 2)
 
 
 def test_a_lazy_estimate_computes_a_field_only_when_read():

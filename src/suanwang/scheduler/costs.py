@@ -36,6 +36,10 @@ class Estimate:
         order of Placement's predictions). For an estimate of one start."""
         return [getattr(self, name).item(i) for name in AT_FIELDS]
 
+    def transfer_h_at(self, i: int) -> float:
+        """transfer_h at site i (hours), a Python float; a lazy estimate computes it without the vector."""
+        return self.transfer_h.item(i)
+
 
 AT_FIELDS = ("cost_cny", "energy_kwh", "carbon_kg", "latency_ms", "transfer_h", "transfer_gb")  # Estimate.at order
 _FIELDS = frozenset(f.name for f in fields(Estimate))  # the fields a lazy estimate computes on first read
@@ -66,6 +70,13 @@ class _LazyEstimate(Estimate):
             value = ctx.latency_row(origin)
         self.__dict__[name] = value
         return value
+
+    def transfer_h_at(self, i: int) -> float:
+        vector = self.__dict__.get("transfer_h")
+        if vector is not None:
+            return vector.item(i)
+        _, moved, moved_f, _, hours, *_ = self.__dict__["_parts"]
+        return _moved_at(moved, moved_f.item(i), i, hours)
 
     def at(self, i: int) -> list[float]:
         ctx, moved, moved_f, moved_gb, hours, per_gb, energy0, amort, price, grid, origin = self.__dict__["_parts"]

@@ -21,7 +21,7 @@ class DeadlineFilter(FilterPlugin):
 
     def admits(self, cs: CycleState, i: int) -> bool:
         job = cs.job
-        return job.deadline_h is None or cs.now_h + cs.estimate.transfer_h[i] + job.runtime_h <= job.deadline_h
+        return job.deadline_h is None or cs.now_h + cs.estimate.transfer_h_at(i) + job.runtime_h <= job.deadline_h
 
     def reason(self, cs: CycleState, i: int) -> str:
         job = cs.job
