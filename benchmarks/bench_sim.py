@@ -144,7 +144,6 @@ def mmc_simpy(arrive, site, service, sites: int, c: int) -> tuple[float, float]:
 def national(days: float, policy: str) -> dict:
     from suanwang.atlas import load_atlas
     from suanwang.scheduler import SchedulerContext
-    from suanwang.sim.metrics import summarise
     from suanwang.sim.simulator import Simulation
     from suanwang.workload.demand import national_demand
 
@@ -155,12 +154,7 @@ def national(days: float, policy: str) -> dict:
     demand = national_demand(atlas, jobs, days, seed=1)
     t1 = time.perf_counter()
     sim = Simulation(ctx, demand.jobs, policy, horizon_h=days * 24)
-    decide = _timed(sim.sched, "place")
-    plan = _timed(sim.optimizer, "plan") if sim.batch else [0.0, 0]
-    run = sim.run()
-    t2 = time.perf_counter()
-    totals = summarise(run, ctx, 2022)["totals"]
-    t3 = time.perf_counter()
+    run, decide, plan, t2, totals, t3 = _run_timed(sim, ctx)
     per_job = (t3 - t0) / jobs
     sim_s = t2 - t1
     rest_s = sim_s - decide[0] - plan[0]
@@ -196,7 +190,6 @@ def streamed(days: int, policy: str) -> dict:
 
     from suanwang.atlas import load_atlas
     from suanwang.scheduler import SchedulerContext
-    from suanwang.sim.metrics import summarise
     from suanwang.sim.simulator import Simulation
     from suanwang.workload.demand import national_demand_days
 
@@ -220,12 +213,7 @@ def streamed(days: int, policy: str) -> dict:
 
     t_draw = [time.perf_counter()]
     sim = Simulation(ctx, [], policy, horizon_h=days * 24.0, more=feed())
-    decide = _timed(sim.sched, "place")
-    plan = _timed(sim.optimizer, "plan") if sim.batch else [0.0, 0]
-    run = sim.run()
-    t2 = time.perf_counter()
-    totals = summarise(run, ctx, 2022)["totals"]
-    t3 = time.perf_counter()
+    run, decide, plan, t2, totals, t3 = _run_timed(sim, ctx)
     sim_s = t2 - t0 - drawn[0]
     rest_s = sim_s - decide[0] - plan[0]
     return {
@@ -256,6 +244,19 @@ def streamed(days: int, policy: str) -> dict:
         "load_1min_after": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
     }
+
+
+def _run_timed(sim, ctx) -> tuple:
+    """Run `sim` with its decisions (and batch plans) timed, then its metrics: (run, decisions [s, calls], plans
+    [s, calls], perf_counter when the run ended, the metrics' totals, perf_counter when they were done)."""
+    from suanwang.sim.metrics import summarise
+
+    decide = _timed(sim.sched, "place")
+    plan = _timed(sim.optimizer, "plan") if sim.batch else [0.0, 0]
+    run = sim.run()
+    ended = time.perf_counter()
+    totals = summarise(run, ctx, 2022)["totals"]
+    return run, decide, plan, ended, totals, time.perf_counter()
 
 
 def _timed(obj, name: str) -> list:
