@@ -133,22 +133,16 @@ def estimate(ctx: SchedulerContext, job: Job, start_h: float | None = None, lazy
     price, grid = ctx.mean_signals(start, job.runtime_h)
     if not lazy:
         return _predict(ctx, job, price, grid)
-    w_core, w_gpu, am_core, am_gpu, gbps = _constants(ctx)
-    cores, cards, runtime, input_gb = job.cpu_cores, job.gpu_cards, job.runtime_h, job.input_gb
-    if isinstance(cores, (int, float)) and isinstance(cards, (int, float)):
-        power = (cores * w_core + cards * w_gpu) / 1e3
-    else:
-        power = it_power_kw(ctx, cores, cards)
-    moved_gb = input_gb + job.output_gb
+    power, amort, moved_gb, hours = _job_terms(ctx, job)
     est = object.__new__(_LazyEstimate)
     est.__dict__["_parts"] = (
         ctx,
         *ctx.moved_masks(job.data_province),
         moved_gb,
-        input_gb * 8.0 / (gbps * 3600.0),
+        hours,
         moved_gb * ctx.transfer_cny_per_gb,
-        power * runtime,
-        (cores * am_core + cards * am_gpu) * runtime,
+        power * job.runtime_h,
+        amort,
         price,
         grid,
         job.origin,
@@ -178,22 +172,28 @@ def _constants(ctx: SchedulerContext) -> tuple[float, float, float, float, float
     return k
 
 
-def _predict(ctx: SchedulerContext, job: Job, price: np.ndarray, grid: np.ndarray) -> Estimate:
-    """The estimate of `job` given the mean price (CNY/kWh) and grid intensity (kgCO2/kWh) over its run, per site
-    ([sites]) or per start hour and site ([hours, sites]). Scalars are combined first (Python floats, the same
-    IEEE arithmetic numpy applies element by element), so a first-sighting decision costs few array operations."""
+def _job_terms(ctx: SchedulerContext, job: Job) -> tuple:
+    """The job's own terms of every estimate, the same at every site: (IT power kW, amortisation CNY over the run,
+    GB moved in and out, hours to move the input across a border - as Network.transfer_h)."""
     w_core, w_gpu, am_core, am_gpu, gbps = _constants(ctx)
     cores, cards, runtime, input_gb = job.cpu_cores, job.gpu_cards, job.runtime_h, job.input_gb
-    moved, moved_f = ctx.moved_masks(job.data_province)  # the input crosses a provincial border (bool, 0/1)
-    moved_gb = input_gb + job.output_gb
-    transfer_gb = _where_moved(moved, moved_f, moved_gb)
-    transfer_h = _where_moved(moved, moved_f, input_gb * 8.0 / (gbps * 3600.0))  # as Network.transfer_h
     if isinstance(cores, (int, float)) and isinstance(cards, (int, float)):
         power = (cores * w_core + cards * w_gpu) / 1e3  # it_power_kw for one job, without a numpy call
     else:
         power = it_power_kw(ctx, cores, cards)
-    energy = power * runtime * ctx.pue
     amort = (cores * am_core + cards * am_gpu) * runtime
+    return power, amort, input_gb + job.output_gb, input_gb * 8.0 / (gbps * 3600.0)
+
+
+def _predict(ctx: SchedulerContext, job: Job, price: np.ndarray, grid: np.ndarray) -> Estimate:
+    """The estimate of `job` given the mean price (CNY/kWh) and grid intensity (kgCO2/kWh) over its run, per site
+    ([sites]) or per start hour and site ([hours, sites]). Scalars are combined first (Python floats, the same
+    IEEE arithmetic numpy applies element by element), so a first-sighting decision costs few array operations."""
+    power, amort, moved_gb, hours = _job_terms(ctx, job)
+    moved, moved_f = ctx.moved_masks(job.data_province)  # the input crosses a provincial border (bool, 0/1)
+    transfer_gb = _where_moved(moved, moved_f, moved_gb)
+    transfer_h = _where_moved(moved, moved_f, hours)
+    energy = power * job.runtime_h * ctx.pue
     transfer_cost = _where_moved(moved, moved_f, moved_gb * ctx.transfer_cny_per_gb)
     carbon_location = energy * grid
     est = object.__new__(Estimate)  # the frozen dataclass's __init__ sets each field through object.__setattr__

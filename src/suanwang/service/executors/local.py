@@ -59,15 +59,11 @@ class LocalExecutor(Executor):
     def poll(self, ref: str) -> ExecStatus:
         """Running until the exit code file appears (or the simulated time has passed)."""
         if ref.startswith(SIMULATED):
-            started = float(ref[len(SIMULATED) :].partition("@")[0])
-            done = time.time() - started >= self.simulated_run_s
-            return ExecStatus("done", 0, "simulated run") if done else ExecStatus("running")
+            return self._simulated(float(ref[len(SIMULATED) :].partition("@")[0]))
         d = self._dir(ref)
         sim = d / "simulated"  # a simulated run started before references carried the start time
         if sim.exists():
-            started = float(sim.read_text() or 0)
-            done = time.time() - started >= self.simulated_run_s
-            return ExecStatus("done", 0, "simulated run") if done else ExecStatus("running")
+            return self._simulated(float(sim.read_text() or 0))
         proc = self._procs.get(ref)
         if proc is not None and proc.poll() is not None:
             self._procs.pop(ref, None)
@@ -78,6 +74,11 @@ class LocalExecutor(Executor):
         if proc is not None or _alive(d / "pid"):
             return ExecStatus("running")
         return ExecStatus("failed", None, "process lost (host restarted?)")
+
+    def _simulated(self, started: float) -> ExecStatus:
+        """A simulated run started at `started` (unix s): done once `simulated_run_s` have passed."""
+        done = time.time() - started >= self.simulated_run_s
+        return ExecStatus("done", 0, "simulated run") if done else ExecStatus("running")
 
     def cancel(self, ref: str) -> None:
         """Terminate the job's process group; a simulated run just ends."""
