@@ -1,7 +1,9 @@
 """The executor interface: how the service hands a placed job to a site's own engine and watches it.
 
-An engine adapter (local subprocess today; Slurm, Kubernetes, Ray to come) implements four calls. The returned
+An engine adapter (local subprocess; Slurm and Ray driven by a site agent) implements four calls. The returned
 `ref` is an opaque string stored with the job, so any replica - or the same one after a restart - can poll it.
+Engines that a site agent drives also implement `capacity()` (free room read from the engine, so the scheduler
+sees real numbers) and `find()` (reconciliation: a job already in the engine is adopted, never resubmitted).
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ class ExecStatus:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class EngineCapacity:
+    """Room an engine reports for its site: total and free cores and cards, and whether it answers at all."""
+
+    cpu_total: int
+    cpu_free: int
+    gpu_total: int
+    gpu_free: int
+    up: bool = True
+
+
 class Executor(ABC):
     """A site's engine as the service sees it."""
 
@@ -51,3 +64,11 @@ class Executor(ABC):
     @abstractmethod
     def logs(self, ref: str) -> str:
         """The job's captured output (stdout then stderr), possibly empty."""
+
+    def capacity(self) -> EngineCapacity | None:
+        """Total and free room read from the engine itself; None where the engine cannot tell (the local one)."""
+        return None
+
+    def find(self, job_id: str) -> str | None:
+        """The reference of a job with this id already in the engine (by job name / metadata), else None."""
+        return None
