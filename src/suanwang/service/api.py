@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from suanwang.service import audit, jobs, metrics, sites
 from suanwang.service.auth import Principal, Role, new_token_string, store_token
 from suanwang.service.db import Tenant
-from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, error_response
 from suanwang.service.fastpath import SubmitFastPath, store_and_answer
 from suanwang.service.limits import BodySizeLimit
 from suanwang.service.loop import mark_down
@@ -178,7 +178,8 @@ def _owner(svc: Service, who: Principal, requested: str | None) -> tuple[int, st
 
 @api.post("/jobs", status_code=201, tags=["jobs"])
 async def submit_job(body: JobIn, svc: Svc, who: Who, key: IdemKey = None) -> dict:
-    """Submit one job; it is committed before the answer. The same Idempotency-Key returns the same job (200)."""
+    """Submit one job; it is committed before the answer. The same Idempotency-Key with the same body returns the
+    same job (200); with another body it is refused (422)."""
     if who.role is Role.TENANT:
         tenant_id, tenant = jobs.tenant_for_submit(None, who, body.tenant)  # no database needed
     else:
@@ -189,7 +190,8 @@ async def submit_job(body: JobIn, svc: Svc, who: Who, key: IdemKey = None) -> di
 
 @api.post("/jobs/batch", status_code=201, tags=["jobs"])
 def submit_batch(body: JobBatchIn, response: Response, s: Sess, svc: Svc, who: Who, key: IdemKey = None) -> dict:
-    """Submit several jobs in one transaction (all or none)."""
+    """Submit several jobs in one transaction (all or none). The same Idempotency-Key with the same jobs returns
+    them (200); with other jobs, or another number of them, it is refused (422)."""
     out, created = jobs.submit(s, svc.atlas, who, body.jobs, key, svc.cfg.allow_commands)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -264,18 +266,6 @@ def metrics_summary(s: Sess, who: Who, by: Literal["tenant", "site", "day"] = "t
     return metrics.summary(s, who, by)
 
 
-def _error(exc: ServiceError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    detail = str(exc)
-    if exc.status == 422 and exc.field:
-        item = {"loc": ["body", exc.field], "msg": detail, "type": "value_error"}
-        suggestions = getattr(exc.__cause__ or exc.__context__, "suggestions", None)
-        if suggestions:
-            item["suggestions"] = suggestions
-        return JSONResponse({"detail": [item]}, status_code=422)
-    return JSONResponse({"detail": detail}, status_code=exc.status, headers=headers)
-
-
 def create_app(svc: Service, fast_submit: bool = True) -> FastAPI:
     """The ASGI app over a started `Service`; the loop thread runs while the app does (if configured).
 
@@ -301,7 +291,7 @@ def create_app(svc: Service, fast_submit: bool = True) -> FastAPI:
     if fast_submit:
         app.add_middleware(SubmitFastPath, svc=svc)  # inside the body limit: added first, so it runs second
     app.add_middleware(BodySizeLimit, max_bytes=svc.cfg.max_body_bytes)
-    app.add_exception_handler(ServiceError, lambda _r, e: _error(e))
+    app.add_exception_handler(ServiceError, lambda _r, e: error_response(e))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_r: Request, exc: RequestValidationError) -> JSONResponse:

@@ -46,6 +46,7 @@ class Token(Base):
     role: Mapped[str] = mapped_column(sa.String(16))
     tenant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tenants.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]  # set: the token no longer authenticates (the row stays, for the audit)
 
 
 class SiteRow(Base):
@@ -85,6 +86,7 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(sa.String(40), unique=True)
     tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id"), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    request_hash: Mapped[str | None] = mapped_column(sa.String(64))  # sha256 of the request the key came with
     origin: Mapped[str] = mapped_column(sa.String(12))
     origin_label: Mapped[str] = mapped_column(sa.String(100))
     origin_province: Mapped[str] = mapped_column(sa.String(32))
