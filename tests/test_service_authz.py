@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 from test_service_fixtures import *  # noqa: F403 - fixtures
 from test_service_fixtures import JOB, World
@@ -20,6 +21,12 @@ def scheduled_acme_job(w: World) -> str:
     jid = acme_job(w)
     w.svc.loop.place()
     return jid
+
+
+def new_token(w: World) -> int:
+    """The id of a fresh tenant token of acme."""
+    w.client.post("/api/v1/tokens", json={"role": "tenant", "tenant": "acme"}, headers=w.admin).raise_for_status()
+    return w.client.get("/api/v1/tokens", headers=w.admin).json()[-1]["id"]
 
 
 def new_site(_w: World) -> dict:
@@ -43,6 +50,13 @@ MATRIX = [
         lambda w: "/api/v1/tokens",
         lambda w: {"role": "tenant", "tenant": "acme"},
         {"anon": 401, "acme": 403, "beta": 403, "operator": 403, "admin": 201},
+    ),
+    ("GET", lambda w: "/api/v1/tokens", None, {"anon": 401, "acme": 403, "beta": 403, "operator": 403, "admin": 200}),
+    (
+        "DELETE",
+        lambda w: f"/api/v1/tokens/{new_token(w)}",
+        None,
+        {"anon": 401, "acme": 403, "beta": 403, "operator": 403, "admin": 200},
     ),
     ("GET", lambda w: "/api/v1/sites", None, {"anon": 401, "acme": 200, "beta": 200, "operator": 200, "admin": 200}),
     (
@@ -128,7 +142,8 @@ def test_every_role_on_every_endpoint(world: World):
     assert not wrong, "\n".join(wrong)
     openapi = world.client.get("/openapi.json").json()
     covered = {p.split("?")[0] for p in ("/healthz",)} | {
-        path(world).split("?")[0].replace("henan-dc", "{site_id}") for _, path, _, _ in MATRIX
+        re.sub(r"/tokens/\d+$", "/tokens/{token_id}", path(world).split("?")[0].replace("henan-dc", "{site_id}"))
+        for _, path, _, _ in MATRIX
     }
     routes = set(openapi["paths"])
     templated = {r for r in routes if "{job_id}" in r}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response, status
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from suanwang.service import audit, jobs, metrics, sites
+from suanwang.service import audit, auth, jobs, metrics, sites
 from suanwang.service.auth import Principal, Role, new_token_string, store_token
 from suanwang.service.db import Tenant
 from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, error_response
@@ -135,6 +136,25 @@ def create_token(body: TokenIn, s: Sess, who: Admin) -> dict:
     audit.record(s, who.actor, "token_create", f"token:{row.id}", role=body.role, tenant=body.tenant)
     s.commit()
     return {"token": token, "role": body.role, "tenant": body.tenant}
+
+
+@api.get("/tokens", tags=["auth"])
+def list_tokens(s: Sess, _: Admin) -> list[dict]:
+    """Every API token's id, role, tenant, creation and revocation time (admin); never the token itself."""
+    return auth.list_tokens(s)
+
+
+@api.delete("/tokens/{token_id}", tags=["auth"])
+def revoke_token(token_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], s: Sess, svc: Svc, who: Admin) -> dict:
+    """Revoke a token (admin; audited). This replica refuses it at once, every other one within `auth_cache_s`
+    seconds (its token cache). An admin cannot revoke the token it calls with (409): use another admin token."""
+    if token_id == who.token_id:
+        raise Conflict("token_id: this is the token of this request - revoke it with another admin token")
+    out = auth.revoke(s, token_id)
+    audit.record(s, who.actor, "token_revoke", f"token:{token_id}", role=out["role"], tenant=out["tenant"])
+    s.commit()
+    svc.tokens.clear()
+    return out
 
 
 @api.get("/sites", tags=["sites"])
