@@ -14,7 +14,7 @@ def submit(w: World, who: dict, body: dict | None = None, key: str | None = None
 def test_healthz_names_the_database(world: World):
     r = world.client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "db": world.svc.dialect}
+    assert r.json() == {"status": "ok", "db": world.svc.dialect, "writable": True, "detail": None}
 
 
 def test_me_reports_role_and_tenant(world: World):

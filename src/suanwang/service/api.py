@@ -23,11 +23,23 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanwang.service import audit, auth, jobs, metrics, sites
+from suanwang.service.answers import ANY_REQUEST, Health, errors
 from suanwang.service.auth import Principal, Role, new_token_string, store_token
-from suanwang.service.db import Tenant
-from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, error_response
+from suanwang.service.db import Tenant, fault_reason
+from suanwang.service.errors import (
+    DB_FAULTS,
+    RETRY_AFTER_S,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    db_fault_response,
+    error_response,
+)
 from suanwang.service.fastpath import SubmitFastPath, store_and_answer
 from suanwang.service.limits import BodySizeLimit
 from suanwang.service.loop import mark_down
@@ -91,7 +103,7 @@ Who = Annotated[Principal, Depends(principal)]
 Staff = Annotated[Principal, Depends(staff)]
 Admin = Annotated[Principal, Depends(admin)]
 
-api = APIRouter(prefix="/api/v1")
+api = APIRouter(prefix="/api/v1", responses=errors(*ANY_REQUEST))
 
 
 @api.get("/me", tags=["auth"])
@@ -100,13 +112,13 @@ def me(who: Who) -> dict:
     return {"tenant": who.tenant, "role": who.role.value}
 
 
-@api.get("/tenants", tags=["auth"])
+@api.get("/tenants", tags=["auth"], responses=errors(403))
 def list_tenants(s: Sess, _: Admin) -> list[dict]:
     """Every tenant (admin)."""
     return [{"id": t.id, "name": t.name} for t in s.query(Tenant).order_by(Tenant.id)]
 
 
-@api.post("/tenants", status_code=201, tags=["auth"])
+@api.post("/tenants", status_code=201, tags=["auth"], responses=errors(403, 409, 422))
 def create_tenant(body: TenantIn, s: Sess, who: Admin) -> dict:
     """Create a tenant (admin)."""
     t = Tenant(name=body.name)
@@ -121,7 +133,7 @@ def create_tenant(body: TenantIn, s: Sess, who: Admin) -> dict:
     return {"id": t.id, "name": t.name}
 
 
-@api.post("/tokens", status_code=201, tags=["auth"])
+@api.post("/tokens", status_code=201, tags=["auth"], responses=errors(403, 422))
 def create_token(body: TokenIn, s: Sess, who: Admin) -> dict:
     """Create an API token (admin). The token is in this answer only; the server keeps a salted hash."""
     tenant_id = None
@@ -138,13 +150,13 @@ def create_token(body: TokenIn, s: Sess, who: Admin) -> dict:
     return {"token": token, "role": body.role, "tenant": body.tenant}
 
 
-@api.get("/tokens", tags=["auth"])
+@api.get("/tokens", tags=["auth"], responses=errors(403))
 def list_tokens(s: Sess, _: Admin) -> list[dict]:
     """Every API token's id, role, tenant, creation and revocation time (admin); never the token itself."""
     return auth.list_tokens(s)
 
 
-@api.delete("/tokens/{token_id}", tags=["auth"])
+@api.delete("/tokens/{token_id}", tags=["auth"], responses=errors(403, 404, 409, 422))
 def revoke_token(token_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], s: Sess, svc: Svc, who: Admin) -> dict:
     """Revoke a token (admin; audited). This replica refuses it at once, every other one within `auth_cache_s`
     seconds (its token cache). An admin cannot revoke the token it calls with (409): use another admin token."""
@@ -164,7 +176,7 @@ def list_sites(s: Sess, _: Who) -> list[dict]:
     return [sites.site_json(r, held.get(r.id, (0, 0))) for r in sites.all_sites(s)]
 
 
-@api.post("/sites", status_code=201, tags=["sites"])
+@api.post("/sites", status_code=201, tags=["sites"], responses=errors(403, 409, 422))
 def register_site(body: SiteIn, s: Sess, svc: Svc, who: Staff) -> dict:
     """Register a site (admin / operator). It is heartbeat-monitored unless `monitored` is false."""
     row = sites.register(s, svc.atlas, body, who.actor)
@@ -172,7 +184,7 @@ def register_site(body: SiteIn, s: Sess, svc: Svc, who: Staff) -> dict:
     return sites.site_json(row)
 
 
-@api.patch("/sites/{site_id}", tags=["sites"])
+@api.patch("/sites/{site_id}", tags=["sites"], responses=errors(403, 404, 422))
 def update_site(site_id: str, body: SitePatch, s: Sess, svc: Svc, who: Staff) -> dict:
     """Change a site's capacity, price, labels, status or monitoring (admin / operator)."""
     was_up = sites.get(s, site_id).status == "up"
@@ -183,7 +195,7 @@ def update_site(site_id: str, body: SitePatch, s: Sess, svc: Svc, who: Staff) ->
     return sites.site_json(row, sites.held(s).get(row.id, (0, 0)))
 
 
-@api.post("/sites/{site_id}/heartbeat", tags=["sites"])
+@api.post("/sites/{site_id}/heartbeat", tags=["sites"], responses=errors(403, 404))
 def site_heartbeat(site_id: str, s: Sess, who: Staff) -> dict:
     """Record that the site is alive (admin / operator); turns heartbeat monitoring on for it."""
     row = sites.heartbeat(s, site_id, who.actor)
@@ -196,7 +208,7 @@ def _owner(svc: Service, who: Principal, requested: str | None) -> tuple[int, st
         return jobs.tenant_for_submit(s, who, requested)
 
 
-@api.post("/jobs", status_code=201, tags=["jobs"])
+@api.post("/jobs", status_code=201, tags=["jobs"], responses=errors(403, 422))
 async def submit_job(body: JobIn, svc: Svc, who: Who, key: IdemKey = None) -> dict:
     """Submit one job; it is committed before the answer. The same Idempotency-Key with the same body returns the
     same job (200); with another body it is refused (422)."""
@@ -208,7 +220,7 @@ async def submit_job(body: JobIn, svc: Svc, who: Who, key: IdemKey = None) -> di
     return await store_and_answer(svc, new)
 
 
-@api.post("/jobs/batch", status_code=201, tags=["jobs"])
+@api.post("/jobs/batch", status_code=201, tags=["jobs"], responses=errors(403, 409, 422))
 def submit_batch(body: JobBatchIn, response: Response, s: Sess, svc: Svc, who: Who, key: IdemKey = None) -> dict:
     """Submit several jobs in one transaction (all or none). The same Idempotency-Key with the same jobs returns
     them (200); with other jobs, or another number of them, it is refused (422)."""
@@ -218,7 +230,7 @@ def submit_batch(body: JobBatchIn, response: Response, s: Sess, svc: Svc, who: W
     return {"jobs": [jobs.job_json(r, t, svc.atlas) for r, t in out]}
 
 
-@api.get("/jobs", tags=["jobs"])
+@api.get("/jobs", tags=["jobs"], responses=errors(422))
 def list_jobs(
     s: Sess,
     svc: Svc,
@@ -232,19 +244,19 @@ def list_jobs(
     return jobs.page(s, who, state, site_id, limit, offset, svc.atlas)
 
 
-@api.get("/jobs/{job_id}", tags=["jobs"])
+@api.get("/jobs/{job_id}", tags=["jobs"], responses=errors(404))
 def get_job(job_id: str, s: Sess, svc: Svc, who: Who) -> dict:
     """One job."""
     return jobs.job_json(*jobs.get(s, who, job_id), svc.atlas)
 
 
-@api.post("/jobs/{job_id}/cancel", tags=["jobs"])
+@api.post("/jobs/{job_id}/cancel", tags=["jobs"], responses=errors(404, 409))
 def cancel_job(job_id: str, s: Sess, svc: Svc, who: Who) -> dict:
     """Cancel a job that has not ended; 409 when it has."""
     return jobs.job_json(*jobs.cancel(s, who, job_id, svc.executors), svc.atlas)
 
 
-@api.get("/jobs/{job_id}/placement", tags=["jobs"])
+@api.get("/jobs/{job_id}/placement", tags=["jobs"], responses=errors(404))
 def job_placement(job_id: str, s: Sess, who: Who) -> dict:
     """Where the job was placed, its predicted cost, energy, carbon, latency, and every site's verdict."""
     row, _ = jobs.get(s, who, job_id)
@@ -265,7 +277,7 @@ def job_placement(job_id: str, s: Sess, who: Who) -> dict:
     }
 
 
-@api.get("/jobs/{job_id}/logs", tags=["jobs"])
+@api.get("/jobs/{job_id}/logs", tags=["jobs"], responses=errors(404))
 def job_logs(job_id: str, s: Sess, svc: Svc, who: Who) -> dict:
     """The job's captured output from its executor (empty before it starts)."""
     row, _ = jobs.get(s, who, job_id)
@@ -274,16 +286,26 @@ def job_logs(job_id: str, s: Sess, svc: Svc, who: Who) -> dict:
     return {"job_id": row.id, "logs": ex.logs(ref) if ex and ref else ""}
 
 
-@api.get("/audit", tags=["audit"])
+@api.get("/audit", tags=["audit"], responses=errors(403, 422))
 def audit_log(s: Sess, _: Staff, limit: Limit = 50, offset: Offset = 0) -> dict:
     """The append-only audit log, newest first (admin / operator)."""
     return audit.page(s, limit, offset)
 
 
-@api.get("/metrics/summary", tags=["metrics"])
+@api.get("/metrics/summary", tags=["metrics"], responses=errors(422))
 def metrics_summary(s: Sess, who: Who, by: Literal["tenant", "site", "day"] = "tenant") -> list[dict]:
     """Predicted cost (CNY), energy (kWh), carbon (kgCO2) and job count of placed jobs, by tenant, site or day."""
     return metrics.summary(s, who, by)
+
+
+def _parse_error(exc: StarletteHTTPException) -> str:
+    """The detail of an HTTP error; FastAPI's 'error parsing the body' says what was wrong with it (one line)."""
+    cause = exc.__cause__
+    if isinstance(cause, RecursionError):
+        return "body: JSON nested too deeply to parse (about 1,000 levels at most) - send a flatter document"
+    if isinstance(cause, UnicodeDecodeError):
+        return f"body: not UTF-8 (byte {cause.start} is 0x{cause.object[cause.start]:02x}) - send JSON in UTF-8"
+    return exc.detail
 
 
 def create_app(svc: Service, fast_submit: bool = True) -> FastAPI:
@@ -313,15 +335,41 @@ def create_app(svc: Service, fast_submit: bool = True) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=svc.cfg.max_body_bytes)
     app.add_exception_handler(ServiceError, lambda _r, e: error_response(e))
 
+    def _db_fault(_r: Request, exc: Exception) -> JSONResponse:
+        svc.health.failed(fault_reason(exc))
+        log.warning("database fault answered 503: %s", fault_reason(exc))
+        return db_fault_response(exc)
+
+    for fault in DB_FAULTS:
+        app.add_exception_handler(fault, _db_fault)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": _parse_error(exc)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _internal(_r: Request, exc: Exception) -> JSONResponse:  # a bug: JSON still, and logged by the server
+        return JSONResponse({"detail": "internal error - it is logged; please report it"}, status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_r: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict:
-        """Liveness, and which database this replica uses."""
-        return {"status": "ok", "db": svc.dialect}
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "the database does not take writes now"}},
+    )
+    def healthz():
+        """Whether this replica's database takes writes now (a write rolled back, and the replica's last failed
+        write), and which database it is; 503 with Retry-After when it does not."""
+        why = svc.health.check(svc.engine)
+        if why is None:
+            return Health(status="ok", db=svc.dialect, writable=True)
+        body = Health(status="degraded", db=svc.dialect, writable=False, detail=why).model_dump()
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
     app.include_router(api)
     static = Path(str(importlib.resources.files("suanwang.service") / "static"))

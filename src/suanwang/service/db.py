@@ -6,6 +6,8 @@ The schema itself is created by the Alembic migrations in `migrations/`, never b
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -140,11 +142,14 @@ def dialect_name(url: str) -> str:
     return sa.make_url(url).get_backend_name()
 
 
+SQLITE_BUSY_S = 30  # how long a SQLite statement waits for another writer's lock
+
+
 def make_engine(url: str) -> sa.Engine:
     """An engine for `url`. SQLite runs in WAL mode, fsyncs every commit, and takes the write lock at BEGIN."""
     if dialect_name(url) != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_S})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -174,3 +179,82 @@ def pg_unnest(table: sa.Table, names: list[str] | tuple[str, ...]) -> str:
     types = ["TEXT" if isinstance(table.c[n].type, sa.JSON) else table.c[n].type.compile(dialect=pg) for n in names]
     arrays = ", ".join(f"%b::{t}[]" for t in types)  # binary: no per-element escaping of text
     return f"unnest({arrays}) AS u({', '.join(names)})"
+
+
+def fault_reason(exc: BaseException) -> str:
+    """One line saying what the database answered (the driver's own message: no SQL, no parameters)."""
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+
+
+PROBE_TIMEOUT_MS = 2000  # how long the health probe waits for the write lock / a statement
+FAULT_MEMORY_S = 30.0  # a failed write counts against health this long, unless a write succeeds first
+
+
+class WriteHealth:
+    """Whether this replica's database takes writes: a probe (a write rolled back) plus the last write that failed.
+
+    A probe alone misses a full disk (a small write may still fit where a batch does not), so a failed write of a
+    submission or of a loop step is remembered for `FAULT_MEMORY_S` seconds, or until a write succeeds."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._fault: tuple[float, str] | None = None
+
+    def failed(self, reason: str) -> None:
+        """Record that a write failed for `reason` (one line)."""
+        with self._lock:
+            self._fault = (time.monotonic(), reason)
+
+    def succeeded(self) -> None:
+        """Record that a write committed."""
+        if self._fault is not None:
+            with self._lock:
+                self._fault = None
+
+    def check(self, engine: sa.Engine) -> str | None:
+        """None when the database takes a write now, else why not (one line)."""
+        try:
+            write_probe(engine)
+        except Exception as e:  # any failure to write is the answer, not an error of the probe
+            return fault_reason(e)
+        with self._lock:
+            fault = self._fault
+        if fault is not None and time.monotonic() - fault[0] < FAULT_MEMORY_S:
+            return f"a write failed {time.monotonic() - fault[0]:.0f} s ago: {fault[1]}"
+        return None
+
+
+def write_probe(engine: sa.Engine) -> None:
+    """Insert an audit row and roll it back, waiting at most PROBE_TIMEOUT_MS for locks; raises what the database
+    answered when it cannot be written (read-only, unreachable, restarting, locked)."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if engine.dialect.name == "sqlite":  # autocommit driver connection: we issue BEGIN ourselves
+            cur.execute(f"PRAGMA busy_timeout = {PROBE_TIMEOUT_MS}")
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                cur.execute(
+                    "INSERT INTO audit (at, actor, action, object, detail) VALUES (?, 'system:healthz', 'probe', "
+                    "'-', '{}')",
+                    (utcnow().isoformat(" "),),
+                )
+            finally:
+                if raw.driver_connection.in_transaction:
+                    cur.execute("ROLLBACK")
+                cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_S * 1000}")
+        else:
+            try:
+                cur.execute(f"SET LOCAL lock_timeout = {PROBE_TIMEOUT_MS}")
+                cur.execute(f"SET LOCAL statement_timeout = {PROBE_TIMEOUT_MS}")
+                cur.execute(
+                    "INSERT INTO audit (at, actor, action, object, detail) VALUES (%s, 'system:healthz', 'probe', "
+                    "'-', '{}')",
+                    (utcnow(),),
+                )
+            finally:
+                raw.rollback()
+        cur.close()
+    finally:
+        raw.close()

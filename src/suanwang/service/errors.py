@@ -1,10 +1,13 @@
-"""Errors of the service layer; each maps to one HTTP status and names the field and the fix."""
+"""Errors of the service layer; each maps to one HTTP status and names the field and the fix. Database faults
+(unreachable, restarting, full, read-only) map to 503 with Retry-After."""
 
 from __future__ import annotations
 
+from sqlalchemy import exc as sa_exc
 from starlette.responses import JSONResponse
 
 from suanwang.errors import SuanwangError
+from suanwang.service.db import fault_reason
 
 
 class ServiceError(SuanwangError):
@@ -48,3 +51,19 @@ def error_response(exc: ServiceError) -> JSONResponse:
             item["suggestions"] = suggestions
         return JSONResponse({"detail": [item]}, status_code=422)
     return JSONResponse({"detail": detail}, status_code=exc.status, headers=headers)
+
+
+# Faults of the database rather than of the request: unreachable or restarting (OperationalError,
+# DisconnectionError), full (OperationalError), read-only (sqlite3: OperationalError; PostgreSQL's
+# read_only_sql_transaction: InternalError), no pooled connection in time (TimeoutError). They are answered 503.
+DB_FAULTS = (sa_exc.OperationalError, sa_exc.InternalError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+RETRY_AFTER_S = 2  # what a 503 asks the client to wait; an assumption: about one loop interval plus a reconnect
+
+
+def db_fault_response(exc: BaseException) -> JSONResponse:
+    """503 with a JSON body and Retry-After, for a request that met a database fault (nothing was stored)."""
+    detail = (
+        f"database unavailable ({fault_reason(exc)}) - retry in {RETRY_AFTER_S} s "
+        "(with the same Idempotency-Key, a retry never stores a job twice)"
+    )
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})

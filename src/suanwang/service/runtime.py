@@ -10,7 +10,7 @@ from suanwang.atlas import Atlas, load_atlas
 from suanwang.service import audit, migrate, sites
 from suanwang.service.auth import Principal, TokenCache, authenticate, ensure_admin_token
 from suanwang.service.config import ServiceConfig
-from suanwang.service.db import dialect_name, make_engine, make_sessionmaker
+from suanwang.service.db import WriteHealth, dialect_name, make_engine, make_sessionmaker
 from suanwang.service.executors import Executor, LocalExecutor
 from suanwang.service.intake import Intake
 from suanwang.service.loop import SchedulingLoop
@@ -40,7 +40,8 @@ class Service:
         }
         self.placer = Placer(self.atlas, cfg.policy, make_policy)
         self.loop = SchedulingLoop(self.sessions, self.placer, self.executors, cfg)
-        self.intake = Intake(self.engine, cfg.intake_batch)
+        self.health = WriteHealth()
+        self.intake = Intake(self.engine, cfg.intake_batch, self.health)
         self.tokens = TokenCache(cfg.auth_cache_s)
 
     def authenticate(self, token: str) -> Principal | None:
