@@ -103,6 +103,7 @@ Who = Annotated[Principal, Depends(principal)]
 Staff = Annotated[Principal, Depends(staff)]
 Admin = Annotated[Principal, Depends(admin)]
 
+RETRY = {200: {"description": "an exact retry (same Idempotency-Key, same request): what was stored the first time"}}
 api = APIRouter(prefix="/api/v1", responses=errors(*ANY_REQUEST))
 
 
@@ -208,7 +209,7 @@ def _owner(svc: Service, who: Principal, requested: str | None) -> tuple[int, st
         return jobs.tenant_for_submit(s, who, requested)
 
 
-@api.post("/jobs", status_code=201, tags=["jobs"], responses=errors(403, 422))
+@api.post("/jobs", status_code=201, tags=["jobs"], responses={**errors(403, 422), **RETRY})
 async def submit_job(body: JobIn, svc: Svc, who: Who, key: IdemKey = None) -> dict:
     """Submit one job; it is committed before the answer. The same Idempotency-Key with the same body returns the
     same job (200); with another body it is refused (422)."""
@@ -220,7 +221,7 @@ async def submit_job(body: JobIn, svc: Svc, who: Who, key: IdemKey = None) -> di
     return await store_and_answer(svc, new)
 
 
-@api.post("/jobs/batch", status_code=201, tags=["jobs"], responses=errors(403, 409, 422))
+@api.post("/jobs/batch", status_code=201, tags=["jobs"], responses={**errors(403, 409, 422), **RETRY})
 def submit_batch(body: JobBatchIn, response: Response, s: Sess, svc: Svc, who: Who, key: IdemKey = None) -> dict:
     """Submit several jobs in one transaction (all or none). The same Idempotency-Key with the same jobs returns
     them (200); with other jobs, or another number of them, it is refused (422)."""
