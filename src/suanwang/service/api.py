@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from suanwang.service import audit, auth, jobs, metrics, sites
+from suanwang.service import audit, auth, jobs, metrics, sites, visibility
 from suanwang.service.answers import ANY_REQUEST, Health, errors
 from suanwang.service.auth import Principal, Role, new_token_string, store_token
 from suanwang.service.db import Tenant, fault_reason
@@ -171,10 +171,11 @@ def revoke_token(token_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], s: Ses
 
 
 @api.get("/sites", tags=["sites"])
-def list_sites(s: Sess, _: Who) -> list[dict]:
-    """Every site with its capacity, free capacity, price, carbon and status."""
-    held = sites.held(s)
-    return [sites.site_json(r, held.get(r.id, (0, 0))) for r in sites.all_sites(s)]
+def list_sites(s: Sess, who: Who) -> list[dict]:
+    """Every site with its capacity, price, carbon and status. Free capacity for admins and operators; a tenant
+    gets null there and what its own jobs hold (cpu_cores_mine, gpu_cards_mine) - see service/visibility.py."""
+    mine = None if who.staff else sites.held(s, who.tenant_id)
+    return visibility.sites_for(who, sites.all_sites(s), sites.held(s) if who.staff else {}, mine)
 
 
 @api.post("/sites", status_code=201, tags=["sites"], responses=errors(403, 409, 422))
@@ -259,7 +260,8 @@ def cancel_job(job_id: str, s: Sess, svc: Svc, who: Who) -> dict:
 
 @api.get("/jobs/{job_id}/placement", tags=["jobs"], responses=errors(404))
 def job_placement(job_id: str, s: Sess, who: Who) -> dict:
-    """Where the job was placed, its predicted cost, energy, carbon, latency, and every site's verdict."""
+    """Where the job was placed, its predicted cost, energy, carbon, latency, and every site's verdict (for a
+    tenant without other tenants' load: no free capacity, no utilisation score)."""
     row, _ = jobs.get(s, who, job_id)
     if row.verdicts is None:
         raise NotFound(f"job {job_id} has not been scheduled yet (state {row.state})", "job_id")
@@ -274,7 +276,7 @@ def job_placement(job_id: str, s: Sess, who: Who) -> dict:
         "latency_ms": row.latency_ms,
         "transfer_h": row.transfer_h,
         "policy": row.policy,
-        "verdicts": verdicts_of(row.verdicts),
+        "verdicts": visibility.verdicts_for(who, verdicts_of(row.verdicts)),
     }
 
 

@@ -67,11 +67,12 @@ def seed(session: Session, atlas: Atlas) -> int:
     return added
 
 
-def held(session: Session) -> dict[str, tuple[int, int]]:
-    """(cores, cards) held per site by placed and running jobs."""
+def held(session: Session, tenant_id: int | None = None) -> dict[str, tuple[int, int]]:
+    """(cores, cards) held per site by placed and running jobs (of one tenant only, with `tenant_id`)."""
+    where = [JobRow.state.in_(HOLDING)] + ([JobRow.tenant_id == tenant_id] if tenant_id is not None else [])
     rows = session.execute(
         sa.select(JobRow.site_id, sa.func.sum(JobRow.cpu_cores), sa.func.sum(JobRow.gpu_cards))
-        .where(JobRow.state.in_(HOLDING))
+        .where(*where)
         .group_by(JobRow.site_id)
     )
     return {sid: (int(c or 0), int(g or 0)) for sid, c, g in rows if sid}
