@@ -149,8 +149,12 @@ def test_site_free_capacity_counts_held_jobs(world: World):
     jid = submit(world, world.acme).json()["id"]
     world.svc.loop.place()
     job = world.client.get(f"/api/v1/jobs/{jid}", headers=world.acme).json()
-    site = next(s for s in world.client.get("/api/v1/sites", headers=world.acme).json() if s["id"] == job["site_id"])
+    site = next(
+        s for s in world.client.get("/api/v1/sites", headers=world.operator).json() if s["id"] == job["site_id"]
+    )
     assert site["cpu_free"] == site["cpu_cores"] - JOB["cpu_cores"]
+    mine = next(s for s in world.client.get("/api/v1/sites", headers=world.acme).json() if s["id"] == job["site_id"])
+    assert mine["cpu_cores_mine"] == JOB["cpu_cores"] and mine["cpu_free"] is None  # see test_service_tenancy.py
 
 
 def test_metrics_summary_totals_match_jobs(world: World):
