@@ -153,6 +153,7 @@ class SchedulingLoop:
         """Hand placed jobs to their site's executor and mark them running."""
         t = JobRow.__table__
         cols = (t.c.seq, t.c.id, t.c.command, t.c.cpu_cores, t.c.gpu_cards, t.c.runtime_h, t.c.site_id)
+        cols += (t.c.mem_gb, t.c.output_gb)
         with self.sessions() as s, s.begin():
             rows = s.execute(
                 self._claim(
@@ -168,7 +169,10 @@ class SchedulingLoop:
             changes, events = [], []
             for r in rows:
                 ex = self.executors[r.executor]
-                ref = ex.submit(ExecRequest(r.id, r.command, int(r.cpu_cores), int(r.gpu_cards), r.runtime_h))
+                req = ExecRequest(
+                    r.id, r.command, int(r.cpu_cores), int(r.gpu_cards), r.runtime_h, r.mem_gb, r.output_gb
+                )
+                ref = ex.submit(req)
                 started = {"state": "running", "executor_ref": f"{ex.name}:{ref}", "started_at": now, "updated_at": now}
                 changes.append({"seq": r.seq, **started})
                 events.append(_event(self.actor, "start", r.id, now, site_id=r.site_id, executor=ex.name))

@@ -15,13 +15,16 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class ExecRequest:
-    """What an engine needs to run one job: its id, shell command (None: no real work) and resources."""
+    """What an engine needs to run one job: its id, shell command (None: no real work) and resources (cores, cards,
+    hours, GB of memory and of output; the local executor turns them into limits)."""
 
     job_id: str
     command: str | None
     cpu_cores: int
     gpu_cards: int
     runtime_h: float
+    mem_gb: float = 0.0  # 0: not stated
+    output_gb: float = 0.0
 
 
 @dataclass(frozen=True)
