@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= results
 
-.PHONY: setup browser run test lint format bench clean
+.PHONY: setup browser sandbox run test lint format bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ browser:
 	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk" || \
 	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
+# Debian bubblewrap: the sandbox tenant commands run in (`serve --allow-commands`; service/executors/local.py).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || \
+	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
+
 run: setup
 	$(BIN)/suanwang simulate --out $(OUT)
 
@@ -32,7 +37,7 @@ format: setup
 	$(BIN)/ruff check --fix src tests benchmarks scripts
 	$(BIN)/ruff format src tests benchmarks scripts
 
-test: setup browser lint
+test: setup browser sandbox lint
 	$(BIN)/pytest -n 2 --durations=15
 
 bench: setup

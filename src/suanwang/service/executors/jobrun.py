@@ -1,7 +1,9 @@
 """The supervisor of one command job: started by the local executor (as the server's user, root on a real host),
 it runs the command in a sandbox as an unprivileged user and records the outcome where only the server can read.
 
-    python -I -m suanwang.service.executors.jobrun <state dir>
+    python -I .../suanwang/service/executors/jobrun.py <state dir>
+
+(run as a script, importing only the standard library, so that it starts in a few milliseconds).
 
 It reads `spec.json` from the state directory (written by the server: the command, the job's directory, its uid
 and gid, its limits), starts the sandbox (bubblewrap) with stdout and stderr going to `stdout.log` and
@@ -43,14 +45,19 @@ def sandbox_argv(spec: dict, run_fd: int) -> list[str]:
     return [*argv, "--", "/bin/sh", "-c", spec["command"]]
 
 
-def _limits(spec: dict) -> list[tuple[int, int]]:
+CPU_GRACE_S = 5  # after the CPU limit a process gets SIGXCPU, this much later SIGKILL
+
+
+def _limits(spec: dict) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) for the job: CPU seconds, bytes of address space, processes, bytes per file, no
+    core dumps."""
     lim = spec["limits"]
     return [
-        (resource.RLIMIT_CPU, lim["cpu_s"]),
-        (resource.RLIMIT_AS, lim["memory_bytes"]),
-        (resource.RLIMIT_NPROC, lim["processes"]),
-        (resource.RLIMIT_FSIZE, lim["file_bytes"]),
-        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_CPU, lim["cpu_s"], lim["cpu_s"] + CPU_GRACE_S),
+        (resource.RLIMIT_AS, lim["memory_bytes"], lim["memory_bytes"]),
+        (resource.RLIMIT_NPROC, lim["processes"], lim["processes"]),
+        (resource.RLIMIT_FSIZE, lim["file_bytes"], lim["file_bytes"]),
+        (resource.RLIMIT_CORE, 0, 0),
     ]
 
 
@@ -58,8 +65,8 @@ def _become_the_job(spec: dict) -> None:
     """In the forked child, before exec: own session, the job's limits, then the job's unprivileged uid and gid
     (when this runs as root; otherwise the sandbox runs as the server's own user)."""
     os.setsid()
-    for which, value in _limits(spec):
-        resource.setrlimit(which, (value, value))
+    for which, soft, hard in _limits(spec):
+        resource.setrlimit(which, (soft, hard))
     if os.geteuid() == 0:
         os.setgroups([])
         os.setgid(spec["gid"])

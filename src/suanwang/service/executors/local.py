@@ -45,7 +45,7 @@ WHY = {
     "workdir": "the job uid cannot reach the workdir: make every folder above it searchable (chmod o+x) or "
     "start the server with a --workdir under /tmp",
 }
-SUPERVISOR = "suanwang.service.executors.jobrun"
+SUPERVISOR = str(Path(__file__).with_name("jobrun.py"))  # run as a script: no package import, a fast start
 JOB_UID_BASE = 200_000  # job uids: JOB_UID_BASE .. + JOB_UIDS - 1 (above any login or system account)
 JOB_UIDS = 60_000
 GiB = 1 << 30
@@ -54,6 +54,7 @@ GiB = 1 << 30
 DEFAULT_MEMORY_GB = 2.0
 DEFAULT_FILE_GB = 1.0
 MAX_PROCESSES = 256
+LIMIT_MAX = 1 << 62  # below RLIM_INFINITY: a request's absurd runtime or memory is a large limit, not an error
 LOG_TAIL_BYTES = 1 << 20  # the most of each log GET /jobs/{id}/logs returns (its end)
 
 
@@ -64,10 +65,10 @@ def limits_for(request: ExecRequest) -> dict[str, int]:
     memory_gb = request.mem_gb if request.mem_gb > 0 else DEFAULT_MEMORY_GB
     file_gb = request.output_gb if request.output_gb > 0 else DEFAULT_FILE_GB
     return {
-        "cpu_s": cpu_s,
-        "memory_bytes": int(memory_gb * GiB),
+        "cpu_s": min(cpu_s, LIMIT_MAX),
+        "memory_bytes": min(int(memory_gb * GiB), LIMIT_MAX),
         "processes": MAX_PROCESSES,
-        "file_bytes": int(file_gb * GiB),
+        "file_bytes": min(int(file_gb * GiB), LIMIT_MAX),
     }
 
 
@@ -131,7 +132,7 @@ class LocalExecutor(Executor):
         }
         (state / "spec.json").write_text(json.dumps(spec))
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", SUPERVISOR, str(state)],
+            [sys.executable, "-I", SUPERVISOR, str(state)],
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},  # nothing of the server's environment
             start_new_session=True,  # outlives a server restart; the restarted server reads its status.json
             stdin=subprocess.DEVNULL,
@@ -166,7 +167,9 @@ class LocalExecutor(Executor):
             return ExecStatus("failed", None, "lost: its supervisor ended without an outcome (host restarted?)")
         code = int(status["exit_code"])
         if status.get("signal"):
-            why = f"killed by signal {status['signal']} ({signal.Signals(status['signal']).name})"
+            why = f"killed by {_signal_name(status['signal'])}"
+        elif 128 < code < 128 + signal.NSIG:  # the sandbox reports a command killed by a signal as 128 + it
+            why = f"exit code {code} (killed by {_signal_name(code - 128)})"
         else:
             why = f"exit code {code}"
         return ExecStatus("done" if code == 0 else "failed", code, why)
@@ -234,3 +237,10 @@ def _searchable_by_others(path: Path) -> bool:
         except FileNotFoundError:
             continue  # created later, by us, searchable
     return True
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
