@@ -20,6 +20,7 @@ from test_service_durability import SERVE, free_port
 from test_service_fixtures import *  # noqa: F403 - fixtures
 from test_service_fixtures import JOB, World, build_world, make_service
 
+from suanwang.service.executors import ExecRequest, LocalExecutor
 from suanwang.service.executors.local import job_uid
 
 pytestmark = [
@@ -191,3 +192,22 @@ def test_the_limits_of_the_request_hold(cw: World, job_workdir):
     assert "rc=153" in _logs(cw, cw.acme, big)  # 128 + SIGXFSZ
     assert (job_workdir / "run" / big / "big").stat().st_size <= 0.001 * 2**30
     assert ended[fork]["state"] == "failed" and "Cannot fork" in _logs(cw, cw.acme, fork)
+
+
+def test_a_restarted_server_cancels_through_the_supervisor_and_reports_a_lost_one(job_workdir):
+    first = LocalExecutor(job_workdir, allow_commands=True)
+    ref = first.submit(ExecRequest("job_r", "sleep 60", 1, 0, 1.0))
+    gone = first.submit(ExecRequest("job_g", "sleep 60", 1, 0, 1.0))
+    again = LocalExecutor(job_workdir, allow_commands=True)  # a restarted server: nothing in memory
+    assert again.poll(ref).state == "running" and again.poll(gone).state == "running"
+    _appears(job_workdir / "state" / ref / "stdout.log")  # the supervisor is up (a cancel before is not recorded)
+    again.cancel(ref)  # signals the supervisor the first server started, found by the server's own pid file
+    deadline = time.monotonic() + 10
+    while (st := again.poll(ref)).state == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert st.state == "failed" and "SIGKILL" in st.message
+    first._procs[gone].kill()  # its supervisor dies without writing an outcome (the sandbox dies with it)
+    first._procs[gone].wait()
+    st = again.poll(gone)
+    assert st.state == "failed" and st.message.startswith("lost")

@@ -82,30 +82,35 @@ def _write_status(state: Path, status: dict) -> None:
 def main(state_dir: str) -> int:
     """Run the job of `state_dir` to its end; 0 unless the sandbox could not start."""
     state = Path(state_dir)
-    spec = json.loads((state / "spec.json").read_text())
-    out = os.open(state / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = os.open(state / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    run_fd = os.open(spec["run_dir"], os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
-    cancelled = False
-    started = time.time()
-    proc = subprocess.Popen(
-        sandbox_argv(spec, run_fd),
-        pass_fds=(run_fd,),
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=err,
-        env={"PATH": SANDBOX_ENV_PATH},
-        cwd="/",
-        preexec_fn=lambda: _become_the_job(spec),  # noqa: PLW1509 - this process has one thread
-    )
+    cancelled, proc = False, None
 
     def cancel(*_):
         nonlocal cancelled
         cancelled = True
-        proc.kill()  # the sandbox's pid 1 goes, and with it every process of the job
+        if proc is not None:
+            proc.kill()  # the sandbox's pid 1 goes, and with it every process of the job
 
-    signal.signal(signal.SIGTERM, cancel)
-    rc = proc.wait()
+    signal.signal(signal.SIGTERM, cancel)  # first: a cancel during start-up is recorded too
+    spec = json.loads((state / "spec.json").read_text())
+    out = os.open(state / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = os.open(state / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    run_fd = os.open(spec["run_dir"], os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+    started = time.time()
+    rc = -signal.SIGKILL
+    if not cancelled:
+        proc = subprocess.Popen(
+            sandbox_argv(spec, run_fd),
+            pass_fds=(run_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env={"PATH": SANDBOX_ENV_PATH},
+            cwd="/",
+            preexec_fn=lambda: _become_the_job(spec),  # noqa: PLW1509 - this process has one thread
+        )
+        if cancelled:  # cancelled while it started
+            proc.kill()
+        rc = proc.wait()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     _write_status(
         state,
