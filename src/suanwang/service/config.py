@@ -17,8 +17,8 @@ class ServiceConfig:
     loop_interval_s: pause between scheduling-loop ticks.
     heartbeat_timeout_s: a monitored site silent this long is marked down and its jobs re-queued.
     simulated_run_s: wall time a job without a `command` "runs" on the local executor.
-    allow_commands: let tenants submit shell commands to the local executor (off by default: a command runs
-        with the server's own rights).
+    allow_commands: let tenants submit shell commands to the local executor (off by default); each runs in a
+        bubblewrap sandbox as an unprivileged uid with limits from its request (executors/local.py).
     batch_size: jobs the loop claims and places per transaction; a full batch is followed at once by the next.
     intake_batch: most single-job submissions stored together in one transaction (group commit).
     auth_cache_s: how long a replica trusts a token it has already checked without asking the database (0: never);
