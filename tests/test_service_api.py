@@ -186,3 +186,17 @@ def test_job_json_carries_the_origin_coordinates_for_maps(world: World):
     assert (job["origin_lat"], job["origin_lon"]) == (xuchang.lat, xuchang.lon)
     listed = world.client.get("/api/v1/jobs", headers=world.acme).json()["items"][0]
     assert (listed["origin_lat"], listed["origin_lon"]) == (xuchang.lat, xuchang.lon)
+
+
+def test_openapi_documents_every_error_answer(world: World):
+    spec = world.client.get("/openapi.json").json()
+    seen = set()
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            codes = set(op["responses"])
+            seen |= codes
+            if path.startswith("/api/v1/"):
+                assert {"400", "401", "413", "503"} <= codes, f"{method} {path}: {sorted(codes)}"
+                assert "Retry-After" in op["responses"]["503"]["headers"]
+    assert {"400", "401", "403", "404", "409", "413", "422", "503"} <= seen
+    assert "503" in spec["paths"]["/healthz"]["get"]["responses"]
