@@ -53,7 +53,7 @@ def serve(
     admin_token: Annotated[
         str | None, typer.Option(help="ensure this admin token exists (env SUANWANG_ADMIN_TOKEN)")
     ] = None,
-    allow_commands: Annotated[bool, typer.Option("--allow-commands", help="let jobs run shell commands here, sandboxed (needs bubblewrap)")] = False,
+    allow_commands: Annotated[bool, typer.Option("--allow-commands", help="run jobs' commands, sandboxed")] = False,
     heartbeat_timeout_s: Annotated[float | None, typer.Option(help="seconds before a silent site is down")] = None,
     workdir: Annotated[Path | None, typer.Option(help="folder for the local executor's job directories")] = None,
     policy: Annotated[str | None, typer.Option(help="scheduling policy (online, cheapest, ...)")] = None,

@@ -26,8 +26,8 @@ def die_with_parent(sig: int = signal.SIGTERM) -> bool:
     """Have the kernel send `sig` to this process when the parent named in SUANWANG_PARENT_PID dies; True when
     armed. A parent that is already gone gets the signal sent at once."""
     parent = os.environ.get(PARENT_ENV, "")
-    if not parent.isdigit() or not sys.platform.startswith("linux"):
-        return False
+    if not parent.isdigit() or int(parent) == os.getpid() or not sys.platform.startswith("linux"):
+        return False  # not started by `serve`, or `serve` itself (one worker runs in its own process)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
