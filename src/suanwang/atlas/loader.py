@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from suanwang.atlas.model import Hub, Place, Province, Site
+from suanwang.atlas.model import DEFAULT_CARBON_YEAR, CarbonYearError, Hub, Place, Province, Site
 from suanwang.atlas.places import NameIndex
 from suanwang.errors import DataError
 
@@ -60,6 +60,7 @@ class Atlas:
     assumptions: dict[str, Assumption]
     tou_multiplier: np.ndarray  # 24 hourly price multipliers, normalised to a daily mean of 1
     tou_band: list[str]
+    carbon_year: int = DEFAULT_CARBON_YEAR  # the year of grid CO2 factors every carbon figure uses
     _site_index: NameIndex[Site] = field(init=False, repr=False)
     _place_index: NameIndex[Place] = field(init=False, repr=False)
     _province_index: NameIndex[Province] = field(init=False, repr=False)
@@ -99,6 +100,28 @@ class Atlas:
         """The province with this id, adcode or name (中文 / English); UnknownPlaceError suggests close names."""
         return self._province_index.get(name)
 
+    @property
+    def carbon_years(self) -> list[int]:
+        """The years for which every province has a grid CO2 factor."""
+        years = set.intersection(*(set(p.co2_kg_per_kwh) for p in self.provinces.values()))
+        return sorted(years)
+
+    def check_carbon_year(self, year: int) -> int:
+        """`year` if every province has a factor for it; CarbonYearError (naming the years there are) otherwise."""
+        if year not in self.carbon_years:
+            raise CarbonYearError(year, self.carbon_years)
+        return year
+
+    def with_carbon_year(self, year: int | None) -> Atlas:
+        """This atlas with `year` as its carbon year (checked); None keeps the current one. Mutates and returns self."""
+        if year is not None:
+            self.carbon_year = self.check_carbon_year(year)
+        return self
+
+    def co2(self, province_id: str) -> float:
+        """Grid CO2 factor in kgCO2/kWh of a province in the atlas's carbon year."""
+        return self.provinces[province_id].co2(self.carbon_year)
+
     def value(self, key: str) -> float:
         """The value of a named modelling assumption (see data/assumptions.yaml)."""
         return self.assumptions[key].value
@@ -120,7 +143,34 @@ def _price_basis(p: Province, delta_source: str = "") -> str:
     return f"{text}; site delta: {delta_source}" if delta_source else text
 
 
+CO2_2023 = "co2_factors_2023.csv"
+
+
+def co2_2023() -> tuple[dict[str, float | None], dict[str, float]]:
+    """2023 grid CO2 factors in kgCO2/kWh from the MEE/NBS table (公告2025年第47号): (by province id, None where
+    the official table has no row - Tibet; by regional grid)."""
+    rows = read_csv(DATA / CO2_2023)
+    value = {r["id"]: number(r, "factor_kgco2_per_kwh", CO2_2023, i, allow_empty=True) for i, r in enumerate(rows, 2)}
+    scope = {r["id"]: r["scope"] for r in rows}
+    return (
+        {k: v for k, v in value.items() if scope[k] == "provincial"},
+        {k: v for k, v in value.items() if scope[k] == "regional"},
+    )
+
+
+def _co2_2023_of(r: dict[str, str], provincial: dict, regional: dict, i: int) -> float:
+    """A province's 2023 factor; a province flagged `assumption` without an official row (Tibet) takes its
+    regional grid's 2023 factor, as the 2021 and 2022 columns do."""
+    value = provincial.get(r["id"])
+    if value is None and r["co2_basis"] == "assumption":
+        value = regional.get(r["grid_region"])
+    if value is None:
+        raise DataError(CO2_2023, None, r["id"], "has no 2023 factor", "add the official row or flag an assumption")
+    return value
+
+
 def _provinces() -> dict[str, Province]:
+    provincial_2023, regional_2023 = co2_2023()
     pop_rows = read_csv(DATA / "province_population_nbs.csv")
     population = {r["region"]: float(r["2024"]) for r in pop_rows}
     out = {}
@@ -143,6 +193,7 @@ def _provinces() -> dict[str, Province]:
             co2_kg_per_kwh={
                 2021: number(r, "co2_2021_kg_per_kwh", f, i),
                 2022: number(r, "co2_2022_kg_per_kwh", f, i),
+                2023: _co2_2023_of(r, provincial_2023, regional_2023, i),
             },
             co2_basis=r["co2_basis"],
             price_cny_per_kwh=number(r, "price_cny_per_kwh", f, i),
@@ -327,10 +378,11 @@ def _load_national() -> Atlas:
     return build_atlas(_provinces(), _assumptions())
 
 
-def load_atlas() -> Atlas:
-    """The embedded national atlas: 31 provinces, 8 hubs, 10 clusters, Zhongyuan AI centre, 31 provincial DCs."""
+def load_atlas(carbon_year: int = DEFAULT_CARBON_YEAR) -> Atlas:
+    """The embedded national atlas: 31 provinces, 8 hubs, 10 clusters, Zhongyuan AI centre, 31 provincial DCs;
+    carbon figures use `carbon_year`'s grid factors (2021, 2022 or 2023; CarbonYearError otherwise)."""
     base = _load_national()
-    return Atlas(
+    atlas = Atlas(
         dict(base.provinces),
         dict(base.hubs),
         list(base.sites),
@@ -339,6 +391,7 @@ def load_atlas() -> Atlas:
         base.tou_multiplier.copy(),
         list(base.tou_band),
     )
+    return atlas.with_carbon_year(carbon_year)
 
 
 @cache

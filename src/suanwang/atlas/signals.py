@@ -65,9 +65,11 @@ class Signals:
         return (cp[:, h + n] - cp[:, h]).T / n, (cg[:, h + n] - cg[:, h]).T / n
 
 
-def build_signals(atlas: Atlas, sites: list[Site] | None = None, year: int = 2022) -> Signals:
-    """Hourly price and carbon profiles for `sites` (default: all atlas sites) using `year`'s CO2 factors."""
+def build_signals(atlas: Atlas, sites: list[Site] | None = None, year: int | None = None) -> Signals:
+    """Hourly price and carbon profiles for `sites` (default: all atlas sites) using `year`'s CO2 factors
+    (default: the atlas's carbon year)."""
     sites = atlas.sites if sites is None else sites
+    year = atlas.carbon_year if year is None else atlas.check_carbon_year(year)
     dips = {r["grid_region"]: float(r["solar_dip"]) for r in read_csv(DATA / "grid_regions.csv")}
     solar = solar_shape()
     solar = solar - solar.mean()

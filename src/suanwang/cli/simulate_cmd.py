@@ -71,7 +71,11 @@ def register(app) -> None:
         outage: list[str] = typer.Option([], "--outage", help="SITE:START:END hours, repeatable."),
         cut: list[str] = typer.Option([], "--cut", help="PROVINCE:SITE:START:END hours, repeatable."),
         start: str = typer.Option("2025-01-06", "--start", help="Calendar date of hour 0 (for the report)."),
-        carbon_year: int = typer.Option(2022, "--carbon-year", help="Year of the grid CO2 factors."),
+        carbon_year: int = typer.Option(
+            None,
+            "--carbon-year",
+            help="Year of the grid CO2 factors: 2021, 2022 or 2023 (default: scenario's, else 2023).",
+        ),
         workers: int = typer.Option(0, "--workers", help="Worker processes (0: CPU count, at most 4)."),
     ):
         """Simulate the national computing network under each policy and compare them with local-only."""
@@ -96,7 +100,8 @@ def register(app) -> None:
             atlas, network, name = sc.atlas, sc.network, sc.name
         else:
             atlas = load_atlas()
-        ctx = SchedulerContext.build(atlas, network, build_signals(atlas, year=carbon_year))
+        carbon_year = atlas.with_carbon_year(carbon_year).carbon_year
+        ctx = SchedulerContext.build(atlas, network, build_signals(atlas))
         if trace is not None:
             job_list = replay(trace, atlas)
             days = max(days, max((j.submit_h for j in job_list), default=0.0) / 24.0)
