@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import importlib.resources
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
-import numpy as np
 import yaml
 
 from suanwang.atlas.model import DEFAULT_CARBON_YEAR, CarbonYearError, Hub, Place, Province, Site
 from suanwang.atlas.places import NameIndex
+from suanwang.atlas.tables import DATA, number, read_csv
+from suanwang.atlas.tariffs import Tariffs, load_tariffs
 from suanwang.errors import DataError
-
-DATA = importlib.resources.files("suanwang.atlas") / "data"
-
-
-def read_csv(path, name: str | None = None) -> list[dict[str, str]]:
-    """Rows of a CSV file as dicts; lines starting with '#' are comments."""
-    name = name or Path(str(path)).name
-    with path.open(encoding="utf-8") as f:
-        lines = [line for line in f if not line.startswith("#")]
-    return list(csv.DictReader(lines))
-
-
-def number(row: dict[str, str], key: str, file: str, i: int, *, allow_empty: bool = False) -> float | None:
-    """Parse a numeric field; a bad value raises DataError naming file, row and field."""
-    raw = (row.get(key) or "").strip()
-    if not raw:
-        if allow_empty:
-            return None
-        raise DataError(file, i, key, "is empty", "give a number")
-    try:
-        return float(raw)
-    except ValueError:
-        raise DataError(file, i, key, f"'{raw}' is not a number", "give a number such as 0.5") from None
 
 
 @dataclass
@@ -58,8 +33,7 @@ class Atlas:
     sites: list[Site]
     places: list[Place]
     assumptions: dict[str, Assumption]
-    tou_multiplier: np.ndarray  # 24 hourly price multipliers, normalised to a daily mean of 1
-    tou_band: list[str]
+    tariffs: Tariffs  # provincial time-of-use areas, hours and period prices (atlas/tariffs.py)
     carbon_year: int = DEFAULT_CARBON_YEAR  # the year of grid CO2 factors every carbon figure uses
     _site_index: NameIndex[Site] = field(init=False, repr=False)
     _place_index: NameIndex[Place] = field(init=False, repr=False)
@@ -122,6 +96,15 @@ class Atlas:
         """Grid CO2 factor in kgCO2/kWh of a province in the atlas's carbon year."""
         return self.provinces[province_id].co2(self.carbon_year)
 
+    def tariff_area(self, site: Site) -> str:
+        """The time-of-use tariff area of a site: that of the nearest city of its province (tou_areas.csv lists
+        the cities of split provinces), else the province's own area."""
+        cities = [p for p in self.places if p.province_id == site.province_id]
+        if not cities:
+            return site.province_id
+        near = min(cities, key=lambda p: (p.lat - site.lat) ** 2 + ((p.lon - site.lon) * 0.8) ** 2)
+        return self.tariffs.area_id(site.province_id, near.adcode)
+
     def value(self, key: str) -> float:
         """The value of a named modelling assumption (see data/assumptions.yaml)."""
         return self.assumptions[key].value
@@ -169,6 +152,21 @@ def _co2_2023_of(r: dict[str, str], provincial: dict, regional: dict, i: int) ->
     return value
 
 
+def _price(r: dict[str, str], f: str, i: int) -> tuple[float, str, str]:
+    """(CNY/kWh, basis, note) of a province: the annual time-weighted mean of its sourced time-of-use period
+    prices where tou_prices.csv has its area, else provinces.csv's level (sourced or assumption)."""
+    tariffs = load_tariffs()
+    mean = tariffs.sourced_mean_cny_per_kwh(r["id"]) if r["id"] in tariffs.areas else None
+    if mean is None:
+        return number(r, "price_cny_per_kwh", f, i), r["price_basis"], r["price_note"]
+    snap = tariffs.areas[r["id"]].price
+    note = (
+        f"time-weighted annual mean of the {snap.price_month} period prices ({snap.user_class}, energy only, "
+        f"no demand charge) over the notice's hours; {snap.source}; confidence {snap.confidence}"
+    )
+    return mean, "sourced", note
+
+
 def _provinces() -> dict[str, Province]:
     provincial_2023, regional_2023 = co2_2023()
     pop_rows = read_csv(DATA / "province_population_nbs.csv")
@@ -196,9 +194,7 @@ def _provinces() -> dict[str, Province]:
                 2023: _co2_2023_of(r, provincial_2023, regional_2023, i),
             },
             co2_basis=r["co2_basis"],
-            price_cny_per_kwh=number(r, "price_cny_per_kwh", f, i),
-            price_basis=r["price_basis"],
-            price_note=r["price_note"],
+            **dict(zip(("price_cny_per_kwh", "price_basis", "price_note"), _price(r, f, i), strict=True)),
             population_10k=population[key],
         )
     return out
@@ -347,14 +343,6 @@ def _places() -> list[Place]:
     ]
 
 
-def _tou() -> tuple[np.ndarray, list[str]]:
-    rows = sorted(read_csv(DATA / "tou.csv"), key=lambda r: int(r["hour"]))
-    if [int(r["hour"]) for r in rows] != list(range(24)):
-        raise DataError("tou.csv", None, "hour", "must list hours 0..23 once each")
-    m = np.array([float(r["multiplier"]) for r in rows])
-    return m / m.mean(), [r["band"] for r in rows]
-
-
 def build_atlas(provinces: dict[str, Province], assumptions: dict[str, Assumption]) -> Atlas:
     """An atlas built from (possibly overridden) provinces and assumptions plus the shipped site tables.
 
@@ -369,8 +357,23 @@ def build_atlas(provinces: dict[str, Province], assumptions: dict[str, Assumptio
         + _extra_sites(provinces, assumptions)
         + _provincial_dcs(provinces, assumptions)
     )
-    tou, bands = _tou()
-    return Atlas(dict(provinces), hubs, sites, _places(), dict(assumptions), tou, bands)
+    atlas = Atlas(dict(provinces), hubs, sites, _places(), dict(assumptions), load_tariffs())
+    for s in sites:
+        s.notes.setdefault("tou", tou_note(atlas, s))
+    return atlas
+
+
+def tou_note(atlas: Atlas, site: Site) -> str:
+    """Where a site's time-of-use hours and period prices come from."""
+    area = atlas.tariffs.areas[atlas.tariff_area(site)]
+    snap = area.price
+    prices = (
+        f"period prices sourced ({snap.price_month} 95598 table, confidence {snap.confidence})"
+        if snap
+        else "period prices: assumption (median period / flat ratios of the sourced 95598 tables, scaled to the "
+        "site's average price)"
+    )
+    return f"hours: {area.name_zh} {area.doc_id} (confidence {area.confidence}); {prices}"
 
 
 @cache
@@ -388,8 +391,7 @@ def load_atlas(carbon_year: int = DEFAULT_CARBON_YEAR) -> Atlas:
         list(base.sites),
         list(base.places),
         dict(base.assumptions),
-        base.tou_multiplier.copy(),
-        list(base.tou_band),
+        base.tariffs,
     )
     return atlas.with_carbon_year(carbon_year)
 
