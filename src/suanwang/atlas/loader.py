@@ -260,8 +260,16 @@ def _clusters(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[
     return sites
 
 
+def province_roles(provinces: dict[str, Province]) -> dict[str, str]:
+    """The programme direction (east / west) of each province: the role of the hub whose clusters it hosts
+    (Sichuan and Chongqing: the demand-side Chengdu-Chongqing hub, east), else west for the NBS west region."""
+    hub_role = {r["id"]: r["role"] for r in read_csv(DATA / "hubs.csv")}
+    by_cluster = {r["province_id"]: hub_role[r["hub_id"]] for r in read_csv(DATA / "clusters.csv")}
+    return {pid: by_cluster.get(pid, "west" if p.region == "west" else "east") for pid, p in provinces.items()}
+
+
 def _provincial_dcs(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[Site]:
-    west = {"west"}
+    roles = province_roles(provinces)
     return [
         Site(
             id=f"{p.id}-dc",
@@ -276,7 +284,7 @@ def _provincial_dcs(provinces: dict[str, Province], a: dict[str, Assumption]) ->
             cpu_cores=round(p.population_10k * a["provincial_dc_cores_per_10k_people"].value),
             gpu_cards=round(p.population_10k * a["provincial_dc_gpus_per_10k_people"].value),
             price_cny_per_kwh=p.price_cny_per_kwh,
-            role="west" if p.region in west else "east",
+            role=roles[p.id],
             labels=("provincial", "gov-cloud"),
             notes={
                 "pue": _basis(a["provincial_dc_pue"]),
@@ -293,6 +301,7 @@ def _provincial_dcs(provinces: dict[str, Province], a: dict[str, Assumption]) ->
 
 
 def _extra_sites(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[Site]:
+    roles = province_roles(provinces)
     out = []
     for i, r in enumerate(read_csv(DATA / "sites_extra.csv"), start=2):
         f = "sites_extra.csv"
@@ -311,7 +320,7 @@ def _extra_sites(provinces: dict[str, Province], a: dict[str, Assumption]) -> li
                 cpu_cores=int(number(r, "cpu_cores", f, i)),
                 gpu_cards=int(number(r, "gpu_cards", f, i)),
                 price_cny_per_kwh=p.price_cny_per_kwh,
-                role="east" if p.region != "west" else "west",
+                role=roles[p.id],
                 labels=tuple(r["labels"].split(";")),
                 notes={
                     "pue": _basis(a[r["pue_key"]]),
