@@ -167,8 +167,23 @@ def _price(r: dict[str, str], f: str, i: int) -> tuple[float, str, str]:
     return mean, "sourced", note
 
 
+RENEWABLE = "renewable_weights.csv"
+
+
+def renewable_weights() -> dict[str, tuple[float | None, float | None]]:
+    """Province id -> (total, non-hydro) 2023 renewable consumption weights in %, None where not assessed."""
+    return {
+        r["province_id"]: (
+            number(r, "total_weight_pct", RENEWABLE, i, allow_empty=True),
+            number(r, "non_hydro_weight_pct", RENEWABLE, i, allow_empty=True),
+        )
+        for i, r in enumerate(read_csv(DATA / RENEWABLE), start=2)
+    }
+
+
 def _provinces() -> dict[str, Province]:
     provincial_2023, regional_2023 = co2_2023()
+    weights = renewable_weights()
     pop_rows = read_csv(DATA / "province_population_nbs.csv")
     population = {r["region"]: float(r["2024"]) for r in pop_rows}
     out = {}
@@ -196,6 +211,8 @@ def _provinces() -> dict[str, Province]:
             co2_basis=r["co2_basis"],
             **dict(zip(("price_cny_per_kwh", "price_basis", "price_note"), _price(r, f, i), strict=True)),
             population_10k=population[key],
+            renewable_weight_pct=weights[r["id"]][0],
+            non_hydro_weight_pct=weights[r["id"]][1],
         )
     return out
 

@@ -41,6 +41,8 @@ class Province:
     price_basis: str  # "sourced" or "assumption"
     price_note: str
     population_10k: float  # NBS year-end resident population, 10,000 persons
+    renewable_weight_pct: float | None = None  # 2023 renewable consumption weight, % (发改办能源〔2023〕569号)
+    non_hydro_weight_pct: float | None = None  # its non-hydro part, %; None where not assessed (Tibet)
 
     def co2(self, year: int = DEFAULT_CARBON_YEAR) -> float:
         """Grid CO2 factor in kgCO2/kWh for `year`; CarbonYearError when the province has no factor for it."""

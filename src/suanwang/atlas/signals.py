@@ -3,9 +3,12 @@
 Price: the site's average price x its own tariff area's time-of-use shape for the month (atlas/tariffs.py:
 the provincial notice's hours; period prices sourced from the 95598 tables where shipped, else the median
 period ratios; the shape's annual mean is 1). Carbon: no public hourly series exists for Chinese provinces,
-so it is the official annual provincial factor x (1 - solar_dip x (solar(h) - mean solar)), where solar(h)
-is a clear-sky half-sine from 06:00 to 18:00 and solar_dip per grid region is an assumption
-(grid_regions.csv). The daily mean of the carbon shape equals the official annual factor.
+so it is the official annual provincial factor x (1 - dip x (solar(h) - mean solar)), where solar(h) is a
+clear-sky half-sine from 06:00 to 18:00 (mean 1/pi). With solar's share of consumption s (the province's 2023
+non-hydro renewable weight x solar_share_of_non_hydro) displacing fossil generation (share 1 - total
+renewable weight) at a constant load, intensity(h) / mean = 1 - pi s (solar(h) - 1/pi) / (1 - total), so
+dip = pi s / (1 - total) (solar_dip_of). Provinces without a weight (Tibet) use their grid region's assumed
+dip (grid_regions.csv). The daily mean of the carbon shape equals the official annual factor.
 
 A Signals object holds one calendar month's daily profile: a run uses the month of its start date.
 """
@@ -70,6 +73,16 @@ class Signals:
         return (cp[:, h + n] - cp[:, h]).T / n, (cg[:, h + n] - cg[:, h]).T / n
 
 
+def solar_dip_of(atlas: Atlas, province_id: str, region_dips: dict[str, float]) -> float:
+    """Midday carbon dip of a province (fraction of its annual factor per unit of solar(h) - mean solar), from its
+    2023 renewable consumption weights; its grid region's assumed dip where it has none."""
+    p = atlas.province(province_id)
+    if p.non_hydro_weight_pct is None or p.renewable_weight_pct is None:
+        return region_dips[p.grid_region]
+    solar = p.non_hydro_weight_pct / 100.0 * atlas.value("solar_share_of_non_hydro")
+    return math.pi * solar / (1.0 - p.renewable_weight_pct / 100.0)
+
+
 def price_profile(atlas: Atlas, site: Site, month: int) -> np.ndarray:
     """24 hourly prices (CNY/kWh) of `site` in calendar `month`: its average price x its area's TOU shape."""
     return site.price_cny_per_kwh * atlas.tariffs.shape(atlas.tariff_area(site), month)
@@ -90,7 +103,7 @@ def build_signals(
     price = np.array([price_profile(atlas, s, month) for s in sites]).reshape(len(sites), 24)
     carbon = np.array(
         [
-            atlas.province(s.province_id).co2(year) * (1.0 - dips[atlas.province(s.province_id).grid_region] * solar)
+            atlas.province(s.province_id).co2(year) * (1.0 - solar_dip_of(atlas, s.province_id, dips) * solar)
             for s in sites
         ]
     )

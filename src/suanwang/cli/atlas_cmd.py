@@ -152,6 +152,8 @@ def provinces_cmd(as_json: JsonOpt = False, scenario: ScenarioOpt = None, carbon
             "price_basis": p.price_basis,
             "price_note": p.price_note,
             "population_10k": p.population_10k,
+            "renewable_weight_pct": p.renewable_weight_pct,
+            "non_hydro_weight_pct": p.non_hydro_weight_pct,
         }
         for p in atlas.provinces.values()
     ]
