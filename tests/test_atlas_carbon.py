@@ -110,3 +110,16 @@ def test_scenario_carbon_year(tmp_path):
     bad.write_text("name: y2030\ncarbon_year: 2030\n", encoding="utf-8")
     with pytest.raises(ScenarioError, match=r"carbon_year.*2021, 2022, 2023"):
         load_scenario(bad)
+
+
+def test_docs_data_changes_section_is_current():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("data_changes", root / "scripts" / "data_changes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.section() in (root / "docs" / "data.md").read_text(encoding="utf-8"), (
+        "run scripts/data_changes.py --write"
+    )
