@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from suanwang.atlas import Atlas, Site, load_atlas
+from suanwang.atlas.loader import tou_note
 from suanwang.cli.common import console, emit, friendly_errors
 
 app = typer.Typer(no_args_is_help=True, help="The national atlas (数纽): sites, provinces, places, summary.")
@@ -82,6 +83,8 @@ def site_row(atlas: Atlas, s: Site) -> dict:
         "green_basis": s.notes.get("green", ""),
         "price_cny_per_kwh": s.price_cny_per_kwh,
         "price_basis": s.notes.get("price", ""),
+        "tou_area": atlas.tariff_area(s),
+        "tou_basis": s.notes.get("tou") or tou_note(atlas, s),
         **co2_columns(atlas, p),
         "co2_basis": p.co2_basis,
         "capacity_basis": s.notes.get("capacity", ""),
