@@ -166,3 +166,14 @@ def test_replaced_wrong_kind_prices_are_assumptions():
 def test_a_month_outside_1_to_12_is_refused():
     with pytest.raises(ValueError, match="1..12"):
         build_signals(load_atlas(), month=13)
+
+
+def test_simulate_takes_the_tariff_month_from_start(tmp_path):
+    from typer.testing import CliRunner
+
+    from suanwang.cli.main import app
+    from suanwang.cli.simulate_cmd import _start_month
+
+    assert _start_month("2025-07-15") == 7 and _start_month("2025-01-06") == 1
+    res = CliRunner().invoke(app, ["simulate", "--start", "2025-13-01", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "--start" in res.output and "Traceback" not in res.output
