@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from suanwang.atlas.loader import Assumption, Atlas, build_atlas, inside_china, load_atlas
+from suanwang.atlas.loader import Assumption, Atlas, build_atlas, inside_china, load_atlas, province_roles
 from suanwang.atlas.model import CarbonYearError, Province, Site
 from suanwang.errors import ScenarioError, UnknownPlaceError
 
@@ -280,7 +280,7 @@ def _site(atlas: Atlas, spec: SiteSpec, old: Site | None, scenario: str, file: s
         cpu_cores=spec.cpu_cores,
         gpu_cards=spec.gpu_cards,
         price_cny_per_kwh=spec.price_cny_per_kwh or province.price_cny_per_kwh,
-        role=spec.role or ("west" if province.region == "west" else "east"),
+        role=spec.role or province_roles(atlas.provinces)[province_id],
         hub_id=spec.hub_id or "",
         labels=tuple(spec.labels or ()),
         notes={
