@@ -177,3 +177,26 @@ def test_simulate_takes_the_tariff_month_from_start(tmp_path):
     assert _start_month("2025-07-15") == 7 and _start_month("2025-01-06") == 1
     res = CliRunner().invoke(app, ["simulate", "--start", "2025-13-01", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "--start" in res.output and "Traceback" not in res.output
+
+
+def test_every_sourced_area_prices_equal_its_95598_snapshot():
+    # the best-graded (then latest) row of tou_prices.csv per area, read here without the loader
+    best: dict[str, dict[str, str]] = {}
+    for r in rows("tou_prices.csv"):
+        old = best.get(r["area_id"])
+        if old is None or (r["confidence"], old["price_month"]) < (old["confidence"], r["price_month"]):
+            best[r["area_id"]] = r
+    assert set(best) == {"beijing", "chongqing", "shanghai", "zhejiang", "anhui", "jiangxi", "shaanxi", "jilin"}
+    assert best["beijing"]["price_month"] == "2024-07" and best["chongqing"]["price_month"] == "2025-02"
+    atlas = load_atlas()
+    ids = [s.id for s in atlas.sites]
+    for month in (1, 4, 7):
+        sig = build_signals(atlas, month=month)
+        for area, r in best.items():
+            row = sig.price_cny_per_kwh[ids.index(f"{area}-dc")]
+            codes = atlas.tariffs.areas[area].codes[month]
+            for h in range(24):
+                pair = codes[2 * h : 2 * h + 2]
+                if pair[0] == pair[1] and r[{v: k for k, v in CODE.items()}[pair[0]]]:
+                    want = float(r[{v: k for k, v in CODE.items()}[pair[0]]])
+                    assert row[h] == pytest.approx(want, rel=1e-9), (area, month, h)
