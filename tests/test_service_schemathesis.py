@@ -9,6 +9,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from hypothesis.stateful import run_state_machine_as_test
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error, status_code_conformance
 from test_service_fixtures import ADMIN_TOKEN, JOB, auth, build_world, make_service
@@ -18,6 +19,8 @@ from suanwang.service import create_app
 MAX_EXAMPLES = 8  # per operation and role
 STORING = {"POST /api/v1/jobs", "POST /api/v1/jobs/batch", "POST /api/v1/sites", "PATCH /api/v1/sites/{site_id}"}
 MAX_EXAMPLES_STORING = 40  # operations that write the values they are sent
+STATEFUL_SEQUENCES = 10  # per role: sequences of up to STATEFUL_STEPS calls along the spec's inferred links
+STATEFUL_STEPS = 8
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +87,35 @@ def test_no_input_gives_a_server_error_or_an_undocumented_status(fuzzed):
     for op in operations:
         for role, token in (("admin", ADMIN_TOKEN), ("tenant", tenant_token)):
             _fuzz(op, role, token, job_id, kept)
+
+
+def test_sequences_of_calls_along_the_specs_links_give_no_server_error(fuzzed):
+    """Stateful mode: schemathesis chains calls (create a job, then read, cancel, place it; register a site, then
+    patch it; create a token, then revoke it) along the links it infers from the spec."""
+    schema, tenant_token, _, kept = fuzzed
+    workflow = schema.as_state_machine()
+    calls = []
+    for token in (ADMIN_TOKEN, tenant_token):
+
+        class Calls(workflow):
+            def get_call_kwargs(self, case):
+                params = case.path_parameters or {}
+                if params.get("token_id") in kept:
+                    params["token_id"] = 10**9
+                calls.append(f"{case.method} {case.path}")
+                return {"headers": auth(token)}
+
+            def validate_response(self, response, case, additional_checks=None, **kwargs):
+                case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
+
+        run_state_machine_as_test(
+            Calls,
+            settings=settings(
+                max_examples=STATEFUL_SEQUENCES,
+                stateful_step_count=STATEFUL_STEPS,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            ),
+        )
+    assert len(calls) >= 2 * STATEFUL_SEQUENCES and len(set(calls)) >= 8, calls
