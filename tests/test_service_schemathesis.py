@@ -9,8 +9,8 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
-from hypothesis.stateful import run_state_machine_as_test
 from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import not_a_server_error, status_code_conformance
 from test_service_fixtures import ADMIN_TOKEN, JOB, auth, build_world, make_service
 
@@ -98,12 +98,14 @@ def test_sequences_of_calls_along_the_specs_links_give_no_server_error(fuzzed):
     for token in (ADMIN_TOKEN, tenant_token):
 
         class Calls(workflow):
+            bearer = auth(token)
+
             def get_call_kwargs(self, case):
                 params = case.path_parameters or {}
                 if params.get("token_id") in kept:
                     params["token_id"] = 10**9
                 calls.append(f"{case.method} {case.path}")
-                return {"headers": auth(token)}
+                return {"headers": self.bearer}
 
             def validate_response(self, response, case, additional_checks=None, **kwargs):
                 case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
