@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from suanwang.service import audit, jobs, sites
 from suanwang.service.config import ServiceConfig
-from suanwang.service.db import JobRow, SiteRow, Tenant, pg_unnest, utcnow
+from suanwang.service.db import JobRow, SiteRow, Tenant, fault_reason, pg_unnest, utcnow
+from suanwang.service.errors import DB_FAULTS
 from suanwang.service.executors import ExecRequest, Executor
 from suanwang.service.placement import Placer, explanation_text, finite, now_h
 
@@ -234,6 +235,9 @@ class SchedulingLoop:
                     last_full = time.monotonic()
                 done = self.tick(busy=skip)
                 busy = max(done["placed"], done["started"]) >= self.cfg.batch_size  # more is waiting: go on
+            except DB_FAULTS as e:  # the database is down, full or read-only: one line, and retry next tick
+                log.warning("scheduling loop tick failed, database unavailable: %s", fault_reason(e))
+                busy = False
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("scheduling loop tick failed")
                 busy = False
