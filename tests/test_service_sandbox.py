@@ -211,3 +211,14 @@ def test_a_restarted_server_cancels_through_the_supervisor_and_reports_a_lost_on
     first._procs[gone].wait()
     st = again.poll(gone)
     assert st.state == "failed" and st.message.startswith("lost")
+
+
+def test_a_workdir_others_could_tamper_with_refuses_commands(job_workdir):
+    shared = job_workdir / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # anyone could swap its state folder for one holding a forged status.json
+    ex = LocalExecutor(shared, allow_commands=True)
+    ref = ex.submit(ExecRequest("job_w", "echo hi", 1, 0, 1.0))
+    st = ex.poll(ref)
+    assert st.state == "failed" and "not writable by group or others" in st.message
+    assert not (shared / "run" / "job_w").exists()

@@ -19,8 +19,8 @@ A job without a command (or any job while commands are not allowed) does no work
 `simulated_run_s` seconds, then done: its reference carries its start time (`sim@<unix s>@<job id>`), so it
 touches no file and any replica can poll it after a restart. Without bubblewrap, command jobs fail at once with
 the fix in the message (`refused@nobwrap@<job id>`); so do they when the job's uid could not reach its directory
-(`refused@workdir@<job id>`: a folder above the workdir is not searchable by others). Commands never run
-unsandboxed.
+(`refused@workdir@<job id>`: a workdir writable by others, or a folder above it not searchable by others).
+Commands never run unsandboxed.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import math
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -42,8 +43,8 @@ SIMULATED = "sim@"  # prefix of a simulated run's reference
 REFUSED = "refused@"  # prefix of a command job that could not be run safely: refused@<why>@<job id>
 WHY = {
     "nobwrap": "commands run only in a sandbox: install bubblewrap (make sandbox)",
-    "workdir": "the job uid cannot reach the workdir: make every folder above it searchable (chmod o+x) or "
-    "start the server with a --workdir under /tmp",
+    "workdir": "the workdir is not safe for commands: it must be the server user's own folder, not writable by "
+    "group or others, with every folder above it searchable (chmod o+x) - or start the server with another --workdir",
 }
 SUPERVISOR = str(Path(__file__).with_name("jobrun.py"))  # run as a script: no package import, a fast start
 JOB_UID_BASE = 200_000  # job uids: JOB_UID_BASE .. + JOB_UIDS - 1 (above any login or system account)
@@ -96,10 +97,18 @@ class LocalExecutor(Executor):
             raise ValueError(f"bad executor reference {ref!r}")
         return d
 
-    def _prepare_dirs(self, job_id: str, uid: int) -> tuple[Path, Path]:
-        """Fresh state and run directories for a (re)started job: state 0700 the server's, run 0700 the job's."""
-        for d, mode in ((self.workdir, 0o711), (self.workdir / "state", 0o700), (self.workdir / "run", 0o711)):
-            d.mkdir(parents=True, exist_ok=True)
+    def _prepare_dirs(self, job_id: str, uid: int) -> tuple[Path, Path] | None:
+        """Fresh state and run directories for a (re)started job: state 0700 the server's, run 0700 the job's.
+        None when the workdir is not safe: not a folder of the server's own, or writable by group or others."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        roots = ((self.workdir / "state", 0o700), (self.workdir / "run", 0o711))
+        for d, mode in roots:
+            d.mkdir(mode=mode, exist_ok=True)
+        for d in (self.workdir, *(d for d, _ in roots)):
+            st = os.lstat(d)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                return None
+        for d, mode in roots:
             os.chmod(d, mode)
         state, run = self._state(job_id), self.workdir / "run" / job_id
         for d in (state, run):
@@ -118,9 +127,10 @@ class LocalExecutor(Executor):
         if self.bwrap is None:
             return f"{REFUSED}nobwrap@{request.job_id}"
         uid = job_uid(request.job_id) if os.geteuid() == 0 else os.getuid()
-        if uid != os.getuid() and not _searchable_by_others(self.workdir):
+        dirs = self._prepare_dirs(request.job_id, uid)
+        if dirs is None or (uid != os.getuid() and not _searchable_by_others(self.workdir)):
             return f"{REFUSED}workdir@{request.job_id}"
-        state, run = self._prepare_dirs(request.job_id, uid)
+        state, run = dirs
         spec = {
             "job_id": request.job_id,
             "command": request.command,
@@ -229,8 +239,8 @@ class LocalExecutor(Executor):
 
 
 def _searchable_by_others(path: Path) -> bool:
-    """True when every folder above `path` (which is created 0711) can be traversed by any user."""
-    for parent in Path(os.path.abspath(path)).parents:
+    """True when `path` and every folder above it can be traversed by any user."""
+    for parent in (Path(os.path.abspath(path)), *Path(os.path.abspath(path)).parents):
         try:
             if not os.stat(parent).st_mode & 0o001:
                 return False
