@@ -198,9 +198,11 @@ def test_a_restarted_server_cancels_through_the_supervisor_and_reports_a_lost_on
     first = LocalExecutor(job_workdir, allow_commands=True)
     ref = first.submit(ExecRequest("job_r", "sleep 60", 1, 0, 1.0))
     gone = first.submit(ExecRequest("job_g", "sleep 60", 1, 0, 1.0))
+    for r in (ref, gone):  # the supervisors are up (a cancel before this would not be recorded)
+        _appears(job_workdir / "state" / r / "stdout.log")
     again = LocalExecutor(job_workdir, allow_commands=True)  # a restarted server: nothing in memory
-    assert again.poll(ref).state == "running" and again.poll(gone).state == "running"
-    _appears(job_workdir / "state" / ref / "stdout.log")  # the supervisor is up (a cancel before is not recorded)
+    assert again.poll(ref).state == "running", again.poll(ref)
+    assert again.poll(gone).state == "running", again.poll(gone)
     again.cancel(ref)  # signals the supervisor the first server started, found by the server's own pid file
     deadline = time.monotonic() + 10
     while (st := again.poll(ref)).state == "running":

@@ -18,7 +18,7 @@ from suanwang.service import create_app
 
 MAX_EXAMPLES = 8  # per operation and role
 STORING = {"POST /api/v1/jobs", "POST /api/v1/jobs/batch", "POST /api/v1/sites", "PATCH /api/v1/sites/{site_id}"}
-MAX_EXAMPLES_STORING = 40  # operations that write the values they are sent
+MAX_EXAMPLES_STORING = 30  # operations that write the values they are sent
 STATEFUL_SEQUENCES = 10  # per role: sequences of up to STATEFUL_STEPS calls along the spec's inferred links
 STATEFUL_STEPS = 8
 
