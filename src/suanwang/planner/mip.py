@@ -149,8 +149,9 @@ class Model:
         return evaluate(self.inst, open_set)
 
     # --- the MIP ---------------------------------------------------------------------------------------
-    def solve_k(self, k: int, time_limit_s: float = 60.0, rel_gap: float = 1e-6) -> Solution:
-        """The best set of exactly `k` candidates (MIP), with the relative gap HiGHS proved."""
+    def solve_k(self, k: int, time_limit_s: float = 60.0, rel_gap: float = 1e-6, start=None) -> Solution:
+        """The best set of exactly `k` candidates (MIP), with the relative gap HiGHS proved; `start`: a set of k
+        candidates whose LP solution is handed to HiGHS as the first incumbent."""
         n_j = self.inst.n_candidates
         t0 = time.perf_counter()
         h = quiet_highs()
@@ -161,6 +162,10 @@ class Model:
         h.changeRowBounds(self.r_card, float(k), float(k))
         h.setOptionValue("time_limit", float(time_limit_s))
         h.setOptionValue("mip_rel_gap", rel_gap)
+        if start is not None and len(start) == k:
+            v = np.zeros(n_j)
+            v[list(start)] = 1.0  # a partial solution: HiGHS completes the continuous part itself
+            h.setSolution(n_j, np.arange(n_j, dtype=np.int32), v)
         h.run()
         sol = h.getSolution()
         if not sol.value_valid:

@@ -1,0 +1,184 @@
+"""CLI: `suanwang plan hub` - where a new hub should go, whom it serves, what it changes (the planner)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from suanwang.cli.atlas_cmd import ScenarioOpt
+from suanwang.cli.common import console, emit, friendly_errors
+from suanwang.planner.candidates import PlanError
+
+app = typer.Typer(no_args_is_help=True, help="The planner: where a new hub should go and what it changes.")
+
+OBJECTIVES = ("balanced", "coverage", "cost", "carbon")
+ZH = {
+    "rank": "排名",
+    "city": "城市",
+    "province": "省份",
+    "value": "边际价值",
+    "realtime_served_pp": "实时需求覆盖变化(百分点)",
+    "interactive_served_pp": "交互需求覆盖变化(百分点)",
+    "cost_cny_per_year": "成本变化(元/年)",
+    "carbon_t_per_year": "碳排放变化(吨/年)",
+    "reach_5ms_share": "5ms内实时需求占比",
+    "absorbed_cores": "承接核数",
+    "k": "新枢纽数",
+    "sites": "选址",
+    "gap": "最优性间隙",
+    "solve_s": "求解秒",
+    "coverage_pp": "覆盖变化(百分点)",
+    "effect": "影响",
+    "change_t_per_year": "变化(吨/年)",
+}
+TITLES = {
+    "ranked": ("Candidates for one new hub, best first (marginal value vs the status quo)", "单个新枢纽候选排名"),
+    "sets": ("Best set of k new hubs (HiGHS MIP; gap 0 = proven optimal)", "k个新枢纽的最优组合"),
+    "sites": ("Coverage of the chosen sites (capitals within 1 / 5 / 20 ms)", "所选枢纽的时延圈覆盖"),
+    "routes": ("Provinces whose batch carbon changes most (best set, largest k)", "碳排放变化最大的省份"),
+    "pareto": ("Cost-carbon-coverage Pareto front over the single candidates", "成本-碳-覆盖帕累托前沿"),
+}
+
+
+def _t(key: str, lang: str) -> str:
+    en, zh = TITLES[key]
+    return f"{zh} {en}" if lang == "zh" else en
+
+
+def _cols(cols: list[str], lang: str) -> list[str]:
+    return [f"{ZH[c]} {c}" if lang == "zh" and c in ZH else c for c in cols]
+
+
+def _relabel(rows: list[dict], cols: list[str], lang: str) -> list[dict]:
+    return [dict(zip(_cols(cols, lang), (r.get(c) for c in cols), strict=True)) for r in rows]
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        if not rows:
+            return
+        flat = [
+            {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for k, v in r.items()}
+            for r in rows
+        ]
+        w = csv.DictWriter(f, fieldnames=list(flat[0]))
+        w.writeheader()
+        w.writerows(flat)
+
+
+@app.command("hub")
+@friendly_errors
+def hub_cmd(
+    candidates: Annotated[
+        str | None, typer.Option("--candidates", "-c", help="Comma-separated cities (许昌,郑州,洛阳); default: all.")
+    ] = None,
+    province: Annotated[str | None, typer.Option("--province", "-p", help="Only cities of this province.")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Only cities of east/central/west/northeast.")] = None,
+    k: Annotated[int, typer.Option("--k", help="Choose the best set of 1..K new hubs.")] = 1,
+    objective: Annotated[
+        str, typer.Option("--objective", help=f"Weight preset: {', '.join(OBJECTIVES)}.")
+    ] = "balanced",
+    w_realtime: Annotated[float | None, typer.Option("--w-realtime", help="Weight of real-time demand served.")] = None,
+    w_interactive: Annotated[
+        float | None, typer.Option("--w-interactive", help="Weight of interactive served.")
+    ] = None,
+    w_cost: Annotated[float | None, typer.Option("--w-cost", help="Weight of batch cost (relative).")] = None,
+    w_carbon: Annotated[float | None, typer.Option("--w-carbon", help="Weight of batch carbon (relative).")] = None,
+    basis: Annotated[str, typer.Option("--basis", help="Coverage weighed by 'demand' or 'population'.")] = "demand",
+    cores: Annotated[int | None, typer.Option("--cores", min=1, help="CPU cores of each candidate.")] = None,
+    cards: Annotated[int | None, typer.Option("--cards", min=0, help="GPU cards of each candidate.")] = None,
+    green_share: Annotated[
+        float | None, typer.Option("--green-share", min=0.0, max=1.0, help="Contracted green share of candidates.")
+    ] = None,
+    max_util: Annotated[
+        float, typer.Option("--max-util", min=0.05, max=1.0, help="Usable share of every site's capacity.")
+    ] = 0.85,
+    carbon_year: Annotated[int | None, typer.Option("--carbon-year", help="Year of grid CO2 factors.")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows of the ranking to show.")] = 15,
+    mip_time_limit: Annotated[float, typer.Option("--mip-time-limit", min=1.0, help="Seconds per MIP.")] = 120.0,
+    scenario: ScenarioOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    csv_dir: Annotated[Path | None, typer.Option("--csv", help="Also write CSV tables into this folder.")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Table headings: en or zh (names are bilingual).")] = "en",
+) -> None:
+    """Rank candidate cities for a new hub and choose the best k jointly (facility location, HiGHS)."""
+    from suanwang.planner.report import hub_payload, plan_from_options
+
+    if lang not in ("en", "zh"):
+        raise PlanError(f"--lang: '{lang}' is not a language - use en or zh")
+    if objective not in OBJECTIVES:
+        raise PlanError(f"--objective: '{objective}' is not a preset - use one of {', '.join(OBJECTIVES)}")
+    if basis not in ("demand", "population"):
+        raise PlanError(f"--basis: '{basis}' - use demand or population")
+    names = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    plan = plan_from_options(
+        scenario=scenario,
+        names=names,
+        province=province,
+        region=region,
+        k=k,
+        objective=objective,
+        overrides={"realtime": w_realtime, "interactive": w_interactive, "cost": w_cost, "carbon": w_carbon},
+        basis=basis,
+        cores=cores,
+        cards=cards,
+        green_share=green_share,
+        max_util=max_util,
+        carbon_year=carbon_year,
+        mip_time_limit_s=mip_time_limit,
+    )
+    payload = hub_payload(plan, top)
+    if csv_dir is not None:
+        csv_dir.mkdir(parents=True, exist_ok=True)
+        for key in ("ranked", "sets", "sites", "routes", "pareto"):
+            _write_csv(csv_dir / f"{key}.csv", payload[key])
+    if as_json:
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+        return
+    ranked_cols = [
+        "rank",
+        "city",
+        "province",
+        "value",
+        "realtime_served_pp",
+        "interactive_served_pp",
+        "cost_cny_per_year",
+        "carbon_t_per_year",
+        "reach_5ms_share",
+        "absorbed_cores",
+    ]
+    emit(_relabel(payload["ranked"], ranked_cols, lang), title=_t("ranked", lang))
+    set_cols = ["k", "sites", "gap", "value", "realtime_served_pp", "cost_cny_per_year", "carbon_t_per_year", "solve_s"]
+    emit(_relabel(payload["sets"], set_cols, lang), title=_t("sets", lang))
+    site_table = [
+        {
+            "city": r["city"],
+            **{
+                f"{t} one-way": f"{len(r[f'capitals_{t}_oneway'])} ({r[f'population_10k_{t}_oneway']:g} 万人)"
+                for t in ("1ms", "5ms", "20ms")
+            },
+            **{
+                f"{t} RTT": f"{len(r[f'capitals_{t}_rtt'])} ({r[f'population_10k_{t}_rtt']:g} 万人)"
+                for t in ("1ms", "5ms", "20ms")
+            },
+            "capitals 5 ms one-way": ", ".join(r["capitals_5ms_oneway"]),
+            "batch cores absorbed": r["absorbed_batch_cores"],
+        }
+        for r in payload["sites"]
+    ]
+    emit(site_table, title=_t("sites", lang))
+    emit(_relabel(payload["routes"], ["province", "change_t_per_year", "effect"], lang), title=_t("routes", lang))
+    emit(
+        _relabel(payload["pareto"], ["city", "coverage_pp", "cost_cny_per_year", "carbon_t_per_year"], lang),
+        title=_t("pareto", lang),
+    )
+    for key, value in payload["meta"].items():
+        if key != "assumptions":
+            console.print(f"[dim]{key}:[/dim] {value}", highlight=False)
+    for key, value in payload["meta"]["assumptions"].items():
+        console.print(f"[dim]candidate {key}:[/dim] {value}", highlight=False)
