@@ -76,7 +76,9 @@ def oracle_value(inst: Instance, open_set) -> float:
         if kind == "x":
             obj[i] = -cw[a] * inst.tier_weight[a, b]
         else:
-            obj[i] = w.cost * inst.batch_cost[a, s] / inst.cost_ref + w.carbon * inst.batch_carbon[a, s] / inst.carbon_ref
+            obj[i] = (
+                w.cost * inst.batch_cost[a, s] / inst.cost_ref + w.carbon * inst.batch_carbon[a, s] / inst.carbon_ref
+            )
     for c in range(n_c):
         for o in range(n_o):
             a_ub.append([1.0 if v[0] == "x" and v[1] == c and v[2] == o else 0.0 for v in var])
