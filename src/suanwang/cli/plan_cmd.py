@@ -42,7 +42,13 @@ TITLES = {
     "sites": ("Coverage of the chosen sites (capitals within 1 / 5 / 20 ms)", "所选枢纽的时延圈覆盖"),
     "routes": ("Provinces whose batch carbon changes most (best set, largest k)", "碳排放变化最大的省份"),
     "pareto": ("Cost-carbon-coverage Pareto front over the single candidates", "成本-碳-覆盖帕累托前沿"),
+    "sensitivity": ("Sensitivity of the k = 1 ranking", "排名敏感性分析"),
+    "validation": (
+        "Simulation of the top candidates and the status quo (mean ± 95 % CI)",
+        "仿真验证(均值±95%置信区间)",
+    ),
 }
+VALIDATION_METRICS = ("cost_cny", "carbon_t", "wait_p95_h", "latency_violations", "deadline_misses", "rejected")
 
 
 def _t(key: str, lang: str) -> str:
@@ -105,6 +111,16 @@ def hub_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     csv_dir: Annotated[Path | None, typer.Option("--csv", help="Also write CSV tables into this folder.")] = None,
     lang: Annotated[str, typer.Option("--lang", help="Table headings: en or zh (names are bilingual).")] = "en",
+    sensitivity: Annotated[
+        bool, typer.Option("--sensitivity", help="Re-rank under latency models, carbon years, +-20 % prices.")
+    ] = False,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Simulate the top candidates and the status quo over --seeds seeds.")
+    ] = False,
+    validate_top: Annotated[int, typer.Option("--validate-top", min=1, help="Candidates to simulate.")] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", min=2, help="Seeds per simulated scenario.")] = 5,
+    sim_jobs: Annotated[int, typer.Option("--sim-jobs", min=10, help="Jobs per simulation.")] = 2000,
+    sim_days: Annotated[float, typer.Option("--sim-days", min=0.1, help="Days per simulation.")] = 2.0,
 ) -> None:
     """Rank candidate cities for a new hub and choose the best k jointly (facility location, HiGHS)."""
     from suanwang.planner.report import hub_payload, plan_from_options
@@ -133,10 +149,21 @@ def hub_cmd(
         mip_time_limit_s=mip_time_limit,
     )
     payload = hub_payload(plan, top)
+    if sensitivity:
+        from suanwang.planner.report import sensitivity_payload
+
+        payload["sensitivity"] = sensitivity_payload(plan, max_util=max_util, basis=basis)
+    if validate:
+        from suanwang.planner.report import validation_rows
+
+        payload["validation"] = validation_rows(plan, validate_top, seeds, sim_jobs, sim_days)
     if csv_dir is not None:
         csv_dir.mkdir(parents=True, exist_ok=True)
-        for key in ("ranked", "sets", "sites", "routes", "pareto"):
-            _write_csv(csv_dir / f"{key}.csv", payload[key])
+        for key in ("ranked", "sets", "sites", "routes", "pareto", "validation"):
+            if key in payload:
+                _write_csv(csv_dir / f"{key}.csv", payload[key])
+        if "sensitivity" in payload:
+            _write_csv(csv_dir / "sensitivity.csv", payload["sensitivity"]["variants"])
     if as_json:
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
         return
@@ -177,6 +204,26 @@ def hub_cmd(
         _relabel(payload["pareto"], ["city", "coverage_pp", "cost_cny_per_year", "carbon_t_per_year"], lang),
         title=_t("pareto", lang),
     )
+    if "sensitivity" in payload:
+        sens = payload["sensitivity"]
+        cols = [
+            "variant",
+            "best",
+            "base_best_rank",
+            "base_best_value",
+            "base_best_cost_cny_per_year",
+            "base_best_carbon_t_per_year",
+            "base_best_capitals_5ms",
+        ]
+        emit(sens["variants"], cols, title=_t("sensitivity", lang))
+        for c in sens["conclusions"]:
+            console.print(f"[bold]survives:[/bold] {c}" if "every variant" in c else f"depends: {c}", highlight=False)
+    if "validation" in payload:
+        rows = [
+            {"scenario": r["scenario"], **{m: f"{r[m]:.4g} ± {r[m + '_ci95']:.2g}" for m in VALIDATION_METRICS}}
+            for r in payload["validation"]
+        ]
+        emit(rows, title=_t("validation", lang))
     for key, value in payload["meta"].items():
         if key != "assumptions":
             console.print(f"[dim]{key}:[/dim] {value}", highlight=False)

@@ -97,3 +97,41 @@ def hub_payload(plan: HubPlan, top: int | None = None) -> dict:
             else "per candidate, see sites",
         },
     }
+
+
+def sensitivity_payload(plan: HubPlan, **kw) -> dict:
+    """The k = 1 ranking of the plan's candidates under every sensitivity variant (see planner.sensitivity)."""
+    from suanwang.planner.sensitivity import sensitivity
+
+    site = plan.candidates[0].site
+    over = {}
+    if any(c.basis.get("capacity") == "given on the command line" for c in plan.candidates):
+        over = {"cores": site.cpu_cores, "cards": site.gpu_cards}
+    if any(c.basis.get("green_share") == "given on the command line" for c in plan.candidates):
+        over["green_share"] = site.green_share
+    return sensitivity(
+        plan.network.atlas,
+        plan.network,
+        [c.place for c in plan.candidates],
+        carbon_year=plan.context.carbon_year,
+        weights=plan.instance.weights,
+        **over,
+        **kw,
+    )
+
+
+def validation_rows(plan: HubPlan, top: int, seeds: int, jobs: int, days: float) -> list[dict]:
+    """Simulated status quo and top-`top` single candidates (see planner.validate)."""
+    from suanwang.planner.hub import ranked
+    from suanwang.planner.validate import validate
+
+    atlas = plan.network.atlas
+    base = replace(
+        atlas, sites=[s for s in atlas.sites if s.id in set(plan.instance.site_ids[: plan.instance.n_existing])]
+    )
+    scenarios = {"status quo": []}
+    for j in ranked(plan)[:top]:
+        scenarios[plan.label(j)] = [plan.candidates[j].site]
+    return validate(
+        base, plan.network, scenarios, seeds=seeds, jobs=jobs, days=days, carbon_year=plan.context.carbon_year
+    )
