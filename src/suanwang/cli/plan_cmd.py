@@ -220,7 +220,11 @@ def hub_cmd(
             console.print(f"[bold]survives:[/bold] {c}" if "every variant" in c else f"depends: {c}", highlight=False)
     if "validation" in payload:
         rows = [
-            {"scenario": r["scenario"], **{m: f"{r[m]:.4g} ± {r[m + '_ci95']:.2g}" for m in VALIDATION_METRICS}}
+            {
+                "scenario": r["scenario"],
+                **{m: f"{r[m]:.4g} ± {r[m + '_ci95']:.2g}" for m in VALIDATION_METRICS},
+                "carbon_t vs status quo (paired)": f"{r['carbon_t_vs_first']:+.3g} ± {r['carbon_t_vs_first_ci95'] or 0:.2g}",
+            }
             for r in payload["validation"]
         ]
         emit(rows, title=_t("validation", lang))

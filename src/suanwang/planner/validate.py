@@ -17,6 +17,7 @@ from suanwang.sim.runner import run_policy
 from suanwang.workload.demand import national_demand
 
 METRICS = ("cost_cny", "carbon_t", "wait_p95_h", "latency_violations", "deadline_misses", "rejected")
+PAIRED = ("cost_cny", "carbon_t", "deadline_misses")
 
 
 def interval(values: list[float]) -> tuple[float, float]:
@@ -39,8 +40,9 @@ def validate(
     carbon_year: int,
     policy: str = "online",
 ) -> list[dict]:
-    """One row per scenario (name -> sites added to the atlas): mean and 95 % CI of METRICS over `seeds` seeds.
-    Every scenario sees the same jobs per seed (drawn for the status-quo sites)."""
+    """One row per scenario (name -> sites added to the atlas): mean and 95 % CI of METRICS over `seeds` seeds, and
+    of the paired per-seed difference to the first scenario (PAIRED). Every scenario sees the same jobs per seed
+    (drawn for the status-quo sites)."""
     worlds = {}
     for name, added in scenarios.items():
         world = replace(atlas, sites=list(atlas.sites) + list(added))
@@ -53,11 +55,16 @@ def validate(
             out = run_policy(ctx, job_list, policy, carbon_year, horizon_h=days * 24.0, outages=[], cuts=[])
             runs[name].append(out["totals"])
     rows = []
+    first = next(iter(runs.values()))
     for name, totals in runs.items():
         row = {"scenario": name, "seeds": seeds}
         for m in METRICS:
             mean, half = interval([t[m] for t in totals])
             row[m] = round(mean, 4)
             row[f"{m}_ci95"] = round(half, 4)
+        for m in PAIRED:  # same jobs per seed: the paired difference has a much tighter interval
+            mean, half = interval([t[m] - b[m] for t, b in zip(totals, first, strict=True)])
+            row[f"{m}_vs_first"] = round(mean, 4)
+            row[f"{m}_vs_first_ci95"] = round(half, 4) if not math.isnan(half) else None
         rows.append(row)
     return rows
