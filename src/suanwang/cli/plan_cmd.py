@@ -64,6 +64,11 @@ def _relabel(rows: list[dict], cols: list[str], lang: str) -> list[dict]:
     return [dict(zip(_cols(cols, lang), (r.get(c) for c in cols), strict=True)) for r in rows]
 
 
+def _paired(row: dict, metric: str) -> str:
+    """'+d ± h' of the paired difference to the status quo."""
+    return f"{row[metric + '_vs_first']:+.3g} ± {row[metric + '_vs_first_ci95'] or 0:.2g}"
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         if not rows:
@@ -223,7 +228,7 @@ def hub_cmd(
             {
                 "scenario": r["scenario"],
                 **{m: f"{r[m]:.4g} ± {r[m + '_ci95']:.2g}" for m in VALIDATION_METRICS},
-                "carbon_t vs status quo (paired)": f"{r['carbon_t_vs_first']:+.3g} ± {r['carbon_t_vs_first_ci95'] or 0:.2g}",
+                "carbon_t vs status quo (paired)": _paired(r, "carbon_t"),
             }
             for r in payload["validation"]
         ]
