@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from suanwang.planner.instance import Instance, Weights
-from suanwang.planner.mip import Model, evaluate, rank_single
+from suanwang.planner.mip import Model, evaluate, rank_single, rank_with_status_quo
 
 
 def random_instance(seed: int, n_o: int = 6, n_e: int = 2, n_j: int = 5, n_p: int = 3, weights=None) -> Instance:
@@ -125,6 +125,9 @@ def test_fixed_sets_and_ranking_equal_the_oracle():
     for s in [(), (0,), (1, 3), (0, 2, 4)]:
         assert evaluate(inst, s).objective == pytest.approx(oracle_value(inst, s), abs=1e-7)
     singles = rank_single(inst)
+    sq, again = rank_with_status_quo(inst)
+    assert sq.objective == pytest.approx(oracle_value(inst, ()), abs=1e-7)
+    assert [s.objective for s in again] == [s.objective for s in singles]
     for j, sol in enumerate(singles):
         assert sol.open == (j,)
         assert sol.objective == pytest.approx(oracle_value(inst, (j,)), abs=1e-7)

@@ -12,7 +12,7 @@ from suanwang.atlas import Atlas, Place
 from suanwang.network import TIERS_MS, Network, coverage
 from suanwang.planner.candidates import Candidate, PlanError, build_candidates
 from suanwang.planner.instance import TIER_CLASSES, Context, Instance, Weights, build_instance
-from suanwang.planner.mip import Model, Solution, evaluate, rank_single
+from suanwang.planner.mip import Model, Solution, rank_with_status_quo
 
 HOURS_PER_YEAR = 8760.0
 
@@ -69,7 +69,7 @@ def plan_hub(
         max_util=max_util,
         loads=loads,
     )
-    plan = HubPlan(cands, inst, ctx, network, evaluate(inst), rank_single(inst))
+    plan = HubPlan(cands, inst, ctx, network, *rank_with_status_quo(inst))
     model = Model(inst)
     for k in range(1, k_max + 1):
         start = plan.best.get(k - 1)

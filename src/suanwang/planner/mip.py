@@ -17,7 +17,7 @@ evaluates every single candidate; `Model.solve_k` solves the MIP and reports HiG
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
@@ -199,8 +199,14 @@ def evaluate(inst: Instance, open_set=()) -> Solution:
 def rank_single(inst: Instance) -> list[Solution]:
     """evaluate(inst, (j,)) for every candidate j - the exact value of opening each one alone - from one LP with a
     single candidate slot, re-targeted to each candidate in turn and warm-started from the previous basis."""
+    return rank_with_status_quo(inst)[1]
+
+
+def rank_with_status_quo(inst: Instance) -> tuple[Solution, list[Solution]]:
+    """(evaluate(inst), rank_single(inst)) from the same warm-started LP: the status quo is the slot with no
+    capacity and no reachable origin."""
     if inst.n_candidates == 0:
-        return []
+        return evaluate(inst), []
     n_e = inst.n_existing
     template, _ = inst.restrict((0,))
     template.lat_ms = template.lat_ms.copy()
@@ -216,6 +222,20 @@ def rank_single(inst: Instance) -> list[Solution]:
     origin = m.x_org[slot_x]
     w = inst.weights
     r_cap = m.r_card - 2 * (n_e + 1)
+    t0 = time.perf_counter()
+    h.changeColsBounds(x_cols.size, x_cols, np.zeros(x_cols.size), np.zeros(x_cols.size))
+    h.changeColsCost(b_cols.size, b_cols, np.zeros(b_cols.size))
+    h.changeColsBounds(b_cols.size, b_cols, np.zeros(b_cols.size), np.zeros(b_cols.size))
+    h.changeCoeff(r_cap + n_e, 0, 0.0)
+    h.changeCoeff(r_cap + 2 * n_e + 1, 0, 0.0)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"status quo: HiGHS says {h.modelStatusToString(h.getModelStatus())}")
+    m.inst = template
+    sq = _solution(m, (), np.arange(n_e + 1), time.perf_counter() - t0)
+    keep = np.arange(n_e)
+    sq = replace(sq, site_cores=sq.site_cores[:, :n_e], batch_share=sq.batch_share[:, :n_e], sites=keep)
+    h.changeColsBounds(b_cols.size, b_cols, np.zeros(b_cols.size), np.full(b_cols.size, _INF))
     out = []
     for j in range(inst.n_candidates):
         t0 = time.perf_counter()
@@ -236,7 +256,7 @@ def rank_single(inst: Instance) -> list[Solution]:
         sub, keep = inst.restrict((j,))
         m.inst = sub
         out.append(_solution(m, (j,), keep, time.perf_counter() - t0))
-    return out
+    return sq, out
 
 
 def _solution(m: Model, open_set: tuple[int, ...], keep: np.ndarray, seconds: float) -> Solution:

@@ -11,7 +11,7 @@ from suanwang.errors import UnknownPlaceError
 from suanwang.network import Network, coverage
 from suanwang.planner.candidates import build_candidates
 from suanwang.planner.instance import Weights, build_instance, carbon_years, class_loads
-from suanwang.planner.mip import evaluate, rank_single
+from suanwang.planner.mip import rank_with_status_quo
 
 PRICE_BAND = 0.2  # +-20 % on the candidates' power price
 
@@ -87,8 +87,7 @@ def sensitivity(
             max_util=max_util,
             basis=basis,
         )
-        sq = evaluate(inst)
-        singles = rank_single(inst)
+        sq, singles = rank_with_status_quo(inst)
         value = [round(x.objective - sq.objective, 9) for x in singles]
         near = [float(inst.tier_weight[0][inst.lat_ms[:, inst.n_existing + j] <= 5.0].sum()) for j in range(len(cands))]
         order = sorted(range(len(singles)), key=lambda j: (-value[j], -near[j], j))
