@@ -238,3 +238,81 @@ def hub_cmd(
             console.print(f"[dim]{key}:[/dim] {value}", highlight=False)
     for key, value in payload["meta"]["assumptions"].items():
         console.print(f"[dim]candidate {key}:[/dim] {value}", highlight=False)
+
+
+@app.command("capacity")
+@friendly_errors
+def capacity_cmd(
+    growth: Annotated[float, typer.Option("--growth", help="Demand as a multiple of today's.")] = 1.0,
+    max_miss: Annotated[float, typer.Option("--max-miss", help="Largest share of each class left unserved.")] = 0.01,
+    grow: Annotated[
+        str | None, typer.Option("--grow", help="Comma-separated sites allowed to grow (default: every site).")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Comma-separated cities where a new site may be built.")
+    ] = None,
+    max_util: Annotated[
+        float, typer.Option("--max-util", min=0.05, max=1.0, help="Usable share of every site's capacity.")
+    ] = 0.85,
+    carbon_year: Annotated[int | None, typer.Option("--carbon-year", help="Year of grid CO2 factors.")] = None,
+    scenario: ScenarioOpt = None,
+    validate: Annotated[bool, typer.Option("--validate", help="Simulate today's and the sized network.")] = False,
+    seeds: Annotated[int, typer.Option("--seeds", min=2, help="Seeds per simulated network.")] = 5,
+    sim_jobs: Annotated[int, typer.Option("--sim-jobs", min=10, help="Jobs per simulation (x growth).")] = 2000,
+    sim_days: Annotated[float, typer.Option("--sim-days", min=0.1, help="Days per simulation.")] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Cores and cards to add at which sites so a (grown) demand is served, at least capital + operating cost."""
+    from suanwang.planner.capacity import plan_capacity, validate_capacity
+    from suanwang.planner.report import check_year, load_world
+
+    atlas, net = load_world(scenario)
+    year = check_year(atlas, carbon_year)
+    split = lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None  # noqa: E731
+    plan = plan_capacity(
+        atlas,
+        net,
+        growth=growth,
+        max_miss=max_miss,
+        grow_at=split(grow),
+        new_cities=split(at),
+        carbon_year=year,
+        max_util=max_util,
+    )
+    rows = [
+        {
+            "site": s.label,
+            "id": s.id,
+            "kind": s.kind,
+            "cpu_cores": s.cpu_cores,
+            "add_cores": round(float(c)),
+            "gpu_cards": s.gpu_cards,
+            "add_cards": round(float(g)),
+        }
+        for s, c, g in zip(plan.sites, plan.add_cores, plan.add_cards, strict=True)
+        if c >= 0.5 or g >= 0.5
+    ]
+    payload = {
+        "additions": rows,
+        "totals": {
+            "add_cores": round(float(plan.add_cores.sum())),
+            "add_cards": round(float(plan.add_cards.sum())),
+            "capex_cny_per_year": round(plan.capex_cny_per_year),
+            "opex_cny_per_year": round(plan.opex_cny_per_year),
+            "served": {k: round(v, 5) for k, v in plan.served.items()},
+        },
+        "meta": {"growth": growth, "max_miss": max_miss, "carbon_year": year, **plan.basis},
+    }
+    if validate:
+        payload["validation"] = validate_capacity(
+            atlas, net, plan, seeds=seeds, jobs=sim_jobs, days=sim_days, carbon_year=year
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+        return
+    emit(rows, title=f"Capacity to add for {growth:g} x today's demand, at most {max_miss:.1%} unserved per class")
+    emit([payload["totals"]], title="Totals (CNY per year)")
+    if validate:
+        emit(payload["validation"], title="Simulation: share of jobs missing their deadline or rejected (95 % CI)")
+    for key, value in payload["meta"].items():
+        console.print(f"[dim]{key}:[/dim] {value}", highlight=False)

@@ -76,8 +76,9 @@ class Model:
         r_bat = n_c * n_o + self.b_prov
         r_cap = n_c * n_o + n_p
         link = np.nonzero((self.x_cls == 0) & (self.x_site >= n_e))[0] if strong else np.zeros(0, dtype=np.int64)
+        blink = np.nonzero(self.b_site >= n_e)[0] if strong == "all" else np.zeros(0, dtype=np.int64)
         r_card = r_cap + 2 * n_s
-        n_row = r_card + 1 + link.size
+        n_row = r_card + 1 + link.size + blink.size
         xc = np.arange(n_x) + self.off_x
         bc = np.arange(n_b) + self.off_b
         jc = np.arange(n_j)
@@ -93,8 +94,16 @@ class Model:
             np.full(n_j, r_card),
             r_card + 1 + np.arange(link.size),
             r_card + 1 + np.arange(link.size),
+            r_card + 1 + link.size + np.arange(blink.size),
+            r_card + 1 + link.size + np.arange(blink.size),
         ]
-        cols = [xc, xc, xc, bc, bc, bc, jc, jc, jc, link + self.off_x, self.x_site[link] - n_e]
+        cols = [
+            *(xc, xc, xc, bc, bc, bc, jc, jc, jc),
+            link + self.off_x,
+            self.x_site[link] - n_e,
+            blink + self.off_b,
+            self.b_site[blink] - n_e,
+        ]
         vals = [
             np.ones(n_x),
             inst.tier_cores[self.x_cls, self.x_org],
@@ -107,6 +116,8 @@ class Model:
             np.ones(n_j),
             np.ones(link.size),
             -np.ones(link.size),
+            np.ones(blink.size),
+            -np.ones(blink.size),
         ]
         a = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_row, n_col))
         a.sum_duplicates()

@@ -29,6 +29,13 @@ def interval(values: list[float]) -> tuple[float, float]:
     return float(x.mean()), float(half)
 
 
+def world_context(atlas: Atlas, net: Network, sites: list[Site], carbon_year: int) -> SchedulerContext:
+    """The scheduler context of `atlas` with `sites` instead of its own, latency model as `net`."""
+    world = replace(atlas, sites=sites)
+    wnet = Network(world, net.route_factor, net.overhead_ms, dict(net.overrides))
+    return SchedulerContext.build(world, wnet, build_signals(world, year=carbon_year))
+
+
 def validate(
     atlas: Atlas,
     net: Network,
@@ -43,11 +50,10 @@ def validate(
     """One row per scenario (name -> sites added to the atlas): mean and 95 % CI of METRICS over `seeds` seeds, and
     of the paired per-seed difference to the first scenario (PAIRED). Every scenario sees the same jobs per seed
     (drawn for the status-quo sites)."""
-    worlds = {}
-    for name, added in scenarios.items():
-        world = replace(atlas, sites=list(atlas.sites) + list(added))
-        wnet = Network(world, net.route_factor, net.overhead_ms, dict(net.overrides))
-        worlds[name] = SchedulerContext.build(world, wnet, build_signals(world, year=carbon_year))
+    worlds = {
+        name: world_context(atlas, net, list(atlas.sites) + list(added), carbon_year)
+        for name, added in scenarios.items()
+    }
     runs: dict[str, list[dict]] = {name: [] for name in scenarios}
     for seed in range(seeds):
         job_list = national_demand(atlas, jobs, days, seed, atlas.sites).jobs
