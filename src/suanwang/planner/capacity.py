@@ -93,7 +93,7 @@ def plan_capacity(
             try:
                 allowed[[s.id for s in sites].index(atlas.site(name).id)] = True
             except Exception as e:
-                raise PlanError(f"--grow: {e} - use a site id or name (suanwang atlas sites)") from None
+                raise PlanError(f"--grow: {e} - use a site id or name") from None
         allowed[len(existing) :] = True
     else:
         allowed = np.ones(n_s, dtype=bool)
@@ -218,8 +218,8 @@ def _why_infeasible(inst, allowed, max_miss: float) -> str:
         if growable.sum() < any_site.sum():
             share = float(inst.tier_cores[c][growable].sum() / inst.tier_cores[c][any_site].sum())
             return (
-                f"--max-miss: {max_miss:g} cannot be met - the sites allowed to grow reach only {share:.1%} of the "
-                f"{cls.value} demand in reach of any site; allow more sites with --grow, or raise --max-miss"
+                f"--max-miss: {max_miss:g} cannot be met - the sites allowed to grow reach {share:.1%} of the "
+                f"{cls.value} demand in reach; allow more with --grow or raise --max-miss"
             )
     return f"--max-miss: {max_miss:g} cannot be met with the sites allowed to grow - allow more sites with --grow"
 
