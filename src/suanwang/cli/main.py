@@ -16,6 +16,7 @@ app.add_typer(atlas_cmd.app, name="atlas", help="The national atlas (数纽): si
 app.add_typer(network_cmd.app, name="network", help="The network model (数网): latency, coverage, matrix.")
 app.add_typer(plan_cmd.app, name="plan", help="The planner: where a new hub should go, what it serves and changes.")
 place_cmd.register(app)
+plan_cmd.register(app)
 simulate_cmd.register(app)
 service_cmd.register(app)
 
