@@ -8,6 +8,8 @@ from suanwang.network import Network, calibrate, coverage
 from suanwang.network.geo import great_circle_km
 from suanwang.planner import mip
 from suanwang.planner.candidates import load_defaults, select_places
+from suanwang.planner.capacity import __doc__ as capacity_doc
+from suanwang.planner.capacity import plan_capacity
 from suanwang.planner.hub import plan_hub, ranking_rows, set_rows, ties
 from suanwang.planner.instance import default_carbon_year
 from suanwang.planner.report import sensitivity_payload, validation_rows
@@ -140,6 +142,50 @@ def _noise(val: list[dict]) -> str:
     )
 
 
+def capacity_section(atlas, net, year) -> str:
+    growth, miss = 1.5, 0.02
+    plan = plan_capacity(atlas, net, growth=growth, max_miss=miss, carbon_year=year)
+    rows = [
+        {"site": s.label, "add_cores": round(float(c)), "add_cards": round(float(g))}
+        for s, c, g in zip(plan.sites, plan.add_cores, plan.add_cards, strict=True)
+        if c >= 0.5 or g >= 0.5
+    ]
+    lines = [
+        "## How much capacity: `suanwang plan capacity`",
+        "",
+        "```",
+        capacity_doc.strip(),
+        "```",
+        "",
+        f"`suanwang plan capacity --growth {growth:g} --max-miss {miss:g}` (every site may grow):",
+        "",
+        table(rows, ["site", "add_cores", "add_cards"]) if rows else "(nothing to add)",
+        "",
+        f"Annualised capital {plan.capex_cny_per_year:,.0f} CNY/year, "
+        f"operating {plan.opex_cny_per_year:,.0f} CNY/year; "
+        + ", ".join(f"{k} {v:.1%}" for k, v in plan.served.items())
+        + ". Capital per core and per card: "
+        + plan.basis["capex_per_core"]
+        + "; "
+        + plan.basis["capex_per_card"]
+        + ". `--grow` limits which sites may grow, `--at 许昌` adds a new site there, `--validate` simulates today's",
+        "and the sized network on the grown demand (share of jobs missing their deadline or rejected, 95 % CI).",
+        "A target no capacity at the allowed sites can meet is a one-line error naming the class and the fix.",
+    ]
+    return "\n".join(lines)
+
+
+SWEEP = """## Studies that outgrow one machine: `suanwang sweep`
+
+A grid of scenarios x policies x seeds x days from a YAML file (`examples/sweep-xuchang.yaml`) or flags
+(`--scenarios national,examples/scenario-xuchang-hub.yaml --policies local-only,online --seeds 5 --days 2,7`). Each
+run is a pure function of (scenario, policy, seed, days, jobs), so local worker processes (`--workers`, default 2)
+and a Ray cluster (`--ray ADDRESS` or `--ray auto`; needs the `ray` extra) give the same per-run summaries - tested
+on a two-node Ray cluster started on one host. A failed run is listed with its cause; the others finish. `--out DIR`
+writes `runs.json` (every run) and `aggregate.csv` (mean and 95 % CI over seeds per scenario, policy and days).
+Scenario files must be readable at the same path on every Ray node."""
+
+
 def main() -> None:
     atlas = load_atlas()
     net = Network(atlas)
@@ -186,6 +232,10 @@ the city nearest it, with its own numbers and `basis`, and is not counted as an 
 {xuchang_section(atlas, net)}
 
 {plan_section(atlas, net, year)}
+
+{capacity_section(atlas, net, year)}
+
+{SWEEP}
 """
     OUT.write_text(text, encoding="utf-8")
     print(f"wrote {OUT.name}")
