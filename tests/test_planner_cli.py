@@ -32,8 +32,9 @@ def test_henan_plan_structure(henan):
     assert all(0.0 <= s["gap"] <= 1e-6 for s in sets)
     values = [r["value"] for r in ranked]
     assert values == sorted(values, reverse=True)
-    # k = 1: the MIP's optimum equals the best of the enumerated single candidates
+    # k = 1: the best of the enumerated single candidates (every candidate solved exactly)
     assert sets[0]["value"] == pytest.approx(values[0], abs=1e-6)
+    assert [s["method"] for s in sets] == ["enumeration", "mip"]
     assert sets[1]["value"] >= sets[0]["value"] - 1e-9
     for key in ("capacity", "pue", "green_share", "price", "carbon"):
         assert henan["meta"]["assumptions"][key]
@@ -116,3 +117,17 @@ def test_bad_input_is_one_line(args, needle):
 def test_unknown_city_suggests():
     res = run("--candidates", "Xuchan")
     assert res.exit_code == 2 and "Did you mean" in res.output and "Xuchang" in res.output
+
+
+def test_mip_matches_enumeration_on_the_national_instance(atlas, network):
+    from suanwang.planner.candidates import build_candidates, select_places
+    from suanwang.planner.instance import build_instance, default_carbon_year
+    from suanwang.planner.mip import Model, rank_with_status_quo
+
+    existing, cands = build_candidates(atlas, select_places(atlas, ["许昌", "武汉", "西安", "成都", "合肥"]))
+    inst, _ = build_instance(atlas, network, existing, [c.site for c in cands], carbon_year=default_carbon_year(atlas))
+    sq, singles = rank_with_status_quo(inst)
+    mip = Model(inst).solve_k(1)
+    assert mip.gap <= 1e-6
+    assert mip.objective == pytest.approx(max(s.objective for s in singles), abs=1e-7)
+    assert all(s.objective >= sq.objective - 1e-9 for s in singles)  # opening a site never makes it worse

@@ -38,7 +38,10 @@ ZH = {
 }
 TITLES = {
     "ranked": ("Candidates for one new hub, best first (marginal value vs the status quo)", "单个新枢纽候选排名"),
-    "sets": ("Best set of k new hubs (HiGHS MIP; gap 0 = proven optimal)", "k个新枢纽的最优组合"),
+    "sets": (
+        "Best set of k new hubs (k = 1: every candidate solved; k > 1: HiGHS MIP; gap 0 = proven optimal)",
+        "k个新枢纽的最优组合",
+    ),
     "sites": ("Coverage of the chosen sites (capitals within 1 / 5 / 20 ms)", "所选枢纽的时延圈覆盖"),
     "routes": ("Provinces whose batch carbon changes most (best set, largest k)", "碳排放变化最大的省份"),
     "pareto": ("Cost-carbon-coverage Pareto front over the single candidates", "成本-碳-覆盖帕累托前沿"),
@@ -185,7 +188,17 @@ def hub_cmd(
         "absorbed_cores",
     ]
     emit(_relabel(payload["ranked"], ranked_cols, lang), title=_t("ranked", lang))
-    set_cols = ["k", "sites", "gap", "value", "realtime_served_pp", "cost_cny_per_year", "carbon_t_per_year", "solve_s"]
+    set_cols = [
+        "k",
+        "sites",
+        "method",
+        "gap",
+        "value",
+        "realtime_served_pp",
+        "cost_cny_per_year",
+        "carbon_t_per_year",
+        "solve_s",
+    ]
     emit(_relabel(payload["sets"], set_cols, lang), title=_t("sets", lang))
     site_table = [
         {

@@ -4,7 +4,7 @@ for each k and turns solutions into rows (every assumption named)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -70,10 +70,11 @@ def plan_hub(
         loads=loads,
     )
     plan = HubPlan(cands, inst, ctx, network, *rank_with_status_quo(inst))
-    model = Model(inst)
-    for k in range(1, k_max + 1):
-        start = plan.best.get(k - 1)
-        plan.best[k] = model.solve_k(k, time_limit_s=mip_time_limit_s, start=_greedy(plan, k, start))
+    best = plan.singles[ranked(plan)[0]]  # k = 1: every candidate was solved exactly, so the best is proven
+    plan.best[1] = replace(best, gap=0.0, bound=best.objective, method="enumeration")
+    model = Model(inst) if k_max > 1 else None
+    for k in range(2, k_max + 1):
+        plan.best[k] = model.solve_k(k, time_limit_s=mip_time_limit_s, start=_greedy(plan, k, plan.best[k - 1]))
     return plan
 
 
@@ -162,6 +163,7 @@ def set_rows(plan: HubPlan) -> list[dict]:
         {
             "k": k,
             "sites": " + ".join(plan.label(j) for j in sol.open),
+            "method": sol.method,
             "gap": round(sol.gap, 8),
             "bound": None if sol.bound is None else round(sol.bound - plan.status_quo.objective, 6),
             **delta_row(plan, sol),

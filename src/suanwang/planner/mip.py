@@ -44,6 +44,7 @@ class Solution:
     gap: float = 0.0  # relative MIP gap proven by HiGHS (0 for a fixed set)
     bound: float | None = None  # best proven upper bound on the objective
     solve_s: float = 0.0
+    method: str = "lp"  # how the set was found: lp (fixed set), mip (HiGHS branch and bound), enumeration
 
 
 class Model:
@@ -187,6 +188,7 @@ class Model:
         out = evaluate(self.inst, chosen)  # the continuous part of the chosen set, solved exactly as an LP
         out.gap = max(0.0, float(info.mip_gap)) if np.isfinite(info.mip_gap) else 0.0
         out.bound = float(info.mip_dual_bound)
+        out.method = "mip"
         out.solve_s = time.perf_counter() - t0
         return out
 
