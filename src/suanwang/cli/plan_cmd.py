@@ -118,6 +118,7 @@ def hub_cmd(
     scenario: ScenarioOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     csv_dir: Annotated[Path | None, typer.Option("--csv", help="Also write CSV tables into this folder.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write the offline HTML report here.")] = None,
     lang: Annotated[str, typer.Option("--lang", help="Table headings: en or zh (names are bilingual).")] = "en",
     sensitivity: Annotated[
         bool, typer.Option("--sensitivity", help="Re-rank under latency models, carbon years, +-20 % prices.")
@@ -165,6 +166,12 @@ def hub_cmd(
         from suanwang.planner.report import validation_rows
 
         payload["validation"] = validation_rows(plan, validate_top, seeds, sim_jobs, sim_days)
+    if html is not None:
+        from suanwang.report.plan_html import write_plan_report
+
+        written = write_plan_report(payload, html, lang)
+        if not as_json:
+            console.print(f"wrote {written}", highlight=False)
     if csv_dir is not None:
         csv_dir.mkdir(parents=True, exist_ok=True)
         for key in ("ranked", "sets", "sites", "routes", "pareto", "validation"):

@@ -70,6 +70,7 @@ def hub_payload(plan: HubPlan, top: int | None = None) -> dict:
         "sites": [r for k in sorted(plan.best) for r in site_rows(plan, plan.best[k]) if k == k_max],
         "routes": route_rows(plan, plan.best[k_max]),
         "pareto": pareto_rows(plan),
+        "map": map_payload(plan),
         "meta": {
             "candidates": len(plan.candidates),
             "tied_best_single": ties(plan),
@@ -135,3 +136,33 @@ def validation_rows(plan: HubPlan, top: int, seeds: int, jobs: int, days: float)
     return validate(
         base, plan.network, scenarios, seeds=seeds, jobs=jobs, days=days, carbon_year=plan.context.carbon_year
     )
+
+
+def map_payload(plan: HubPlan) -> dict:
+    """Positions for the report's map: existing sites, candidates (with their k = 1 value), the chosen sites of the
+    largest k and the capitals each covers within 1 / 5 / 20 ms one-way."""
+    from suanwang.network import TIERS_MS, coverage
+
+    sq = plan.status_quo.objective
+    k_max = max(plan.best)
+    net = plan.network
+    chosen = []
+    for j in plan.best[k_max].open:
+        c = plan.candidates[j]
+        tiers = {}
+        for tier in TIERS_MS.values():
+            tiers[f"{tier:g}"] = [
+                [p.place.lon, p.place.lat, p.place.label] for p in coverage(net, c.site, tier).covered
+            ]
+        chosen.append({"name": c.label, "lon": c.place.lon, "lat": c.place.lat, "tiers": tiers})
+    return {
+        "existing": [
+            {"name": s.label, "lon": s.lon, "lat": s.lat, "kind": s.kind}
+            for s in plan.context.sites[: plan.instance.n_existing]
+        ],
+        "candidates": [
+            {"name": c.label, "lon": c.place.lon, "lat": c.place.lat, "value": round(plan.singles[j].objective - sq, 6)}
+            for j, c in enumerate(plan.candidates)
+        ],
+        "chosen": chosen,
+    }
