@@ -31,7 +31,7 @@
     legend: { top: 0 },
     geo: { map: "china", roam: true, itemStyle: { areaColor: "#eef2f7", borderColor: "#9aa" } },
     visualMap: { seriesIndex: 1, min: Math.min.apply(null, values.concat([0])), max: Math.max.apply(null, values.concat([0])),
-      dimension: 2, text: [T.value, ""], calculable: true, left: 10, bottom: 20, inRange: { color: ["#cfd8e6", "#2f8f83"] } },
+      dimension: 2, text: [T.value, ""], calculable: true, precision: 4, left: 10, bottom: 20, inRange: { color: ["#cfd8e6", "#2f8f83"] } },
     series: series
   });
   var pareto = init("pareto");
