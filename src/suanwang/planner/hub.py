@@ -91,14 +91,18 @@ def _greedy(plan: HubPlan, k: int, prev: Solution | None) -> tuple[int, ...]:
 
 # --- rows ------------------------------------------------------------------------------------------------
 def delta_row(plan: HubPlan, sol: Solution) -> dict:
-    """What a solution changes against the status quo: served shares (percentage points), batch cost (CNY/year)
-    and carbon (tCO2/year), and the objective's marginal value."""
+    """What a solution changes against the status quo: served shares (percentage points), batch cost (CNY/year),
+    carbon (tCO2/year, market-based, and location-based: grid mix only), and the objective's marginal value."""
     sq = plan.status_quo
     row = {"value": round(sol.objective - sq.objective, 6)}
     for c, cls in enumerate(TIER_CLASSES):
         row[f"{cls.value}_served_pp"] = round(float(100.0 * (sol.served[c] - sq.served[c])), 4)
     row["cost_cny_per_year"] = round((sol.cost_cny_h - sq.cost_cny_h) * HOURS_PER_YEAR)
     row["carbon_t_per_year"] = round((sol.carbon_kg_h - sq.carbon_kg_h) * HOURS_PER_YEAR / 1e3, 1)
+    loc = plan.context.batch_carbon_location
+    before = float((sq.batch_share * loc[:, sq.sites]).sum())
+    after = float((sol.batch_share * loc[:, sol.sites]).sum())
+    row["carbon_location_t_per_year"] = round((after - before) * HOURS_PER_YEAR / 1e3, 1)
     return row
 
 

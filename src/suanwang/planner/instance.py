@@ -100,7 +100,6 @@ class Context:
     provinces: list[str]  # province ids, instance batch order
     sites: list[Site]
     batch_carbon_location: np.ndarray  # [P, S] kgCO2/h, grid mix only
-    batch_energy_kwh: np.ndarray  # [P, S] kWh/h
     carbon_year: int
     demand_note: str
 
@@ -198,4 +197,4 @@ def build_instance(
         "steady load from the national demand model: class shares of core- and card-hours from one draw "
         "(20,000 jobs, 7 days, seed 0), split over cities by the model's origin weights"
     )
-    return inst, Context(adcodes, pids, sites, carbon_loc, energy, carbon_year, note)
+    return inst, Context(adcodes, pids, sites, carbon_loc, carbon_year, note)

@@ -155,11 +155,6 @@ class Model:
         self.h.passModel(lp)
         self.n_cols, self.n_rows = n_col, n_row
 
-    # --- fixed sets --------------------------------------------------------------------------------------
-    def evaluate(self, open_set=()) -> Solution:
-        """The LP optimum with exactly the candidates in `open_set` open (indices into the candidates)."""
-        return evaluate(self.inst, open_set)
-
     # --- the MIP ---------------------------------------------------------------------------------------
     def solve_k(self, k: int, time_limit_s: float = 60.0, rel_gap: float = 1e-6, start=None) -> Solution:
         """The best set of exactly `k` candidates (MIP), with the relative gap HiGHS proved; `start`: a set of k
