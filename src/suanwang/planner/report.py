@@ -62,7 +62,6 @@ def hub_payload(plan: HubPlan, top: int | None = None) -> dict:
     """ranked / sets / sites / routes / pareto rows and the meta data that names every assumption."""
     k_max = max(plan.best)
     sq = plan.status_quo
-    first = plan.candidates[0]
     net = plan.network
     return {
         "ranked": ranking_rows(plan, top),
@@ -93,9 +92,7 @@ def hub_payload(plan: HubPlan, top: int | None = None) -> dict:
             "inter-province transfer (amortisation is the same at every site and left out)",
             "not_modelled": "residency rules (sensitive / core data kept in province) and queueing: see the "
             "simulation validation",
-            "assumptions": first.basis
-            if len({c.site.kind for c in plan.candidates}) == 1
-            else "per candidate, see sites",
+            "assumptions": _assumptions(plan),
         },
     }
 
@@ -136,6 +133,16 @@ def validation_rows(plan: HubPlan, top: int, seeds: int, jobs: int, days: float)
     return validate(
         base, plan.network, scenarios, seeds=seeds, jobs=jobs, days=days, carbon_year=plan.context.carbon_year
     )
+
+
+def _assumptions(plan: HubPlan) -> dict[str, str]:
+    """The basis of each candidate assumption; where candidates differ (scenario overrides, several provinces),
+    the per-province part is left to each candidate's own row (`sites`)."""
+    out = {}
+    for key in plan.candidates[0].basis:
+        values = {c.basis.get(key, "") for c in plan.candidates}
+        out[key] = values.pop() if len(values) == 1 else "differs by candidate - see each chosen site's basis"
+    return out
 
 
 def map_payload(plan: HubPlan) -> dict:
