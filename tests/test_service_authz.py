@@ -48,6 +48,7 @@ MATRIX = [
         lambda w: HEARTBEAT,
         dict(AGENT, site=200, admin=200),
     ),
+    ("GET", lambda w: "/api/v1/sites/agent-site/agent/config", None, dict(AGENT, site=200, admin=200)),
     ("POST", lambda w: "/api/v1/sites/agent-site/agent/claim", lambda w: {}, dict(AGENT, site=200, admin=200)),
     (
         "POST",

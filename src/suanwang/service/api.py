@@ -201,6 +201,20 @@ def create_site_token(site_id: str, s: Sess, who: Staff) -> dict:
     return {"token": token, "role": "site", "site_id": site_id}
 
 
+@api.get("/sites/{site_id}/agent/config", tags=["agents"])
+def agent_config(site_id: str, s: Sess, svc: Svc, _: Agent) -> dict:
+    """What the site's agent drives (site token): engine, engine settings, whether commands may run, and the
+    heartbeat timeout (s) it must beat."""
+    row = sites.get(s, site_id)
+    return {
+        "site_id": row.id,
+        "engine": row.executor,
+        "engine_settings": dict(row.engine_settings or {}),
+        "allow_commands": bool(row.allow_commands),
+        "heartbeat_timeout_s": svc.cfg.heartbeat_timeout_s,
+    }
+
+
 @api.post("/sites/{site_id}/agent/heartbeat", tags=["agents"])
 def agent_heartbeat(site_id: str, body: HeartbeatIn, s: Sess, svc: Svc, who: Agent) -> dict:
     """The site's agent is alive and read this capacity from its engine (site token); an engine that does not
