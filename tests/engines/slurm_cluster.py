@@ -255,3 +255,11 @@ class SlurmCluster:
         """PIDs of this node's job steps (`scontrol listpids` asks slurmd), for a clean stop."""
         out = self.cli("scontrol", "listpids", check=False).stdout.splitlines()[1:]
         return [int(line.split()[0]) for line in out if line.split() and line.split()[0].isdigit()]
+
+    def workdir(self, user: str) -> Path:
+        """A jobs folder owned by `user` (root for sbatch jobs of this process, `nobody` for slurmrestd's)."""
+        d = self.jobs_dir / user
+        d.mkdir(exist_ok=True)
+        pw = pwd.getpwnam(user)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        return d
