@@ -3,10 +3,11 @@
 Mapping: cores -> `--cpus-per-task` (one task), cards -> `--gres=gpu:N`, runtime -> `--time` of
 `ceil(runtime_h * 60 * (1 + time_margin) + time_margin_min)` minutes (defaults 25 % + 5 min: Slurm kills a job at
 its limit, and a user's runtime is an estimate), job id -> `--job-name` `sw-<sanitised id>` (also the comment and the
-working directory's name). Each job runs in `<workdir>/sw-<id>/`; its stdout and stderr go to `output.log` there and
-the batch script writes the command's exit code to `exit_code`, so the outcome survives Slurm purging the job
-(MinJobAge). The workdir must be on a file system this agent and the compute nodes share; per-job folders take the
-owner of the workdir (the user jobs run as: with slurmrestd's rest_auth/local, slurmrestd's own user).
+working directory's name). Each job runs in `<workdir>/sw-<id>/`; its stdout and stderr go to `output.log` there;
+the batch script writes its Slurm id to `slurm_job_id` and the command's exit code to `exit_code`, so the outcome
+survives Slurm purging the job (MinJobAge). The workdir must be on a file system this agent and the compute nodes
+share; per-job folders take the owner of the workdir (the user jobs run as: with slurmrestd's rest_auth/local,
+slurmrestd's own user).
 
 The reference is `<slurm job id>@sw-<id>`. A job Slurm refuses at submission (e.g. more cores than any node has)
 gets `rejected@sw-<id>`; polling it says failed with Slurm's own message, so an agent needs no special case.
@@ -46,6 +47,7 @@ UNUSABLE = ("DOWN", "DRAIN", "FAIL", "NOT_RESPONDING", "FUTURE", "POWERED_DOWN",
 LOG_TAIL_BYTES = 1 << 20
 SCRIPT = """#!/bin/sh
 # suanwang job {name}
+echo "$SLURM_JOB_ID" > slurm_job_id
 /bin/sh -c {command}
 code=$?
 echo "$code" > exit_code.tmp && mv exit_code.tmp exit_code
@@ -87,6 +89,7 @@ class SlurmExecutor(Executor):
         self.environment = environment or {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
         self.cancel_timeout_s = cancel_timeout_s
         self.last_error = ""
+        self._owner: tuple[int, ...] | None = None  # (uid, gid) for job folders, () to keep ours; read on first use
 
     @classmethod
     def from_settings(cls, settings: dict) -> SlurmExecutor:
@@ -134,13 +137,19 @@ class SlurmExecutor(Executor):
         return d
 
     def _make_dir(self, name: str) -> Path:
+        """The job's fresh folder (stale outcome files of an earlier try removed), owned like the workdir."""
         d = self._dir(name)
-        d.mkdir(parents=True, exist_ok=True)
-        for stale in ("exit_code", REJECTED, "slurm_job_id", "output.log"):
-            (d / stale).unlink(missing_ok=True)
-        owner = self.workdir.stat()
-        if os.geteuid() == 0 and owner.st_uid != 0:
-            os.chown(d, owner.st_uid, owner.st_gid)
+        if self._owner is None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            st = self.workdir.stat()
+            self._owner = (st.st_uid, st.st_gid) if os.geteuid() == 0 and st.st_uid != 0 else ()
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            for stale in ("exit_code", REJECTED, "slurm_job_id", "output.log"):
+                (d / stale).unlink(missing_ok=True)
+        if self._owner:
+            os.chown(d, *self._owner)
         return d
 
     @staticmethod
@@ -174,7 +183,6 @@ class SlurmExecutor(Executor):
         if slurm_id is None:
             (d / REJECTED).write_text(refused or "refused without a message")
             return f"{REJECTED}@{name}"
-        (d / "slurm_job_id").write_text(str(slurm_id))
         return f"{slurm_id}@{name}"
 
     def poll(self, ref: str) -> ExecStatus:
