@@ -66,7 +66,7 @@ def empty_queue(cluster: SlurmCluster) -> None:
 def slurm_throughput(cluster: SlurmCluster, jobs: int, reps: int, threads: int) -> dict:
     """Raw and executor submission rates (jobs/s) for slurmrestd and sbatch, medians over `reps`, and ratios."""
     rest_dir, cli_dir = cluster.workdir("nobody"), cluster.workdir("root")
-    common = {"partition": HELD, "allow_commands": True}
+    common = {"partition": HELD}
     ex_rest = SlurmExecutor.from_settings(
         {"mode": "rest", "url": f"unix:{cluster.rest_socket}", "workdir": str(rest_dir), **common}
     )
@@ -100,7 +100,7 @@ def slurm_throughput(cluster: SlurmCluster, jobs: int, reps: int, threads: int) 
     def via(ex: SlurmExecutor, tag: str) -> Callable[[int], None]:
         def one(i: int) -> None:
             ref = ex.submit(ExecRequest(f"bench-{tag}-{time.monotonic_ns()}-{i}", "true", 1, 0, 0.1))
-            assert not ref.startswith("rejected"), ex.logs(ref)
+            assert "@" in ref
 
         return one
 
@@ -136,7 +136,7 @@ def slurm_latency(cluster: SlurmCluster, n: int) -> dict:
     """Submit-to-running (ms) for n jobs, one at a time: from the submit call until the command's first output."""
     out = {}
     for mode in ("rest", "sbatch"):
-        s = {"mode": mode, "partition": cluster.partition, "allow_commands": True}
+        s = {"mode": mode, "partition": cluster.partition}
         if mode == "rest":
             s |= {"url": f"unix:{cluster.rest_socket}", "workdir": str(cluster.workdir("nobody"))}
         else:

@@ -36,11 +36,17 @@ def missing_binaries() -> list[str]:
     return [name for name in DAEMONS if shutil.which(name) is None]
 
 
+RAY_WORKER_PORTS = range(10002, 20000)  # a Ray head on the same host gives these to its workers: stay out
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside Ray's worker range."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in RAY_WORKER_PORTS:
+            return port
 
 
 class SlurmCluster:

@@ -10,8 +10,11 @@ share; per-job folders take the owner of the workdir (the user jobs run as: with
 slurmrestd's own user).
 
 The reference is `<slurm job id>@sw-<id>`. A job Slurm refuses at submission (e.g. more cores than any node has)
-gets `rejected@sw-<id>`; polling it says failed with Slurm's own message, so an agent needs no special case.
-An unreachable Slurm raises `SlurmDown` from submit/poll/cancel/find; `capacity()` then says `up=False`.
+raises `SlurmRejected` (a ValueError) with Slurm's own message; an unreachable Slurm raises `SlurmDown` (a
+RuntimeError) from submit/poll/cancel/find, and `capacity()` then says `up=False` with the reason. A job Slurm no
+longer knows that left no exit code, or whose node failed, is failed with a message starting "lost:". Whether a
+job's command may run is the control plane's decision (sites that allow commands): this executor runs the command
+it is given; a job without one runs `sleep simulated_run_s` (default 0).
 """
 
 from __future__ import annotations
@@ -27,10 +30,9 @@ from pathlib import Path
 from suanwang.service.executors.base import EngineCapacity, ExecRequest, ExecStatus, Executor
 from suanwang.service.executors.slurm_api import CliApi, RestApi, SlurmDown, SlurmJob
 
-__all__ = ["SlurmDown", "SlurmExecutor", "slurm_name"]
+__all__ = ["SlurmDown", "SlurmExecutor", "SlurmRejected", "slurm_name"]
 
 PREFIX = "sw-"
-REJECTED = "rejected"
 ENDED = {
     "COMPLETED",
     "FAILED",
@@ -55,6 +57,10 @@ exit "$code"
 """
 
 
+class SlurmRejected(ValueError):
+    """Slurm refused the job at submission; the message is Slurm's."""
+
+
 def slurm_name(job_id: str) -> str:
     """The Slurm job name (and folder name) for a job id: `sw-` + the id with anything outside [A-Za-z0-9_.-]
     replaced; an id that had to change (or is long) also gets 8 hex digits of its hash, so two ids never share it."""
@@ -76,7 +82,7 @@ class SlurmExecutor(Executor):
         partition: str | None = None,
         time_margin: float = 0.25,
         time_margin_min: float = 5.0,
-        allow_commands: bool = False,
+        simulated_run_s: float = 0.0,
         environment: dict[str, str] | None = None,
         cancel_timeout_s: float = 10.0,
     ):
@@ -85,7 +91,7 @@ class SlurmExecutor(Executor):
         self.partition = partition
         self.time_margin = time_margin
         self.time_margin_min = time_margin_min
-        self.allow_commands = allow_commands
+        self.simulated_run_s = simulated_run_s
         self.environment = environment or {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
         self.cancel_timeout_s = cancel_timeout_s
         self.last_error = ""
@@ -96,8 +102,8 @@ class SlurmExecutor(Executor):
         """Build from a site's engine settings: `mode` "rest" (`url`: http(s)://host:port, or unix:/path or a path
         to slurmrestd's socket; optional `token`, `user` for rest_auth/jwt; `api_version`, default v0.0.38) or
         "sbatch" (the CLI of this host; optional `slurm_conf`); `workdir` (required), `partition`, `time_margin`
-        (fraction of the runtime, default 0.25), `time_margin_min` (minutes, default 5), `allow_commands` (default
-        false: a job then runs `true`), `environment` (the jobs' variables; default a plain PATH and LANG),
+        (fraction of the runtime, default 0.25), `time_margin_min` (minutes, default 5), `simulated_run_s` (seconds a
+        job without a command sleeps, default 0), `environment` (the jobs' variables; default a plain PATH and LANG),
         `timeout_s` (per call to Slurm, default 10)."""
         s = dict(settings)
         mode = s.pop("mode", "rest")
@@ -118,7 +124,7 @@ class SlurmExecutor(Executor):
         if not s.get("workdir"):
             raise ValueError("slurm settings: 'workdir' (a folder shared with the compute nodes) is required")
         workdir = Path(s.pop("workdir"))
-        known = {"partition", "time_margin", "time_margin_min", "allow_commands", "environment", "cancel_timeout_s"}
+        known = {"partition", "time_margin", "time_margin_min", "simulated_run_s", "environment", "cancel_timeout_s"}
         unknown = sorted(set(s) - known)
         if unknown:
             known_all = ", ".join(["mode", "url", "token", "user", "workdir", *sorted(known)])
@@ -146,7 +152,7 @@ class SlurmExecutor(Executor):
         try:
             os.mkdir(d)
         except FileExistsError:
-            for stale in ("exit_code", REJECTED, "slurm_job_id", "output.log"):
+            for stale in ("exit_code", "slurm_job_id", "output.log"):
                 (d / stale).unlink(missing_ok=True)
         if self._owner:
             os.chown(d, *self._owner)
@@ -155,16 +161,17 @@ class SlurmExecutor(Executor):
     @staticmethod
     def _split(ref: str) -> tuple[str, str]:
         head, sep, name = ref.partition("@")
-        if not sep or not (head.isdigit() or head == REJECTED):
+        if not sep or not head.isdigit():
             raise ValueError(f"bad slurm executor reference {ref!r}")
         return head, name
 
     # --- the interface
     def submit(self, request: ExecRequest) -> str:
-        """Submit one batch job; the reference is `<slurm id>@<name>` (or `rejected@<name>`, Slurm's message kept)."""
+        """Submit one batch job; the reference is `<slurm id>@<name>`. SlurmRejected with Slurm's message when
+        Slurm refuses it."""
         name = slurm_name(request.job_id)
         d = self._make_dir(name)
-        command = request.command if request.command is not None and self.allow_commands else "true"
+        command = request.command if request.command is not None else f"sleep {self.simulated_run_s:g}"
         job = {
             "name": name,
             "comment": f"suanwang {name}",
@@ -181,8 +188,7 @@ class SlurmExecutor(Executor):
             job["gres"] = f"gpu:{int(request.gpu_cards)}"
         slurm_id, refused = self.api.submit(SCRIPT.format(name=name, command=shlex.quote(command)), job)
         if slurm_id is None:
-            (d / REJECTED).write_text(refused or "refused without a message")
-            return f"{REJECTED}@{name}"
+            raise SlurmRejected(f"Slurm refused the job: {refused or 'no message'}")
         return f"{slurm_id}@{name}"
 
     def poll(self, ref: str) -> ExecStatus:
@@ -190,15 +196,13 @@ class SlurmExecutor(Executor):
         failed with the exit code once it ended; a job Slurm has forgotten is judged by its `exit_code` file."""
         head, name = self._split(ref)
         d = self._dir(name)
-        if head == REJECTED:
-            return ExecStatus("failed", None, f"Slurm refused the job: {_read(d / REJECTED)}")
         job = self.api.job(int(head))
         code_file = _read(d / "exit_code").strip()
         if job is None:
             if code_file.lstrip("-").isdigit():
                 code = int(code_file)
                 return ExecStatus("done" if code == 0 else "failed", code, f"exit code {code}")
-            return ExecStatus("failed", None, f"Slurm job {head} is unknown to Slurm and left no exit code (lost)")
+            return ExecStatus("failed", None, f"lost: Slurm no longer knows job {head} and it left no exit code")
         if job.state not in ENDED:
             why = "" if job.reason in ("None", "") else f" ({job.reason})"
             return ExecStatus("running", None, f"Slurm job {head} {job.state.lower()}{why}")
@@ -207,8 +211,6 @@ class SlurmExecutor(Executor):
     def cancel(self, ref: str) -> None:
         """scancel / REST DELETE, then wait (up to `cancel_timeout_s`) until Slurm says the job has ended."""
         head, _ = self._split(ref)
-        if head == REJECTED:
-            return
         self.api.cancel(int(head))
         deadline = time.monotonic() + self.cancel_timeout_s
         while True:
@@ -220,12 +222,9 @@ class SlurmExecutor(Executor):
             time.sleep(0.05)
 
     def logs(self, ref: str) -> str:
-        """The job's `output.log` (stdout and stderr, last MiB), or Slurm's message for a refused job."""
-        head, name = self._split(ref)
-        d = self._dir(name)
-        if head == REJECTED:
-            return f"Slurm refused the job: {_read(d / REJECTED)}\n"
-        return _read(d / "output.log", LOG_TAIL_BYTES)
+        """The job's `output.log` (stdout and stderr, last MiB)."""
+        _, name = self._split(ref)
+        return _read(self._dir(name) / "output.log", LOG_TAIL_BYTES)
 
     def find(self, job_id: str) -> str | None:
         """A job of this id already in Slurm (by job name: a live one first, else the newest), or one Slurm has
@@ -240,8 +239,6 @@ class SlurmExecutor(Executor):
         recorded = _read(d / "slurm_job_id").strip()
         if recorded.isdigit() and (d / "exit_code").exists():
             return f"{recorded}@{name}"
-        if (d / REJECTED).exists():
-            return f"{REJECTED}@{name}"
         return None
 
     def capacity(self) -> EngineCapacity:
@@ -281,7 +278,8 @@ def _ended(job: SlurmJob, code_file: str) -> ExecStatus:
     sig = f", signal {job.signal}" if job.signal else ""
     reason = f" ({job.reason})" if job.reason not in ("None", "") else ""
     exit_code = None if job.state in ("CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED") and not code_file else code
-    return ExecStatus("failed", exit_code, f"Slurm job {job.job_id} {what}{reason}, exit code {code}{sig}")
+    lost = "lost: " if job.state in ("NODE_FAIL", "BOOT_FAIL") else ""  # the engine lost it: retried elsewhere
+    return ExecStatus("failed", exit_code, f"{lost}Slurm job {job.job_id} {what}{reason}, exit code {code}{sig}")
 
 
 def _read(path: Path, tail: int | None = None) -> str:
