@@ -35,13 +35,14 @@ class ExecStatus:
 
 @dataclass(frozen=True)
 class EngineCapacity:
-    """Room an engine reports for its site: total and free cores and cards, and whether it answers at all."""
+    """Room an engine reports for its site: total and free cores and cards, whether it answers at all, and why not."""
 
     cpu_total: int
     cpu_free: int
     gpu_total: int
     gpu_free: int
     up: bool = True
+    message: str = ""
 
 
 class Executor(ABC):

@@ -1,0 +1,169 @@
+"""The site agent's loop: heartbeat with the engine's capacity, claim, reconcile, submit, poll, report, cancel.
+
+Each `tick()` is one pass. Before submitting a job that an agent may already have submitted (claimed before, or the
+first pass after a start) the agent asks the engine for it by job id (`Executor.find`): a job already there is
+adopted, never submitted twice. A report the service answers with 409 (the job was re-placed, cancelled or ended)
+makes the agent stop that job in its engine. The engine runs jobs on its own: when only the agent dies, they keep
+running and the restarted agent adopts them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import httpx
+
+from suanwang.errors import SuanwangError
+from suanwang.service.executors.base import EngineCapacity, ExecRequest, ExecStatus, Executor
+
+log = logging.getLogger("suanwang.agent")
+LOG_TAIL_CHARS = 200_000  # at most this much of a job's output is uploaded (the service keeps 256 KiB)
+
+
+class AgentError(SuanwangError):
+    """The service refused the agent (bad token, unknown site, wrong engine); `status` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
+
+
+class AgentClient:
+    """The agent's calls to the service, with its site token."""
+
+    def __init__(self, service_url: str, site_id: str, token: str, http: httpx.Client | None = None):
+        self.base = f"/api/v1/sites/{site_id}/agent"
+        self.site_id = site_id
+        self.http = http or httpx.Client(base_url=service_url.rstrip("/"), timeout=30)
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def _post(self, path: str, body: dict, allow: tuple[int, ...] = ()) -> httpx.Response:
+        r = self.http.post(self.base + path, json=body, headers=self.headers)
+        if r.status_code in (401, 403, 404, 422) or (r.status_code >= 400 and r.status_code not in allow):
+            raise AgentError(f"{self.base}{path}: HTTP {r.status_code}: {r.text[:300]}", r.status_code)
+        return r
+
+    def config(self) -> dict:
+        """The site's engine, engine settings and heartbeat timeout, as its operator set them."""
+        r = self.http.get(self.base + "/config", headers=self.headers)
+        if r.status_code != 200:
+            msg = f"{self.base}/config: HTTP {r.status_code}: {r.text[:300]} - check --site and the token"
+            raise AgentError(msg, r.status_code)
+        return r.json()
+
+    def heartbeat(self, engine: str, cap: EngineCapacity | None) -> dict:
+        body: dict = {"engine": engine}
+        if cap is not None:
+            body["capacity"] = {
+                "cpu_total": cap.cpu_total,
+                "cpu_free": max(0, cap.cpu_free),
+                "gpu_total": cap.gpu_total,
+                "gpu_free": max(0, cap.gpu_free),
+                "up": cap.up,
+                "message": cap.message[:2000],
+            }
+        return self._post("/heartbeat", body).json()
+
+    def claim(self, limit: int) -> dict:
+        return self._post("/claim", {"limit": limit}).json()
+
+    def report(self, job_id: str, **body) -> bool:
+        """Send one job's state; False when the service says the job is no longer this site's (409)."""
+        return self._post(f"/jobs/{job_id}/report", body, allow=(409,)).status_code != 409
+
+
+class Agent:
+    """One site's agent over `executor`. `tick()` runs one pass; `run()` repeats it every `interval_s` seconds."""
+
+    def __init__(self, client: AgentClient, executor: Executor, engine: str, interval_s: float = 1.0, limit: int = 100):
+        self.client = client
+        self.executor = executor
+        self.engine = engine
+        self.interval_s = interval_s
+        self.limit = limit
+        self.first_pass = True
+        self._stop = threading.Event()
+
+    def capacity(self) -> EngineCapacity | None:
+        """The engine's room now; an engine that raises counts as down."""
+        try:
+            return self.executor.capacity()
+        except Exception as e:  # noqa: BLE001 - any engine failure means: not answering
+            return EngineCapacity(0, 0, 0, 0, up=False, message=f"{type(e).__name__}: {e}")
+
+    def tick(self) -> dict[str, int]:
+        """One pass; returns how many jobs were submitted, adopted, ended and cancelled."""
+        done = {"submitted": 0, "adopted": 0, "ended": 0, "cancelled": 0}
+        cap = self.capacity()
+        self.client.heartbeat(self.engine, cap)
+        if cap is not None and not cap.up:
+            return done  # the service has taken the site down; nothing to do until the engine answers again
+        todo = self.client.claim(self.limit)
+        for job in todo["cancel"]:
+            self._cancel(job["id"], job["ref"])
+            done["cancelled"] += 1
+        for spec in todo["submit"]:
+            done[self._start(spec)] += 1
+        for job in todo["running"]:
+            done["ended"] += self._poll(job["id"], job["ref"])
+        self.first_pass = False
+        return done
+
+    def _start(self, spec: dict) -> str:
+        job_id = spec["id"]
+        ref = None
+        if spec.get("claimed_before") or self.first_pass:
+            ref = self.executor.find(job_id)  # reconcile: an agent may have submitted it before
+        how = "adopted" if ref is not None else "submitted"
+        if ref is None:
+            request = ExecRequest(job_id, spec["command"], spec["cpu_cores"], spec["gpu_cards"], spec["runtime_h"])
+            try:
+                ref = self.executor.submit(request)
+            except (OSError, ValueError) as e:  # refused by the engine: the job fails with its words
+                self.client.report(job_id, state="failed", reason=f"engine rejected it: {e}"[:2000])
+                return "ended"
+        if not self.client.report(job_id, state="running", ref=ref):
+            self.executor.cancel(ref)  # re-placed or cancelled meanwhile: it must not run here
+        return how
+
+    def _poll(self, job_id: str, ref: str) -> int:
+        try:
+            st: ExecStatus = self.executor.poll(ref)
+        except (OSError, ValueError, RuntimeError) as e:
+            log.warning("poll of %s (%s) failed: %s", job_id, ref, e)
+            return 0
+        if st.state == "running":
+            return 0
+        lost = st.state == "failed" and st.message.startswith("lost")
+        body = {"state": st.state, "exit_code": st.exit_code, "reason": st.message[:2000], "lost": lost}
+        if not self.client.report(job_id, ref=ref, logs=self._logs(ref), **body):
+            log.info("job %s ended in the engine but is no longer this site's", job_id)
+        return 1
+
+    def _cancel(self, job_id: str, ref: str) -> None:
+        self.executor.cancel(ref)
+        self.client.report(job_id, state="cancelled", ref=ref, logs=self._logs(ref))
+
+    def _logs(self, ref: str) -> str:
+        try:
+            return self.executor.logs(ref)[-LOG_TAIL_CHARS:]
+        except (OSError, ValueError, RuntimeError):
+            return ""
+
+    def run(self) -> None:
+        """Tick every `interval_s` seconds until `stop()`; a failed pass (service or engine unreachable) is logged
+        and the next one retries."""
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except AgentError as e:
+                if e.status in (401, 403):  # the token was revoked or is for another site: stop
+                    raise
+                log.error("%s", e)
+            except Exception:  # noqa: BLE001 - keep the agent alive; the next pass retries
+                log.exception("agent pass failed")
+            self._stop.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
