@@ -68,7 +68,7 @@ def slurm_throughput(cluster: SlurmCluster, jobs: int, reps: int, threads: int) 
     rest_dir, cli_dir = cluster.workdir("nobody"), cluster.workdir("root")
     common = {"partition": HELD}
     ex_rest = SlurmExecutor.from_settings(
-        {"mode": "rest", "url": f"unix:{cluster.rest_socket}", "workdir": str(rest_dir), **common}
+        {"mode": "rest", "rest_url": f"unix:{cluster.rest_socket}", "workdir": str(rest_dir), **common}
     )
     ex_cli = SlurmExecutor.from_settings(
         {"mode": "sbatch", "slurm_conf": str(cluster.conf), "workdir": str(cli_dir), **common}
@@ -138,7 +138,7 @@ def slurm_latency(cluster: SlurmCluster, n: int) -> dict:
     for mode in ("rest", "sbatch"):
         s = {"mode": mode, "partition": cluster.partition}
         if mode == "rest":
-            s |= {"url": f"unix:{cluster.rest_socket}", "workdir": str(cluster.workdir("nobody"))}
+            s |= {"rest_url": f"unix:{cluster.rest_socket}", "workdir": str(cluster.workdir("nobody"))}
         else:
             s |= {"slurm_conf": str(cluster.conf), "workdir": str(cluster.workdir("root"))}
         ex = SlurmExecutor.from_settings(s)

@@ -21,7 +21,7 @@ MODES = ["rest", "sbatch"]
 def settings(cluster, mode: str) -> dict:
     """Engine settings as an operator would give them for the test cluster."""
     if mode == "rest":
-        base = {"mode": "rest", "url": f"unix:{cluster.rest_socket}", "workdir": str(cluster.workdir("nobody"))}
+        base = {"mode": "rest", "rest_url": f"unix:{cluster.rest_socket}", "workdir": str(cluster.workdir("nobody"))}
     else:
         base = {"mode": "sbatch", "slurm_conf": str(cluster.conf), "workdir": str(cluster.workdir("root"))}
     return {**base, "partition": cluster.partition}
@@ -152,7 +152,7 @@ def test_controller_stopped_says_down_and_errors_are_clear(slurm_cluster):
         for ex in executors:
             t = time.monotonic()
             cap = ex.capacity()
-            assert not cap.up and ex.last_error
+            assert not cap.up and "slurmctld does not answer" in cap.message
             with pytest.raises(SlurmDown, match=r"(?i)slurm|controller"):
                 ex.submit(job("true"))
             assert time.monotonic() - t < 20
@@ -176,7 +176,7 @@ def test_job_without_a_command_sleeps_simulated_run_s(slurm_cluster):
 
 
 def test_settings_errors_name_the_key():
-    with pytest.raises(ValueError, match="url"):
+    with pytest.raises(ValueError, match="rest_url"):
         SlurmExecutor.from_settings({"mode": "rest", "workdir": "w"})
     with pytest.raises(ValueError, match="workdir"):
         SlurmExecutor.from_settings({"mode": "sbatch"})
@@ -184,3 +184,9 @@ def test_settings_errors_name_the_key():
         SlurmExecutor.from_settings({"mode": "k8s", "workdir": "w"})
     with pytest.raises(ValueError, match="partiton"):
         SlurmExecutor.from_settings({"mode": "sbatch", "workdir": "w", "partiton": "x"})
+    with pytest.raises(ValueError, match="time_margin"):
+        SlurmExecutor.from_settings({"mode": "sbatch", "workdir": "w", "time_margin": "a quarter"})
+    with pytest.raises(ValueError, match="environment"):
+        SlurmExecutor.from_settings({"mode": "sbatch", "workdir": "w", "environment": "PATH"})
+    ex = SlurmExecutor.from_settings({"mode": "sbatch", "workdir": "w", "time_margin": "0.5", "environment": "A=1,B=x"})
+    assert (ex.time_limit_min(1.0), ex.environment) == (95, {"A": "1", "B": "x"})

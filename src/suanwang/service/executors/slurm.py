@@ -80,6 +80,7 @@ class SlurmExecutor(Executor):
         api: RestApi | CliApi,
         workdir: Path,
         partition: str | None = None,
+        account: str | None = None,
         time_margin: float = 0.25,
         time_margin_min: float = 5.0,
         simulated_run_s: float = 0.0,
@@ -89,6 +90,7 @@ class SlurmExecutor(Executor):
         self.api = api
         self.workdir = Path(workdir)
         self.partition = partition
+        self.account = account
         self.time_margin = time_margin
         self.time_margin_min = time_margin_min
         self.simulated_run_s = simulated_run_s
@@ -99,22 +101,30 @@ class SlurmExecutor(Executor):
 
     @classmethod
     def from_settings(cls, settings: dict) -> SlurmExecutor:
-        """Build from a site's engine settings: `mode` "rest" (`url`: http(s)://host:port, or unix:/path or a path
-        to slurmrestd's socket; optional `token`, `user` for rest_auth/jwt; `api_version`, default v0.0.38) or
-        "sbatch" (the CLI of this host; optional `slurm_conf`); `workdir` (required), `partition`, `time_margin`
-        (fraction of the runtime, default 0.25), `time_margin_min` (minutes, default 5), `simulated_run_s` (seconds a
-        job without a command sleeps, default 0), `environment` (the jobs' variables; default a plain PATH and LANG),
-        `timeout_s` (per call to Slurm, default 10)."""
-        s = dict(settings)
-        mode = s.pop("mode", "rest")
-        timeout_s = float(s.pop("timeout_s", 10.0))
+        """Build from a site's engine settings (strings, numbers, booleans):
+        - `mode`: "rest" (default) or "sbatch";
+        - rest: `rest_url` (http(s)://host:6820, or unix:/path or a path to slurmrestd's socket), optional `user` and
+          `token` (X-SLURM-USER-NAME / -TOKEN, for rest_auth/jwt), `api_version` (default v0.0.38);
+        - sbatch: optional `slurm_conf` (else the host's default configuration);
+        - `workdir` (required: a folder shared with the compute nodes), `partition`, `account`, `time_margin`
+          (fraction of the runtime, default 0.25), `time_margin_min` (minutes, default 5), `simulated_run_s`
+          (seconds a job without a command sleeps, default 0), `environment` ("K=V,K=V": the jobs' variables;
+          default a plain PATH and LANG), `timeout_s` (per call to Slurm, default 10), `cancel_timeout_s` (10).
+        ValueError naming the setting when one is missing, unknown or not a number."""
+        s = {k: v for k, v in settings.items() if v is not None}
+        mode = str(s.pop("mode", "rest"))
+        timeout_s = _number(s, "timeout_s", 10.0)
         if mode == "rest":
-            if not s.get("url"):
+            if not s.get("rest_url"):
                 raise ValueError(
-                    "slurm settings: mode 'rest' needs 'url' (http://host:6820 or unix:/path/to/slurmrestd.sock)"
+                    "slurm settings: mode 'rest' needs 'rest_url' (http://host:6820 or unix:/path/to/slurmrestd.sock)"
                 )
             api: RestApi | CliApi = RestApi(
-                s.pop("url"), s.pop("token", None), s.pop("user", None), s.pop("api_version", "v0.0.38"), timeout_s
+                str(s.pop("rest_url")),
+                s.pop("token", None),
+                s.pop("user", None),
+                s.pop("api_version", "v0.0.38"),
+                timeout_s,
             )
         elif mode == "sbatch":
             conf = s.pop("slurm_conf", None)
@@ -123,13 +133,28 @@ class SlurmExecutor(Executor):
             raise ValueError(f"slurm settings: mode {mode!r} is not 'rest' or 'sbatch'")
         if not s.get("workdir"):
             raise ValueError("slurm settings: 'workdir' (a folder shared with the compute nodes) is required")
-        workdir = Path(s.pop("workdir"))
-        known = {"partition", "time_margin", "time_margin_min", "simulated_run_s", "environment", "cancel_timeout_s"}
-        unknown = sorted(set(s) - known)
-        if unknown:
-            known_all = ", ".join(["mode", "url", "token", "user", "workdir", *sorted(known)])
-            raise ValueError(f"slurm settings: unknown key(s) {', '.join(unknown)}; known: {known_all}")
-        return cls(api, workdir, **s)
+        workdir = Path(str(s.pop("workdir")))
+        env = s.pop("environment", None)
+        if isinstance(env, str):
+            pairs = [item.partition("=") for item in env.split(",") if item.strip()]
+            if any(not k or not sep for k, sep, _ in pairs):
+                raise ValueError(f"slurm settings: 'environment' {env!r} is not K=V,K=V")
+            env = {k.strip(): v for k, _, v in pairs}
+        kw = {
+            k: _number(s, k, d)
+            for k, d in (
+                ("time_margin", 0.25),
+                ("time_margin_min", 5.0),
+                ("simulated_run_s", 0.0),
+                ("cancel_timeout_s", 10.0),
+            )
+        }
+        partition, account = s.pop("partition", None), s.pop("account", None)
+        if s:
+            known = "mode, rest_url, user, token, api_version, slurm_conf, workdir, partition, account, time_margin, "
+            known += "time_margin_min, simulated_run_s, environment, timeout_s, cancel_timeout_s"
+            raise ValueError(f"slurm settings: unknown key(s) {', '.join(sorted(s))}; known: {known}")
+        return cls(api, workdir, partition and str(partition), account=account and str(account), environment=env, **kw)
 
     # --- helpers
     def time_limit_min(self, runtime_h: float) -> int:
@@ -184,6 +209,8 @@ class SlurmExecutor(Executor):
         }
         if self.partition:
             job["partition"] = self.partition
+        if self.account:
+            job["account"] = self.account
         if request.gpu_cards > 0:
             job["gres"] = f"gpu:{int(request.gpu_cards)}"
         slurm_id, refused = self.api.submit(SCRIPT.format(name=name, command=shlex.quote(command)), job)
@@ -243,7 +270,7 @@ class SlurmExecutor(Executor):
 
     def capacity(self) -> EngineCapacity:
         """CPUs and GPUs of the partition's nodes, total and free (free counts only nodes that take jobs); `up` is
-        false when Slurm does not answer (`last_error` says why) or the partition is not UP."""
+        false when Slurm does not answer or the partition is not UP (`message`, also kept in `last_error`, says why)."""
         try:
             if not self.api.ping():
                 raise SlurmDown(f"slurmctld does not answer a ping (through {self.api.where})")
@@ -251,7 +278,7 @@ class SlurmExecutor(Executor):
             up = self.api.partition_up(self.partition) if self.partition else True
         except SlurmDown as e:
             self.last_error = str(e)
-            return EngineCapacity(0, 0, 0, 0, up=False)
+            return EngineCapacity(0, 0, 0, 0, up=False, message=self.last_error)
         usable = [n for n in nodes if not any(flag in n.state for flag in UNUSABLE)]
         self.last_error = "" if up and usable else f"partition {self.partition} is not up or has no usable node"
         return EngineCapacity(
@@ -260,7 +287,20 @@ class SlurmExecutor(Executor):
             gpu_total=sum(n.gpus for n in nodes),
             gpu_free=sum(max(0, n.gpus - n.gpus_used) for n in usable),
             up=up and bool(usable),
+            message=self.last_error,
         )
+
+
+def _number(settings: dict, key: str, default: float) -> float:
+    """Pop a numeric setting (a number or a numeric string) or its default; ValueError naming it otherwise."""
+    value = settings.pop(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"slurm settings: {key!r} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"slurm settings: {key!r} must be a finite number >= 0, got {value!r}")
+    return number
 
 
 def _ended(job: SlurmJob, code_file: str) -> ExecStatus:

@@ -229,6 +229,8 @@ class CliApi:
         args += ["--export=" + ",".join(f"{k}={v}" for k, v in job["environment"].items())]
         if job.get("partition"):
             args.append(f"--partition={job['partition']}")
+        if job.get("account"):
+            args.append(f"--account={job['account']}")
         if job.get("gres"):
             args.append(f"--gres={job['gres']}")
         out = self._run(*args, stdin=script)
