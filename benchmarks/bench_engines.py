@@ -1,0 +1,206 @@
+"""Engine dispatch: jobs per second into a real engine through the executor, against the engine's own raw
+submission rate in the same run (the ceiling), and each job's submit-to-running time. Prints JSON.
+
+    python benchmarks/bench_engines.py [--jobs 300] [--reps 2] [--threads 1] [--latency-jobs 20] [--out FILE]
+
+Slurm: a private single-node cluster (the tests' own, `make engines` installs the packages). Throughput jobs go
+to a partition that is DOWN, so Slurm accepts and queues them but starts none: the rate measured is submission,
+not the node's two cores running `true`. Per path and repetition, alternating so that drift hits both alike:
+- raw REST: a bare loop of slurmrestd `POST /job/submit` (same socket, same tiny script, one httpx client);
+- executor REST: `SlurmExecutor.submit` (job folder, name, script, POST, recording the Slurm id);
+- raw sbatch: a bare loop of `sbatch --wrap true`; executor sbatch: `SlurmExecutor.submit` in sbatch mode.
+With `--threads N`, N submitters share the work (the raw loop likewise). The queue is emptied between runs.
+Ratios are taken per repetition (raw and executor back to back), then the median. Submit-to-running:
+`--latency-jobs` jobs, one at a time on the UP partition, from the call to `submit` until the job's command writes
+its first line (read from its output file), p50/p99; Slurm starts a job at its scheduler's next pass, not on
+submission, so this is mostly the engine's own delay. Ray: measured when h13a's
+`suanwang.service.executors.ray` provides `bench_hook(jobs)`, else reported as not available. On a shared machine,
+read the ratios rather than the absolute rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from engines.slurm_cluster import SlurmCluster  # noqa: E402
+
+from suanwang.service.executors import ExecRequest  # noqa: E402
+from suanwang.service.executors.slurm import SlurmExecutor  # noqa: E402
+
+HELD = "held"  # a DOWN partition: jobs are accepted and wait
+
+
+def rate(n: int, threads: int, one: Callable[[int], object]) -> float:
+    """Jobs per second for n calls of `one(i)` shared by `threads` threads."""
+    chunks = [range(t, n, threads) for t in range(threads)]
+    workers = [threading.Thread(target=lambda c=c: [one(i) for i in c]) for c in chunks]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return n / (time.perf_counter() - t0)
+
+
+def empty_queue(cluster: SlurmCluster) -> None:
+    cluster.cli("scancel", "--quiet", f"--partition={HELD}", check=False)
+    while cluster.cli("squeue", "-h", "-p", HELD, "-o", "%i").stdout.strip():
+        time.sleep(0.1)
+
+
+def slurm_throughput(cluster: SlurmCluster, jobs: int, reps: int, threads: int) -> dict:
+    """Raw and executor submission rates (jobs/s) for slurmrestd and sbatch, medians over `reps`, and ratios."""
+    rest_dir, cli_dir = cluster.workdir("nobody"), cluster.workdir("root")
+    common = {"partition": HELD}
+    ex_rest = SlurmExecutor.from_settings(
+        {"mode": "rest", "rest_url": f"unix:{cluster.rest_socket}", "workdir": str(rest_dir), **common}
+    )
+    ex_cli = SlurmExecutor.from_settings(
+        {"mode": "sbatch", "slurm_conf": str(cluster.conf), "workdir": str(cli_dir), **common}
+    )
+    raw = httpx.Client(
+        transport=httpx.HTTPTransport(uds=str(cluster.rest_socket)), base_url="http://slurmrestd/slurm/v0.0.38"
+    )
+    body = {
+        "script": "#!/bin/sh\ntrue\n",
+        "job": {
+            "name": "raw",
+            "partition": HELD,
+            "current_working_directory": str(rest_dir),
+            "environment": {"PATH": "/usr/bin:/bin"},
+        },
+    }
+
+    def raw_post(i: int) -> None:
+        r = raw.post("/job/submit", json=body)
+        assert r.status_code == 200 and r.json().get("job_id"), r.text[:300]
+
+    def raw_sbatch(i: int) -> None:
+        subprocess.run(
+            ["sbatch", "-Q", "-p", HELD, "-D", str(cli_dir), "-o", "/dev/null", "--wrap", "true"],
+            env=cluster.env,
+            check=True,
+        )
+
+    def via(ex: SlurmExecutor, tag: str) -> Callable[[int], None]:
+        def one(i: int) -> None:
+            ref = ex.submit(ExecRequest(f"bench-{tag}-{time.monotonic_ns()}-{i}", "true", 1, 0, 0.1))
+            assert "@" in ref
+
+        return one
+
+    paths = {
+        "raw_rest": raw_post,
+        "executor_rest": via(ex_rest, "rest"),
+        "raw_sbatch": raw_sbatch,
+        "executor_sbatch": via(ex_cli, "cli"),
+    }
+    runs: dict[str, list[float]] = {k: [] for k in paths}
+    for rep in range(reps):
+        order = list(paths) if rep % 2 == 0 else list(reversed(paths))
+        for name in order:
+            n = jobs if "rest" in name else max(20, jobs // 4)  # a sbatch is a process start: fewer of them
+            runs[name].append(round(rate(n, threads, paths[name]), 1))
+            empty_queue(cluster)
+    med = {k: statistics.median(v) for k, v in runs.items()}
+
+    def ratio(kind: str) -> float:  # per repetition (raw and executor ran back to back), then the median
+        pairs = zip(runs[f"executor_{kind}"], runs[f"raw_{kind}"], strict=True)
+        return round(statistics.median(e / r for e, r in pairs), 3)
+
+    return {
+        "runs_jobs_per_s": runs,
+        "median_jobs_per_s": med,
+        "ratio_rest": ratio("rest"),
+        "ratio_sbatch": ratio("sbatch"),
+        "target": "executor >= 0.8 x raw; >= 200 jobs/s via slurmrestd",
+    }
+
+
+def slurm_latency(cluster: SlurmCluster, n: int) -> dict:
+    """Submit-to-running (ms) for n jobs, one at a time: from the submit call until the command's first output."""
+    out = {}
+    for mode in ("rest", "sbatch"):
+        s = {"mode": mode, "partition": cluster.partition}
+        if mode == "rest":
+            s |= {"rest_url": f"unix:{cluster.rest_socket}", "workdir": str(cluster.workdir("nobody"))}
+        else:
+            s |= {"slurm_conf": str(cluster.conf), "workdir": str(cluster.workdir("root"))}
+        ex = SlurmExecutor.from_settings(s)
+        lat = []
+        for i in range(n):
+            t0 = time.time()
+            ref = ex.submit(ExecRequest(f"lat-{mode}-{i}-{time.monotonic_ns()}", "date +%s.%N", 1, 0, 0.1))
+            deadline = time.monotonic() + 30
+            while not (line := ex.logs(ref).strip()) and time.monotonic() < deadline:
+                time.sleep(0.002)
+            lat.append((float(line.split()[0]) - t0) * 1000)
+            while ex.poll(ref).state == "running":  # one at a time: the node is free for the next
+                time.sleep(0.01)
+        q = statistics.quantiles(lat, n=100, method="inclusive")
+        out[mode] = {
+            "jobs": n,
+            "p50_ms": round(statistics.median(lat), 1),
+            "p99_ms": round(q[98], 1),
+            "max_ms": round(max(lat), 1),
+        }
+    return out
+
+
+def ray_section(jobs: int) -> dict:
+    """Ray through its executor, where the Ray executor offers a benchmark hook."""
+    try:
+        mod = importlib.import_module("suanwang.service.executors.ray")
+    except ImportError as e:
+        return {"available": False, "why": f"no Ray executor here ({e})"}
+    hook = getattr(mod, "bench_hook", None)
+    if hook is None:
+        return {"available": False, "why": "suanwang.service.executors.ray has no bench_hook(jobs)"}
+    return {"available": True, **hook(jobs)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=300, help="jobs per REST throughput run (sbatch runs: a quarter)")
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--latency-jobs", type=int, default=20)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    load_before = os.getloadavg()[0]
+    cluster = SlurmCluster(name="swbench", partitions={HELD: "DOWN"}).start()
+    try:
+        result = {
+            "engine": "slurm " + cluster.cli("sinfo", "-V").stdout.strip(),
+            "node_cpus": cluster.cpus,
+            "threads": args.threads,
+            "throughput": slurm_throughput(cluster, args.jobs, args.reps, args.threads),
+            "submit_to_running": slurm_latency(cluster, args.latency_jobs),
+        }
+    finally:
+        cluster.stop()
+    result["ray"] = ray_section(args.jobs)
+    result["load_avg_1m"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+    text = json.dumps(result, indent=2)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
