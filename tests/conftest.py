@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
+from engines.ray_cluster import RayCluster
 from engines.slurm_cluster import ClusterError, SlurmCluster
 
 from suanwang.atlas import Atlas, load_atlas
@@ -32,3 +33,12 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
         pytest.fail(str(e), pytrace=False)
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A real single-node Ray cluster (4 CPUs) private to this test session; tests that use it are in the xdist
+    group "ray", so one worker starts it."""
+    cluster = RayCluster(num_cpus=4).start()
+    yield cluster
+    cluster.close()
