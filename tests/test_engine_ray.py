@@ -94,6 +94,25 @@ def test_agent_killed_mid_stream_and_restarted_runs_every_job_once(live: Platfor
         assert [e["action"] for e in live.audit(j)].count("start") == 1
 
 
+def test_a_job_ray_cannot_hold_fails_with_rays_numbers(live: Platform):
+    # a site whose declared capacity (64 cores) is wrong and whose agent has not reported yet: the 8-core job is
+    # placed there (first by id among the sites at the origin), and Ray, with 4 CPUs, cannot run it
+    site = {
+        "id": "a-ray-declared", "name_zh": "中卫 Ray", "name_en": "Zhongwei Ray", "province_id": "ningxia",
+        "lat": 37.499972, "lon": 105.196902, "pue": 1.2, "cpu_cores": 64, "engine": "ray", "allow_commands": True,
+        "engine_settings": {"address": live.cluster.address},
+    }  # fmt: skip
+    live.call("POST", "/api/v1/sites", json=site)  # registered, no agent yet
+    jid = live.submit("echo never", origin="中卫", cpu=8)
+    wait_for(lambda: live.job(jid)["site_id"] == "a-ray-declared", "the job to be placed on the declared site")
+    live.add_agent("a-ray-declared", live.cluster.env)
+    got = live.wait_state(jid, "failed", "done")
+    assert got["state"] == "failed" and got["exit_code"] is None, got
+    assert "engine rejected it: needs 8 CPUs 0 GPUs, the Ray cluster has 4 CPUs" in got["reason"]
+    assert live.site("a-ray-declared")["engine_capacity"]["cpu_total"] == 4  # now the scheduler knows
+    live.kill_agent("a-ray-declared")
+
+
 def test_ray_head_stopped_site_down_work_replaced_at_a_local_site(live: Platform):
     lost = live.submit("sleep 30")
     live.wait_state(lost, "running")

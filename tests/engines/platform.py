@@ -75,10 +75,14 @@ class Platform:
     def add_site(self, site: dict, agent_env: dict | None = None) -> None:
         """Register an engine-bound site, issue its token into a file and start its agent."""
         self.call("POST", "/api/v1/sites", json=site)
-        token = self.call("POST", f"/api/v1/sites/{site['id']}/tokens")["token"]
-        (self.root / f"{site['id']}.token").write_text(token)
-        self._agent_env[site["id"]] = dict(agent_env or os.environ)
-        self.start_agent(site["id"])
+        self.add_agent(site["id"], agent_env)
+
+    def add_agent(self, site_id: str, agent_env: dict | None = None) -> None:
+        """Issue a registered site's token into a file and start its agent."""
+        token = self.call("POST", f"/api/v1/sites/{site_id}/tokens")["token"]
+        (self.root / f"{site_id}.token").write_text(token)
+        self._agent_env[site_id] = dict(agent_env or os.environ)
+        self.start_agent(site_id)
 
     def start_agent(self, site_id: str) -> None:
         cmd = [_bin("suanwang"), "agent", "--service", self.url, "--site", site_id,
