@@ -71,12 +71,8 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", type=int, default=20)
-    ap.add_argument("--reps", type=int, default=2)
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+def measure(jobs: int = 20, reps: int = 2) -> dict:
+    """Start a private Ray head and a platform, run `reps` alternating raw / agent runs of `jobs` jobs, stop both."""
     load_before = os.getloadavg()[0]
     cluster = RayCluster(num_cpus=4).start()
     root = Path(cluster.root) / "platform"
@@ -93,19 +89,19 @@ def main() -> None:
         wait_for(lambda: p.site(SITE)["engine_capacity"], "the agent's first report")
         agent_rate(p, 2)  # warm-up: the agent's first Ray client, the service's first placements
         raw_rate(cluster, 2, "warm")
-        reps, latencies = [], []
-        for r in range(args.reps):
-            raw = raw_rate(cluster, args.jobs, str(r))
-            via, lat = agent_rate(p, args.jobs)
+        runs, latencies = [], []
+        for r in range(reps):
+            raw = raw_rate(cluster, jobs, str(r))
+            via, lat = agent_rate(p, jobs)
             latencies += lat
-            reps.append(
+            runs.append(
                 {"raw_jobs_per_s": round(raw, 2), "agent_jobs_per_s": round(via, 2), "ratio": round(via / raw, 3)}
             )
-        result = {
+        return {
             "engine": "ray " + __import__("ray").__version__,
-            "jobs_per_run": args.jobs,
-            "reps": reps,
-            "ratio_median": round(statistics.median(r["ratio"] for r in reps), 3),
+            "jobs_per_run": jobs,
+            "reps": runs,
+            "ratio_median": round(statistics.median(r["ratio"] for r in runs), 3),
             "placed_to_accepted_ms": {
                 "p50": round(_pct(latencies, 0.5), 1),
                 "p99": round(_pct(latencies, 0.99), 1),
@@ -116,7 +112,15 @@ def main() -> None:
     finally:
         p.close()
         cluster.close()
-    text = json.dumps(result, indent=2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=20)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    text = json.dumps(measure(args.jobs, args.reps), indent=2)
     if args.out:
         args.out.write_text(text + "\n")
     print(text)
