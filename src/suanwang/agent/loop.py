@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -78,12 +79,21 @@ class AgentClient:
 class Agent:
     """One site's agent over `executor`. `tick()` runs one pass; `run()` repeats it every `interval_s` seconds."""
 
-    def __init__(self, client: AgentClient, executor: Executor, engine: str, interval_s: float = 1.0, limit: int = 100):
+    def __init__(
+        self,
+        client: AgentClient,
+        executor: Executor,
+        engine: str,
+        interval_s: float = 1.0,
+        limit: int = 100,
+        submit_threads: int = 4,
+    ):
         self.client = client
         self.executor = executor
         self.engine = engine
         self.interval_s = interval_s
         self.limit = limit
+        self.submit_threads = submit_threads  # jobs handed to the engine at once (an engine's submit is slow)
         self.first_pass = True
         self._logged: dict[str, float] = {}  # job id -> when its running output was last uploaded (monotonic s)
         self._stop = threading.Event()
@@ -106,8 +116,13 @@ class Agent:
         for job in todo["cancel"]:
             self._cancel(job["id"], job["ref"])
             done["cancelled"] += 1
-        for spec in todo["submit"]:
-            done[self._start(spec)] += 1
+        if self.submit_threads > 1 and len(todo["submit"]) > 1:
+            with ThreadPoolExecutor(min(self.submit_threads, len(todo["submit"]))) as pool:
+                outcomes = list(pool.map(self._start, todo["submit"]))
+        else:
+            outcomes = [self._start(spec) for spec in todo["submit"]]
+        for how in outcomes:
+            done[how] += 1
         for job in todo["running"]:
             done["ended"] += self._poll(job["id"], job["ref"])
         self.first_pass = False
