@@ -6,8 +6,9 @@ loop of Ray Jobs API submits in the same run (the ceiling), and each job's place
 A private Ray head (the tests' own, 4 CPUs) and a real `suanwang serve` (SQLite) whose only site that is up is the
 Ray site. Jobs ask for 0 cores, so Ray accepts and runs them at once and the rate measured is dispatch, not the
 cluster's room. Per repetition, alternately: raw - `JobSubmissionClient.submit_job` in a loop (entrypoint `true`,
-0 CPUs); agent - one batch of jobs submitted to the service, rate = jobs / (last audit `start` - first audit
-`place`), i.e. placement, claim, Ray submit and the agent's report. Ratios are taken per repetition, then the
+0 CPUs), and the same by 4 threads (the agent submits 4 at once); agent - one batch of jobs submitted to the
+service, rate = jobs / (last audit `start` - first audit `place`), i.e. placement, claim, Ray submit and the
+agent's report. Ratios are taken per repetition, then the
 median. Each Ray job starts a supervisor process, so keep --jobs small on a shared machine; read the ratios
 rather than the absolute rates.
 """
@@ -20,6 +21,7 @@ import os
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -30,20 +32,25 @@ from engines.platform import Platform, wait_for  # noqa: E402
 from engines.ray_cluster import RayCluster  # noqa: E402
 
 SITE = "bench-ray"
+THREADS = 4  # `suanwang agent --submit-threads` default: the raw ceiling is also measured with this many submitters
 
 
 def _at(iso: str) -> float:
     return datetime.fromisoformat(iso.removesuffix("Z")).timestamp()
 
 
-def raw_rate(cluster: RayCluster, jobs: int, tag: str) -> float:
-    """Jobs/s of a bare loop of Ray Jobs API submits (the engine's own ceiling)."""
+def raw_rate(cluster: RayCluster, jobs: int, tag: str, threads: int = 1) -> float:
+    """Jobs/s of a bare loop of Ray Jobs API submits (the engine's own ceiling), by `threads` submitters."""
     from ray.job_submission import JobSubmissionClient
 
     client = JobSubmissionClient(cluster.address)
+
+    def one(i: int) -> None:
+        client.submit_job(entrypoint="true", submission_id=f"raw-{tag}-{threads}-{i}", entrypoint_num_cpus=0)
+
     t0 = time.perf_counter()
-    for i in range(jobs):
-        client.submit_job(entrypoint="true", submission_id=f"raw-{tag}-{i}", entrypoint_num_cpus=0)
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(jobs)))
     return jobs / (time.perf_counter() - t0)
 
 
@@ -92,16 +99,25 @@ def measure(jobs: int = 20, reps: int = 2) -> dict:
         runs, latencies = [], []
         for r in range(reps):
             raw = raw_rate(cluster, jobs, str(r))
+            raw_par = raw_rate(cluster, jobs, str(r), THREADS)
             via, lat = agent_rate(p, jobs)
             latencies += lat
             runs.append(
-                {"raw_jobs_per_s": round(raw, 2), "agent_jobs_per_s": round(via, 2), "ratio": round(via / raw, 3)}
+                {
+                    "raw_loop_jobs_per_s": round(raw, 2),
+                    "raw_threads_jobs_per_s": round(raw_par, 2),
+                    "agent_jobs_per_s": round(via, 2),
+                    "ratio_to_loop": round(via / raw, 3),
+                    "ratio_to_threads": round(via / raw_par, 3),
+                }
             )
         return {
             "engine": "ray " + __import__("ray").__version__,
             "jobs_per_run": jobs,
             "reps": runs,
-            "ratio_median": round(statistics.median(r["ratio"] for r in runs), 3),
+            "threads": THREADS,
+            "ratio_to_loop_median": round(statistics.median(r["ratio_to_loop"] for r in runs), 3),
+            "ratio_to_threads_median": round(statistics.median(r["ratio_to_threads"] for r in runs), 3),
             "placed_to_accepted_ms": {
                 "p50": round(_pct(latencies, 0.5), 1),
                 "p99": round(_pct(latencies, 0.99), 1),
