@@ -39,7 +39,7 @@ format: setup
 	$(BIN)/ruff format src tests benchmarks scripts
 
 test: setup browser engines lint
-	$(BIN)/pytest -n 2 --durations=15
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=15  # loadgroup: one Ray head, on one worker
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done

@@ -116,7 +116,9 @@ class Agent:
         if spec.get("claimed_before") or self.first_pass:
             ref = self.executor.find(job_id)  # reconcile: an agent may have submitted it before
         how = "adopted" if ref is not None else "submitted"
-        if ref is None:
+        if ref is not None:
+            log.info("job %s is already in the engine as %s: adopted, not submitted again", job_id, ref)
+        else:
             request = ExecRequest(job_id, spec["command"], spec["cpu_cores"], spec["gpu_cards"], spec["runtime_h"])
             try:
                 ref = self.executor.submit(request)

@@ -241,6 +241,8 @@ def agent_report(site_id: str, job_id: str, body: ReportIn, s: Sess, svc: Svc, w
     409: the job is not this site's to run any more - stop it in the engine."""
     row = agents.report(s, site_id, job_id, body, who.actor, svc.cfg.max_attempts)
     s.commit()
+    if body.state == "failed" and (body.lost or body.exit_code is None):  # refused or lost by the engine
+        svc.metrics.dispatch_failed(site_id)
     return {"job_id": row.id, "state": row.state, "attempts": row.attempts}
 
 

@@ -10,6 +10,7 @@ few seconds; the control plane also subtracts what it has placed there, see `sit
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import httpx
@@ -20,9 +21,17 @@ PREFIX = "suanwang-"  # submission ids: PREFIX + the sanitised job id
 TIMEOUT_S = 10.0  # each call to the head
 
 
+SAFE = re.compile(r"[A-Za-z0-9_-]{1,48}")
+
+
 def submission_id(job_id: str) -> str:
-    """The Ray submission id of a platform job: only letters, digits, '-' and '_' reach Ray (at most 64)."""
-    return PREFIX + re.sub(r"[^A-Za-z0-9_-]", "_", job_id)[:55]
+    """The Ray submission id of a platform job: only letters, digits, '-' and '_' reach Ray, at most 64 of them.
+    A safe id (the service's own `job_<hex>`) is kept as it is; any other is cut, cleaned and given a digest of
+    the original, so two different ids never share a submission id."""
+    if SAFE.fullmatch(job_id):
+        return PREFIX + job_id
+    digest = hashlib.sha256(job_id.encode()).hexdigest()[:16]
+    return f"{PREFIX}{re.sub(r'[^A-Za-z0-9_-]', '_', job_id)[:30]}-{digest}"
 
 
 class RayExecutor(Executor):
