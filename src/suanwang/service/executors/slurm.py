@@ -273,7 +273,7 @@ class SlurmExecutor(Executor):
         false when Slurm does not answer or the partition is not UP (`message`, also kept in `last_error`, says why)."""
         try:
             if not self.api.ping():
-                raise SlurmDown(f"slurmctld does not answer a ping (through {self.api.where})")
+                raise SlurmDown(f"slurmctld does not answer a ping (via {self.api.where})")
             nodes = [n for n in self.api.nodes() if self.partition is None or self.partition in n.partitions]
             up = self.api.partition_up(self.partition) if self.partition else True
         except SlurmDown as e:
