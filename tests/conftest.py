@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
+from engines.ray_cluster import RayCluster
 from engines.slurm_cluster import ClusterError, SlurmCluster
 
 from suanwang.atlas import Atlas, load_atlas
@@ -32,3 +33,12 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
         pytest.fail(str(e), pytrace=False)
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A real Ray head with 4 CPUs for the whole session (stopped and deleted at the end); tests that use it are
+    marked `xdist_group("ray")`, so one head serves them all."""
+    cluster = RayCluster(num_cpus=4).start()
+    yield cluster
+    cluster.close()

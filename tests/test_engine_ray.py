@@ -25,14 +25,6 @@ HEARTBEAT_TIMEOUT_S = 15.0  # well above an agent restart (a few seconds here)
 WAIT_S = 60.0
 
 
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """A real Ray head with 4 CPUs for the whole session (stopped and deleted at the end)."""
-    cluster = RayCluster(num_cpus=4).start()
-    yield cluster
-    cluster.close()
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
