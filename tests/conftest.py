@@ -37,8 +37,8 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
-    """A real Ray head with 4 CPUs for the whole session (stopped and deleted at the end); tests that use it are
-    marked `xdist_group("ray")`, so one head serves them all."""
+    """A real single-node Ray cluster (4 CPUs) private to this test session; tests that use it are in the xdist
+    group "ray", so one worker starts it."""
     cluster = RayCluster(num_cpus=4).start()
     yield cluster
     cluster.close()

@@ -240,3 +240,53 @@ def test_metrics_in_prometheus_text_format(world: World):
     assert samples[("suanwang_placements_total", (("site", "ray-a"),))] == 1
     assert samples[("suanwang_scheduling_latency_seconds_count", ())] == 1
     assert 0 <= samples[("suanwang_site_heartbeat_age_seconds", (("engine", "ray"), ("site", "ray-a")))] < 60
+
+
+def test_running_jobs_of_a_site_silent_past_agent_lost_s_are_retried_elsewhere(world: World):
+    tok_a, tok_b = agent_site(world, "ray-a"), agent_site(world, "ray-b")
+    beat(world, "ray-a", tok_a)
+    jid = submit(world)
+    world.svc.loop.place()
+    report(world, "ray-a", tok_a, jid, state="running", ref="r1")
+    world.svc.cfg.heartbeat_timeout_s = world.svc.cfg.agent_lost_s = 0.2
+    time.sleep(0.3)
+    beat(world, "ray-b", tok_b)
+    world.svc.loop.watch_heartbeats()
+    got = job(world, jid)
+    assert (got["state"], got["attempts"]) == ("queued", 1) and "agent silent" in got["reason"]
+    world.svc.loop.place()
+    assert job(world, jid)["site_id"] == "ray-b"
+    assert report(world, "ray-a", tok_a, jid, state="done", exit_code=0) == 409  # the agent is back: too late
+
+
+def test_agent_command_line_errors_are_one_line_with_exit_code_2(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    suanwang = str(Path(sys.executable).with_name("suanwang"))
+    token = tmp_path / "site.token"
+    cases = [
+        (tmp_path / "missing.token", "No such file"),
+        (token, "empty"),
+    ]
+    token.write_text("")
+    for path, says in cases:
+        cmd = [suanwang, "agent", "--service", "http://127.0.0.1:9", "--site", "x", "--token-file", str(path)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    token.write_text("sw_not_a_real_token")
+    cmd = [suanwang, "agent", "--service", "http://127.0.0.1:9", "--site", "x", "--token-file", str(token)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot reach http://127.0.0.1:9" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_operator_down_site_stays_down_while_its_agent_beats(world: World):
+    tok = agent_site(world, "ray-a")
+    beat(world, "ray-a", tok)
+    r = world.client.patch("/api/v1/sites/ray-a", json={"status": "down"}, headers=world.operator)
+    assert r.json()["status"] == "down"
+    assert beat(world, "ray-a", tok, cpu_free=5)["site"]["status"] == "down"  # drained: the agent cannot undo it
+    assert world.client.patch("/api/v1/sites/ray-a", json={"status": "up"}, headers=world.operator).status_code == 200
+    beat(world, "ray-a", tok, up=False, message="head gone")  # an engine outage is not the operator's
+    assert beat(world, "ray-a", tok)["site"]["status"] == "up"

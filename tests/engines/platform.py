@@ -1,187 +1,135 @@
-"""The platform for end-to-end engine tests: the real service on a loopback port (SQLite, scheduling loop on,
-policy nearest, the atlas's own sites set down so only the engine sites take work) and one real `suanwang agent`
-process per engine site, which the tests may kill, pause and restart."""
+"""A real platform for the engine tests: `suanwang serve` on a free port, and one real `suanwang agent` per
+engine-bound site, all as subprocesses (their output in files under the platform's folder)."""
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from engines.slurm_cluster import SlurmCluster, free_port
-from suanwang.service import Service, ServiceConfig, create_app
-from suanwang.service.executors.slurm import slurm_name
-
-ADMIN = "e2e-admin-token"
-XUCHANG = "许昌"  # the jobs' origin city
-SUANWANG = str(Path(sys.executable).with_name("suanwang"))
+ADMIN = "engine-test-admin"
+WAIT_S = 60.0
+HEARTBEAT_TIMEOUT_S = 15.0  # well above an agent's restart (a few seconds on a busy machine)
 
 
-@dataclass(frozen=True)
-class EngineSite:
-    """A site bound to an engine: where it is, its engine settings, the environment its agent runs in."""
-
-    id: str
-    province_id: str
-    lat: float
-    lon: float
-    engine: str
-    settings: dict
-    agent_env: dict[str, str] | None = None
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-class AgentProcess:
-    """`suanwang agent` for one site, as a process of its own (its output in a log file)."""
-
-    def __init__(self, url: str, site: str, token_file: Path, log: Path, env: dict[str, str] | None = None):
-        self.args = [SUANWANG, "agent", "--service", url, "--site", site, "--token-file", str(token_file)]
-        self.args += ["--interval-s", "0.2"]
-        self.log, self.env = log, env
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
 
 
-@dataclass
-class Live:
-    """The running platform: API clients per role, the agents, and the Slurm clusters behind Slurm sites."""
+def wait_for(check, what: str, timeout_s: float = WAIT_S):
+    """Poll `check` until it returns something truthy (returned), or fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
 
-    url: str
-    admin: httpx.Client
-    tenant: httpx.Client
-    agents: dict[str, AgentProcess]
-    clusters: dict[str, SlurmCluster] = field(default_factory=dict)
-    workdirs: dict[str, Path] = field(default_factory=dict)  # Slurm sites' job folders
 
-    def submit(self, command: str, **extra) -> str:
-        body = {"origin": XUCHANG, "cpu_cores": 1, "runtime_h": 0.1, "command": command, **extra}
-        r = self.tenant.post("/api/v1/jobs", json=body)
-        assert r.status_code == 201, r.text
-        return r.json()["id"]
+class Platform:
+    """The service (nearest policy, commands allowed, loop every 0.2 s) with tenant `acme`, and site agents."""
+
+    def __init__(self, root: Path, policy: str = "nearest"):
+        self.root = root
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        env = dict(os.environ, SUANWANG_LOOP_INTERVAL_S="0.2", SUANWANG_AUTH_CACHE_S="0")
+        cmd = [
+            _bin("suanwang"), "serve", "--db", f"sqlite:///{root / 'svc.db'}", "--port", self.url.rsplit(":", 1)[1],
+            "--admin-token", ADMIN, "--allow-commands", "--heartbeat-timeout-s", str(HEARTBEAT_TIMEOUT_S),
+            "--policy", policy, "--workdir", str(root / "local-jobs"),
+        ]  # fmt: skip
+        self.serve = subprocess.Popen(cmd, env=env, stdout=open(root / "serve.log", "wb"), stderr=subprocess.STDOUT)
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.admin = {"Authorization": f"Bearer {ADMIN}"}
+        wait_for(self._healthy, "the service to answer")
+        self.call("POST", "/api/v1/tenants", json={"name": "acme"})
+        tok = self.call("POST", "/api/v1/tokens", json={"role": "tenant", "tenant": "acme"})["token"]
+        self.tenant = {"Authorization": f"Bearer {tok}"}
+        self.agents: dict[str, subprocess.Popen] = {}
+        self._agent_env: dict[str, dict] = {}
+
+    def _healthy(self) -> bool:
+        try:
+            return self.http.get("/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def call(self, method: str, path: str, headers: dict | None = None, **kw):
+        r = self.http.request(method, path, headers=headers or self.admin, **kw)
+        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text}"
+        return r.json()
+
+    def add_site(self, site: dict, agent_env: dict | None = None) -> None:
+        """Register an engine-bound site, issue its token into a file and start its agent."""
+        self.call("POST", "/api/v1/sites", json=site)
+        self.add_agent(site["id"], agent_env)
+
+    def add_agent(self, site_id: str, agent_env: dict | None = None) -> None:
+        """Issue a registered site's token into a file and start its agent."""
+        token = self.call("POST", f"/api/v1/sites/{site_id}/tokens")["token"]
+        (self.root / f"{site_id}.token").write_text(token)
+        self._agent_env[site_id] = dict(agent_env or os.environ)
+        self.start_agent(site_id)
+
+    def start_agent(self, site_id: str) -> None:
+        cmd = [_bin("suanwang"), "agent", "--service", self.url, "--site", site_id,
+               "--token-file", str(self.root / f"{site_id}.token"), "--interval-s", "0.2"]  # fmt: skip
+        log = open(self.root / f"agent-{site_id}.log", "ab")  # noqa: SIM115 - the agent's own output
+        self.agents[site_id] = subprocess.Popen(cmd, env=self._agent_env[site_id], stdout=log, stderr=subprocess.STDOUT)
+
+    def ensure_agent(self, site_id: str) -> None:
+        if self.agents[site_id].poll() is not None:
+            self.start_agent(site_id)
+
+    def kill_agent(self, site_id: str) -> None:
+        self.agents[site_id].send_signal(signal.SIGKILL)
+        self.agents[site_id].wait(timeout=10)
+
+    def site(self, site_id: str) -> dict:
+        return next(s for s in self.call("GET", "/api/v1/sites") if s["id"] == site_id)
+
+    def only_engine_sites(self) -> None:
+        """Take every embedded (local-engine) site down, so jobs can go only to engine-bound sites."""
+        for s in self.call("GET", "/api/v1/sites"):
+            if s["engine"] == "local" and s["status"] == "up":
+                self.call("PATCH", f"/api/v1/sites/{s['id']}", json={"status": "down"})
+
+    def submit(self, command: str, origin: str = "许昌", cpu: int = 1, **extra) -> str:
+        body = {"origin": origin, "cpu_cores": cpu, "runtime_h": 0.1, "command": command, **extra}
+        return self.call("POST", "/api/v1/jobs", headers=self.tenant, json=body)["id"]
 
     def job(self, jid: str) -> dict:
-        return self.tenant.get(f"/api/v1/jobs/{jid}").json()
+        return self.call("GET", f"/api/v1/jobs/{jid}", headers=self.tenant)
 
     def logs(self, jid: str) -> str:
-        return self.tenant.get(f"/api/v1/jobs/{jid}/logs").json()["logs"]
+        return self.call("GET", f"/api/v1/jobs/{jid}/logs", headers=self.tenant)["logs"]
 
-    def wait(self, jid: str, states: tuple[str, ...], timeout_s: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout_s
-        while (got := self.job(jid))["state"] not in states:
-            assert time.monotonic() < deadline, f"job {jid} is {got['state']} ({got.get('reason')}), not {states}"
-            time.sleep(0.1)
-        return got
+    def wait_state(self, jid: str, *states: str) -> dict:
+        return wait_for(lambda: (j := self.job(jid))["state"] in states and j, f"job {jid} to be {states}")
 
-    def site(self, sid: str) -> dict:
-        return next(s for s in self.admin.get("/api/v1/sites").json() if s["id"] == sid)
+    def audit(self, jid: str) -> list[dict]:
+        items = self.call("GET", "/api/v1/audit?limit=500")["items"]
+        return [e for e in reversed(items) if e["object"] == f"job:{jid}"]
 
-    def wait_site(self, sid: str, status: str, timeout_s: float = 20.0) -> dict:
-        deadline = time.monotonic() + timeout_s
-        while (got := self.site(sid))["status"] != status:
-            assert time.monotonic() < deadline, f"site {sid} is {got['status']}, not {status}"
-            time.sleep(0.1)
-        return got
-
-    def in_engine(self, site: str, jid: str) -> list[str]:
-        """Slurm's own record of the job on a Slurm site's cluster: one 'id state' line per Slurm job of its name."""
-        out = self.clusters[site].cli("squeue", "-h", "-t", "all", "-n", slurm_name(jid), "-o", "%i %T").stdout
-        return out.splitlines()
-
-    def drain(self, site: str, timeout_s: float = 30.0) -> None:
-        """Wait until a Slurm site's cluster runs nothing."""
-        deadline = time.monotonic() + timeout_s
-        while self.clusters[site].cli("squeue", "-h", "-o", "%i").stdout.strip():
-            assert time.monotonic() < deadline, f"{site}'s cluster did not drain"
-            time.sleep(0.1)
-
-
-@contextmanager
-def platform(tmp: Path, sites: list[EngineSite], clusters: dict[str, SlurmCluster] | None = None) -> Iterator[Live]:
-    """Serve the platform with `sites` registered (commands allowed there), a token and a running agent each;
-    return once every agent has reported its engine's capacity."""
-    cfg = ServiceConfig(
-        db_url=f"sqlite:///{tmp / 'suanwang.db'}",
-        admin_token=ADMIN,
-        loop_interval_s=0.2,
-        heartbeat_timeout_s=15.0,  # an agent restart (a few seconds) is not an outage
-        policy="nearest",
-        max_attempts=3,
-        allow_commands=True,
-        workdir=tmp / "local-jobs",
-    )
-    svc = Service(cfg)
-    server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{server.config.port}"
-    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=15)
-    assert admin.post("/api/v1/tenants", json={"name": "acme"}).status_code == 201
-    tenant_token = admin.post("/api/v1/tokens", json={"role": "tenant", "tenant": "acme"}).json()["token"]
-    operator_token = admin.post("/api/v1/tokens", json={"role": "operator"}).json()["token"]
-    operator = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {operator_token}"}, timeout=15)
-    tenant = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tenant_token}"}, timeout=15)
-    for site in operator.get("/api/v1/sites").json():
-        assert operator.patch(f"/api/v1/sites/{site['id']}", json={"status": "down"}).status_code == 200
-    agents: dict[str, AgentProcess] = {}
-    workdirs = {s.id: Path(s.settings["workdir"]) for s in sites if s.engine == "slurm"}
-    live = Live(url, admin, tenant, agents, dict(clusters or {}), workdirs)
-    try:
-        for s in sites:
-            body = {"id": s.id, "name_zh": s.id, "name_en": s.id, "province_id": s.province_id, "lat": s.lat}
-            body |= {"lon": s.lon, "pue": 1.2, "cpu_cores": 64, "engine": s.engine, "engine_settings": s.settings}
-            r = operator.post("/api/v1/sites", json={**body, "allow_commands": True})
-            assert r.status_code == 201, r.text
-            token_file = tmp / f"{s.id}.token"
-            token_file.write_text(operator.post(f"/api/v1/sites/{s.id}/tokens").json()["token"])
-            agents[s.id] = AgentProcess(url, s.id, token_file, tmp / f"agent-{s.id}.log", s.agent_env)
-            agents[s.id].start()
-        for s in sites:  # the agents' first heartbeats carry what the engines have
-            deadline = time.monotonic() + 60
-            while not ((got := live.site(s.id))["engine_capacity"] and got["status"] == "up"):
-                assert time.monotonic() < deadline, (tmp / f"agent-{s.id}.log").read_text()[-2000:]
-                time.sleep(0.1)
-        yield live
-    finally:
-        for a in agents.values():
-            a.stop()
-        server.should_exit = True
-        thread.join(timeout=10)
-        svc.close()
-        for c in (admin, operator, tenant):
-            c.close()
+    def close(self) -> None:
+        """Stop the agents, then the service."""
+        for p in (*self.agents.values(), self.serve):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()

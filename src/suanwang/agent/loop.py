@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import httpx
 
@@ -19,6 +20,7 @@ from suanwang.service.executors.base import EngineCapacity, ExecRequest, ExecSta
 
 log = logging.getLogger("suanwang.agent")
 LOG_TAIL_CHARS = 200_000  # at most this much of a job's output is uploaded (the service keeps 256 KiB)
+LOG_EVERY_S = 10.0  # a running job's output so far is uploaded this often
 
 
 class AgentError(SuanwangError):
@@ -83,6 +85,7 @@ class Agent:
         self.interval_s = interval_s
         self.limit = limit
         self.first_pass = True
+        self._logged: dict[str, float] = {}  # job id -> when its running output was last uploaded (monotonic s)
         self._stop = threading.Event()
 
     def capacity(self) -> EngineCapacity | None:
@@ -136,7 +139,12 @@ class Agent:
             log.warning("poll of %s (%s) failed: %s", job_id, ref, e)
             return 0
         if st.state == "running":
+            now = time.monotonic()
+            if now - self._logged.setdefault(job_id, now) >= LOG_EVERY_S:  # the output so far, for the tenant
+                self._logged[job_id] = now
+                self.client.report(job_id, state="running", ref=ref, logs=self._logs(ref))
             return 0
+        self._logged.pop(job_id, None)
         lost = st.state == "failed" and st.message.startswith("lost")
         body = {"state": st.state, "exit_code": st.exit_code, "reason": st.message[:2000], "lost": lost}
         if not self.client.report(job_id, ref=ref, logs=self._logs(ref), **body):

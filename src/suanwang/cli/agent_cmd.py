@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from suanwang.cli.common import err_console, friendly_errors
@@ -36,7 +37,10 @@ def agent(
         raise AgentSetupError(f"{token_file}: empty - write the site token into it")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     client = AgentClient(service, site, token)
-    cfg = client.config()
+    try:
+        cfg = client.config()
+    except httpx.HTTPError as e:
+        raise AgentSetupError(f"cannot reach {service}: {e} - is `suanwang serve` running there?") from None
     settings = dict(cfg["engine_settings"])
     if cfg["engine"] == "local":
         settings.setdefault("allow_commands", cfg["allow_commands"])

@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 
 from suanwang.service import audit
 from suanwang.service.auth import Role, new_token_string, store_token
-from suanwang.service.db import JobLog, JobRow, SiteRow, utcnow
+from suanwang.service.db import AuditEvent, JobLog, JobRow, SiteRow, utcnow
 from suanwang.service.errors import Conflict, Invalid
 from suanwang.service.schemas import HeartbeatIn, ReportIn
 from suanwang.service.sites import EMBEDDED, get, heartbeat
 
 LOG_KEEP_BYTES = 262_144  # the last 256 KiB of a job's output are kept (an agent uploads at most that much)
+OPERATOR_DOWN = "set down by an operator"  # why a site PATCHed to status down is down: heartbeats do not revive it
 
 
 def issue_token(session: Session, site_id: str, actor: str) -> str:
@@ -51,7 +52,7 @@ def agent_heartbeat(session: Session, site_id: str, body: HeartbeatIn, actor: st
         site.engine_cpu_total, site.engine_cpu_free = cap.cpu_total, cap.cpu_free
         site.engine_gpu_total, site.engine_gpu_free = cap.gpu_total, cap.gpu_free
         site.engine_message = cap.message
-    if cap is not None and not cap.up:
+    if (cap is not None and not cap.up) or (site.status == "down" and _operator_down(session, site_id)):
         site.last_heartbeat, site.monitored = utcnow(), True
         if site.status == "up":
             site_down(
@@ -59,6 +60,17 @@ def agent_heartbeat(session: Session, site_id: str, body: HeartbeatIn, actor: st
             )
         return site
     return heartbeat(session, site_id, actor)
+
+
+def _operator_down(session: Session, site_id: str) -> bool:
+    """True when the site's last up/down event is an operator's PATCH to down (it stays down until PATCHed up)."""
+    last = session.scalar(
+        sa.select(AuditEvent.detail)
+        .where(AuditEvent.object == f"site:{site_id}", AuditEvent.action.in_(("site_down", "site_up")))
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    return isinstance(last, dict) and last.get("why") == OPERATOR_DOWN
 
 
 def site_down(session: Session, site: SiteRow, actor: str, why: str, engine_lost: bool, max_attempts: int) -> int:

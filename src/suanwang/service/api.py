@@ -188,7 +188,7 @@ def update_site(site_id: str, body: SitePatch, s: Sess, svc: Svc, who: Staff) ->
     was_up = sites.get(s, site_id).status == "up"
     row = sites.update(s, svc.atlas, site_id, body, who.actor)
     if was_up and row.status == "down":
-        mark_down(s, row, svc.executors, who.actor, "set down by an operator", svc.cfg.max_attempts)
+        mark_down(s, row, svc.executors, who.actor, agents.OPERATOR_DOWN, svc.cfg.max_attempts)
     s.commit()
     return sites.site_json(row, sites.held(s).get(row.id, (0, 0)))
 
