@@ -161,11 +161,14 @@ def test_controller_stopped_says_down_and_errors_are_clear(slurm_cluster):
     assert all(ex.capacity().up for ex in executors)
 
 
-@given(st.text(min_size=1, max_size=200))
-def test_job_names_are_safe_and_distinct(job_id):
+@given(st.text(min_size=1, max_size=200), st.text(min_size=1, max_size=80))
+def test_job_names_are_safe_and_distinct(job_id, other):
     name = slurm_name(job_id)
-    assert re.fullmatch(r"sw-[A-Za-z0-9_.-]+", name) and len(name) <= 100
-    assert slurm_name(job_id + "x") != name
+    assert re.fullmatch(r"sw-[A-Za-z0-9_-]+", name) and len(name) <= 100
+    assert name == slurm_name(job_id)  # deterministic: a restarted agent finds the same Slurm job
+    if other != job_id:
+        assert slurm_name(other) != name
+    assert slurm_name("job_0123456789abcdef0123") == "sw-job_0123456789abcdef0123"  # the service's ids unchanged
 
 
 def test_job_without_a_command_sleeps_simulated_run_s(slurm_cluster):

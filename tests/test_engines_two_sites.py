@@ -6,6 +6,7 @@ output file, Ray's Jobs API); when slurmctld stops, new work goes to the Ray sit
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 from engines.platform import Platform, wait_for
@@ -92,3 +93,30 @@ def test_slurmctld_stopped_the_east_site_is_down_and_new_work_runs_on_ray(live: 
     finally:
         live.slurm.start_controller()
     wait_for(lambda: live.site(EAST)["status"] == "up", "the Slurm site to come back up")
+
+
+def test_slurmctld_stopped_work_placed_there_is_placed_again_on_ray(live: Platform):
+    """Work already placed on the Slurm site (not yet started) when slurmctld stops runs on the Ray site."""
+    slurm = live.slurm
+    wait_for(lambda: not slurm.cli("squeue", "-h", "-o", "%i").stdout.strip(), "Slurm to drain")
+    wait_for(lambda: live.site(EAST)["cpu_free"] == slurm.cpus, "the service to see the Slurm site idle")
+    live.agents[EAST].send_signal(signal.SIGSTOP)  # the agent holds still while work is placed on its site
+    try:
+        jids = [live.submit(f"echo moved-{i}", origin="许昌") for i in range(2)]
+        for j in jids:
+            assert live.wait_state(j, "placed")["site_id"] == EAST
+        slurm.stop_controller()
+    finally:
+        live.agents[EAST].send_signal(signal.SIGCONT)
+    try:
+        wait_for(lambda: live.site(EAST)["status"] == "down", "the Slurm site to be down")
+        assert "slurmctld does not answer" in live.site(EAST)["engine_message"]
+        for i, j in enumerate(jids):
+            got = live.wait_state(j, "done", "failed")
+            assert (got["state"], got["site_id"], got["attempts"]) == ("done", WEST, 1), got
+            assert in_ray(live, j).endswith("SUCCEEDED") and f"moved-{i}" in live.logs(j)
+    finally:
+        slurm.start_controller()
+    wait_for(lambda: live.site(EAST)["status"] == "up", "the Slurm site to come back up")
+    names = [slurm.cli("squeue", "-h", "-t", "all", "-n", slurm_name(j), "-o", "%i").stdout.strip() for j in jids]
+    assert names == ["", ""]  # never submitted to Slurm

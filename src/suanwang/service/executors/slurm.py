@@ -62,9 +62,9 @@ class SlurmRejected(ValueError):
 
 
 def slurm_name(job_id: str) -> str:
-    """The Slurm job name (and folder name) for a job id: `sw-` + the id with anything outside [A-Za-z0-9_.-]
+    """The Slurm job name (and folder name) for a job id: `sw-` + the id with anything outside [A-Za-z0-9_-]
     replaced; an id that had to change (or is long) also gets 8 hex digits of its hash, so two ids never share it."""
-    clean = re.sub(r"[^A-Za-z0-9_.-]", "_", job_id)[:80].lstrip(".") or "_"
+    clean = re.sub(r"[^A-Za-z0-9_-]", "_", job_id)[:80]
     if clean != job_id:
         clean += "-" + hashlib.sha256(job_id.encode()).hexdigest()[:8]
     return PREFIX + clean
@@ -273,7 +273,7 @@ class SlurmExecutor(Executor):
         false when Slurm does not answer or the partition is not UP (`message`, also kept in `last_error`, says why)."""
         try:
             if not self.api.ping():
-                raise SlurmDown(f"slurmctld does not answer a ping (through {self.api.where})")
+                raise SlurmDown(f"slurmctld does not answer a ping (via {self.api.where})")
             nodes = [n for n in self.api.nodes() if self.partition is None or self.partition in n.partitions]
             up = self.api.partition_up(self.partition) if self.partition else True
         except SlurmDown as e:

@@ -119,7 +119,7 @@ class RestApi:
         """slurmrestd answers a down controller with 'Unspecified error': say what it means."""
         if not self.ping():
             raise SlurmDown(
-                f"slurmctld behind slurmrestd at {self.where} does not answer ({what}: {self._message(body)})"
+                f"slurmctld does not answer (via slurmrestd at {self.where}; {what}: {self._message(body)})"
             )
 
     def submit(self, script: str, job: dict) -> tuple[int | None, str | None]:
@@ -186,6 +186,9 @@ class RestApi:
 
     def partition_up(self, name: str) -> bool:
         body = self._call("GET", f"/partition/{name}")
+        if body.get("errors"):
+            self._raise_down(body, f"partition {name}")
+            raise SlurmDown(f"slurmrestd at {self.where}, partition {name}: {self._message(body)}")
         return any(p.get("state") == "UP" for p in body.get("partitions") or [])
 
 
@@ -216,7 +219,7 @@ class CliApi:
 
     def _check(self, out: subprocess.CompletedProcess, what: str) -> None:
         if out.returncode != 0 and self._down(out):
-            raise SlurmDown(f"{what}: {out.stderr.strip()}")
+            raise SlurmDown(f"slurmctld does not answer ({what}: {out.stderr.strip()})")
 
     def ping(self) -> bool:
         """Whether slurmctld answers `scontrol ping` (instant, unlike other commands against a down controller)."""
@@ -275,6 +278,8 @@ class CliApi:
     def nodes(self) -> list[SlurmNode]:
         out = self._run("scontrol", "-o", "-d", "show", "node")
         self._check(out, "scontrol show node")
+        if out.returncode != 0:
+            raise SlurmDown(f"scontrol show node: {out.stderr.strip()}")
         nodes = []
         for line in out.stdout.splitlines():
             f = dict(_FIELD.findall(line))
@@ -298,4 +303,6 @@ class CliApi:
     def partition_up(self, name: str) -> bool:
         out = self._run("scontrol", "-o", "show", "partition", name)
         self._check(out, "scontrol show partition")
+        if out.returncode != 0:
+            raise SlurmDown(f"scontrol show partition {name}: {out.stderr.strip()}")
         return dict(_FIELD.findall(out.stdout)).get("State") == "UP"
