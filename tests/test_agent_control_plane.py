@@ -277,3 +277,17 @@ def test_agent_command_line_errors_are_one_line_with_exit_code_2(tmp_path):
         args = ["agent", "--service", "http://127.0.0.1:9", "--site", "x", "--token-file", str(path)]
         r = CliRunner().invoke(app, args)
         assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
+
+
+def test_reports_in_one_request_each_answered(world: World):
+    tok = agent_site(world, "ray-a")
+    beat(world, "ray-a", tok)
+    mine, gone = submit(world), submit(world)
+    world.svc.loop.place()
+    world.client.post(f"/api/v1/jobs/{gone}/cancel", headers=world.acme)
+    body = {"reports": [{"job_id": mine, "state": "running", "ref": "m"}, {"job_id": gone, "state": "running"}]}
+    r = world.client.post("/api/v1/sites/ray-a/agent/reports", json=body, headers=tok)
+    assert r.status_code == 200, r.text
+    ok = [(x["job_id"], x["ok"]) for x in r.json()["results"]]
+    assert ok == [(mine, True), (gone, False)]  # the cancelled one: the agent stops it in its engine
+    assert job(world, mine)["state"] == "running" and job(world, gone)["state"] == "cancelled"

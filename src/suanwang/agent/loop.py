@@ -22,6 +22,7 @@ from suanwang.service.executors.base import EngineCapacity, ExecRequest, ExecSta
 log = logging.getLogger("suanwang.agent")
 LOG_TAIL_CHARS = 200_000  # at most this much of a job's output is uploaded (the service keeps 256 KiB)
 LOG_EVERY_S = 10.0  # a running job's output so far is uploaded this often
+SUBMIT_CHUNK = 32  # jobs submitted, then reported in one request; a heartbeat goes out between two chunks
 
 
 class AgentError(SuanwangError):
@@ -71,6 +72,12 @@ class AgentClient:
     def claim(self, limit: int) -> dict:
         return self._post("/claim", {"limit": limit}).json()
 
+    def report_many(self, reports: list[dict]) -> list[dict]:
+        """Send several jobs' states in one request; one {"job_id", "ok", ...} per report, in order."""
+        if not reports:
+            return []
+        return self._post("/reports", {"reports": reports}).json()["results"]
+
     def report(self, job_id: str, **body) -> bool:
         """Send one job's state; False when the service says the job is no longer this site's (409)."""
         return self._post(f"/jobs/{job_id}/report", body, allow=(409,)).status_code != 409
@@ -116,19 +123,32 @@ class Agent:
         for job in todo["cancel"]:
             self._cancel(job["id"], job["ref"])
             done["cancelled"] += 1
-        if self.submit_threads > 1 and len(todo["submit"]) > 1:
-            with ThreadPoolExecutor(min(self.submit_threads, len(todo["submit"]))) as pool:
-                outcomes = list(pool.map(self._start, todo["submit"]))
-        else:
-            outcomes = [self._start(spec) for spec in todo["submit"]]
-        for how in outcomes:
-            done[how] += 1
-        for job in todo["running"]:
-            done["ended"] += self._poll(job["id"], job["ref"])
+        specs = todo["submit"]
+        for at in range(0, len(specs), SUBMIT_CHUNK):  # a chunk's reports go in one request (one transaction)
+            chunk = specs[at : at + SUBMIT_CHUNK]
+            if self.submit_threads > 1 and len(chunk) > 1:
+                with ThreadPoolExecutor(min(self.submit_threads, len(chunk))) as pool:
+                    outcomes = list(pool.map(self._start, chunk))
+            else:
+                outcomes = [self._start(spec) for spec in chunk]
+            results = self.client.report_many([body for _, body in outcomes])
+            for (how, body), res in zip(outcomes, results, strict=True):
+                done[how] += 1
+                if not res["ok"] and body["state"] == "running":
+                    self.executor.cancel(body["ref"])  # re-placed or cancelled meanwhile: it must not run here
+            if at + SUBMIT_CHUNK < len(specs):  # a long claim must not let the site look silent
+                self.client.heartbeat(self.engine, self.capacity())
+        ended = [body for job in todo["running"] if (body := self._poll(job["id"], job["ref"])) is not None]
+        if ended:
+            for res in self.client.report_many(ended):
+                if not res["ok"]:
+                    log.info("job %s ended in the engine but is no longer this site's", res["job_id"])
+        done["ended"] += len(ended)
         self.first_pass = False
         return done
 
-    def _start(self, spec: dict) -> str:
+    def _start(self, spec: dict) -> tuple[str, dict]:
+        """Adopt or submit one job; (how, the report to send)."""
         job_id = spec["id"]
         ref = None
         if spec.get("claimed_before") or self.first_pass:
@@ -141,30 +161,34 @@ class Agent:
             try:
                 ref = self.executor.submit(request)
             except (OSError, ValueError) as e:  # refused by the engine: the job fails with its words
-                self.client.report(job_id, state="failed", reason=f"engine rejected it: {e}"[:2000])
-                return "ended"
-        if not self.client.report(job_id, state="running", ref=ref):
-            self.executor.cancel(ref)  # re-placed or cancelled meanwhile: it must not run here
-        return how
+                return "ended", {"job_id": job_id, "state": "failed", "reason": f"engine rejected it: {e}"[:2000]}
+        return how, {"job_id": job_id, "state": "running", "ref": ref}
 
-    def _poll(self, job_id: str, ref: str) -> int:
+    def _poll(self, job_id: str, ref: str) -> dict | None:
+        """The report of a job that ended in the engine, else None (a running job's output is uploaded now and
+        then)."""
         try:
             st: ExecStatus = self.executor.poll(ref)
         except (OSError, ValueError, RuntimeError) as e:
             log.warning("poll of %s (%s) failed: %s", job_id, ref, e)
-            return 0
+            return None
         if st.state == "running":
             now = time.monotonic()
             if now - self._logged.setdefault(job_id, now) >= LOG_EVERY_S:  # the output so far, for the tenant
                 self._logged[job_id] = now
                 self.client.report(job_id, state="running", ref=ref, logs=self._logs(ref))
-            return 0
+            return None
         self._logged.pop(job_id, None)
         lost = st.state == "failed" and st.message.startswith("lost")
-        body = {"state": st.state, "exit_code": st.exit_code, "reason": st.message[:2000], "lost": lost}
-        if not self.client.report(job_id, ref=ref, logs=self._logs(ref), **body):
-            log.info("job %s ended in the engine but is no longer this site's", job_id)
-        return 1
+        return {
+            "job_id": job_id,
+            "state": st.state,
+            "ref": ref,
+            "exit_code": st.exit_code,
+            "reason": st.message[:2000],
+            "lost": lost,
+            "logs": self._logs(ref),
+        }
 
     def _cancel(self, job_id: str, ref: str) -> None:
         self.executor.cancel(ref)

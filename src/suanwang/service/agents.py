@@ -204,19 +204,19 @@ def report(session: Session, site_id: str, job_id: str, body: ReportIn, actor: s
     row = session.scalar(sa.select(JobRow).where(JobRow.id == job_id).with_for_update())
     if row is None or row.site_id != site_id:
         raise Conflict(f"job {job_id} is not placed on site {site_id} - stop it in the engine", "job_id")
-    now = utcnow()
+    if body.state == "cancelled" and row.state != "cancelled":
+        raise Conflict(f"job {job_id} is {row.state}, not cancelled", "state")
+    if body.state != "cancelled" and row.state not in ("placed", "running"):
+        raise Conflict(f"job {job_id} is {row.state} - stop it in the engine", "state")
+    now = utcnow()  # nothing has changed before this point: a Conflict leaves the transaction as it was
     if body.logs is not None:
         save_logs(session, job_id, body.logs)
     if body.state == "cancelled":
-        if row.state != "cancelled":
-            raise Conflict(f"job {job_id} is {row.state}, not cancelled", "state")
         if row.cancel_confirmed_at is None:
             row.cancel_confirmed_at = now
             row.reason = f"cancelled; stopped in the {site.executor} engine"
             audit.record(session, actor, "cancel_confirmed", f"job:{row.id}", site_id=site_id)
         return row
-    if row.state not in ("placed", "running"):
-        raise Conflict(f"job {job_id} is {row.state} - stop it in the engine", "state")
     if body.ref is not None and (row.executor_ref is None or row.state == "placed"):
         row.executor_ref = f"{site.executor}:{body.ref}"
     if row.state == "placed" and body.state in ("running", "done", "failed") and not body.lost:
@@ -233,6 +233,19 @@ def report(session: Session, site_id: str, job_id: str, body: ReportIn, actor: s
     action = "finish" if body.state == "done" else "fail"
     audit.record(session, actor, action, f"job:{row.id}", site_id=site_id, exit_code=body.exit_code, reason=row.reason)
     return row
+
+
+def report_many(session: Session, site_id: str, reports: list, actor: str, max_attempts: int) -> list[dict]:
+    """Apply several reports (ReportManyIn items) in the caller's transaction; one result per report, in order:
+    {"job_id", "ok", "state"} or {"job_id", "ok": False, "detail"} for a job no longer this site's."""
+    out = []
+    for item in reports:
+        try:
+            row = report(session, site_id, item.job_id, item, actor, max_attempts)
+            out.append({"job_id": item.job_id, "ok": True, "state": row.state})
+        except Conflict as e:
+            out.append({"job_id": item.job_id, "ok": False, "detail": str(e)})
+    return out
 
 
 def save_logs(session: Session, job_id: str, text: str) -> None:
