@@ -1,10 +1,10 @@
 """The site agent's loop: heartbeat with the engine's capacity, claim, reconcile, submit, poll, report, cancel.
 
-Each `tick()` is one pass. Before submitting a job that an agent may already have submitted (claimed before, or the
-first pass after a start) the agent asks the engine for it by job id (`Executor.find`): a job already there is
-adopted, never submitted twice. A report the service answers with 409 (the job was re-placed, cancelled or ended)
-makes the agent stop that job in its engine. The engine runs jobs on its own: when only the agent dies, they keep
-running and the restarted agent adopts them.
+Each `tick()` is one pass. Before submitting a job that an agent may already have submitted (one the service says
+was claimed before) the agent asks the engine for it by job id (`Executor.find`): a job already there is adopted,
+never submitted twice; a job claimed for the first time cannot be in the engine and is submitted at once. A report
+the service refuses (the job was re-placed, cancelled or ended) makes the agent stop that job in its engine. The
+engine runs jobs on its own: when only the agent dies, they keep running and the restarted agent adopts them.
 """
 
 from __future__ import annotations
@@ -101,7 +101,6 @@ class Agent:
         self.interval_s = interval_s
         self.limit = limit
         self.submit_threads = submit_threads  # jobs handed to the engine at once (an engine's submit is slow)
-        self.first_pass = True
         self._logged: dict[str, float] = {}  # job id -> when its running output was last uploaded (monotonic s)
         self._stop = threading.Event()
 
@@ -144,15 +143,14 @@ class Agent:
                 if not res["ok"]:
                     log.info("job %s ended in the engine but is no longer this site's", res["job_id"])
         done["ended"] += len(ended)
-        self.first_pass = False
         return done
 
     def _start(self, spec: dict) -> tuple[str, dict]:
         """Adopt or submit one job; (how, the report to send)."""
         job_id = spec["id"]
         ref = None
-        if spec.get("claimed_before") or self.first_pass:
-            ref = self.executor.find(job_id)  # reconcile: an agent may have submitted it before
+        if spec.get("claimed_before"):  # reconcile: an agent (this one before a restart) may have submitted it;
+            ref = self.executor.find(job_id)  # a job never claimed before cannot be in the engine
         how = "adopted" if ref is not None else "submitted"
         if ref is not None:
             log.info("job %s is already in the engine as %s: adopted, not submitted again", job_id, ref)
