@@ -215,9 +215,13 @@ def through_agent(jobs: int, tmp: Path) -> dict:
         p.agents["bench-slurm"].wait(10)
         args = [str(Path(sys.executable).with_name("suanwang")), "agent", "--service", p.url, "--site", "bench-slurm"]
         args += ["--token-file", str(tmp / "bench-slurm.token"), "--interval-s", "0.05", "--limit", "1000"]
+        beat = p.site("bench-slurm")["last_heartbeat"]
         agent = subprocess.Popen(args, stdout=open(tmp / "agent.log", "ab"), stderr=subprocess.STDOUT)
         p.agents["bench-slurm"] = agent
-        wait_for(lambda: p.site("bench-slurm")["cpu_free"] >= jobs, "the agent's first capacity report")
+        # past the new agent's first pass (which looks every claimed job up in Slurm before submitting it)
+        wait_for(lambda: p.site("bench-slurm")["last_heartbeat"] != beat, "the agent's first heartbeat")
+        time.sleep(1.0)
+        wait_for(lambda: p.site("bench-slurm")["cpu_free"] >= jobs, "room for every job")
         body = {"jobs": [{"origin": "许昌", "cpu_cores": 1, "runtime_h": 0.1, "command": "true"}] * jobs}
         t0 = time.time()
         ids = [j["id"] for j in p.call("POST", "/api/v1/jobs/batch", headers=p.tenant, json=body)["jobs"]]
