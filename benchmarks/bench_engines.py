@@ -29,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -193,6 +194,68 @@ def slurm_latency(cluster: SlurmCluster, n: int) -> dict:
     return out
 
 
+def through_agent(jobs: int, tmp: Path) -> dict:
+    """Placed -> engine-accepted through one real `suanwang agent` (slurmrestd mode) under a real `suanwang serve`:
+    jobs/s from the first to the last job the agent reported running, against a bare loop of slurmrestd POSTs of as
+    many running jobs right after. The node declares 1024 CPUs so that every job is placed at once."""
+    from datetime import datetime
+
+    from engines.platform import Platform, wait_for
+
+    cluster = SlurmCluster(name="swagent", cpus=1024).start()
+    p = Platform(tmp)
+    try:
+        p.only_engine_sites()
+        workdir = cluster.workdir("nobody")
+        settings = {"mode": "rest", "rest_url": f"unix:{cluster.rest_socket}", "workdir": str(workdir)}
+        site = {"id": "bench-slurm", "name_zh": "bench", "name_en": "bench", "province_id": "henan"}
+        site |= {"lat": 34.035771, "lon": 113.852454, "pue": 1.2, "cpu_cores": 4096, "engine": "slurm"}
+        p.add_site({**site, "allow_commands": True, "engine_settings": settings})
+        p.agents["bench-slurm"].terminate()  # replaced by one that claims everything, without a pause
+        p.agents["bench-slurm"].wait(10)
+        args = [str(Path(sys.executable).with_name("suanwang")), "agent", "--service", p.url, "--site", "bench-slurm"]
+        args += ["--token-file", str(tmp / "bench-slurm.token"), "--interval-s", "0.05", "--limit", "1000"]
+        beat = p.site("bench-slurm")["last_heartbeat"]
+        agent = subprocess.Popen(args, stdout=open(tmp / "agent.log", "ab"), stderr=subprocess.STDOUT)
+        p.agents["bench-slurm"] = agent
+        # past the new agent's first pass (which looks every claimed job up in Slurm before submitting it)
+        wait_for(lambda: p.site("bench-slurm")["last_heartbeat"] != beat, "the agent's first heartbeat")
+        time.sleep(1.0)
+        wait_for(lambda: p.site("bench-slurm")["cpu_free"] >= jobs, "room for every job")
+        body = {"jobs": [{"origin": "许昌", "cpu_cores": 1, "runtime_h": 0.1, "command": "true"}] * jobs}
+        t0 = time.time()
+        ids = [j["id"] for j in p.call("POST", "/api/v1/jobs/batch", headers=p.tenant, json=body)["jobs"]]
+
+        def all_started() -> list[dict] | None:
+            page = p.call("GET", "/api/v1/jobs?limit=500", headers=p.tenant)["items"]
+            mine = [j for j in page if j["id"] in set(ids)]
+            return mine if len(mine) == len(ids) and all(j["started_at"] for j in mine) else None
+
+        listed = wait_for(all_started, "every job to be started by the agent", timeout_s=300)
+        started = sorted(datetime.fromisoformat(j["started_at"]).timestamp() for j in listed)
+        agent_rate = (len(started) - 1) / max(1e-9, started[-1] - started[0])
+        raw = httpx.Client(transport=httpx.HTTPTransport(uds=str(cluster.rest_socket)), base_url="http://slurmrestd")
+        raw_body = {
+            "script": "#!/bin/sh\ntrue\n",
+            "job": {"name": "raw", "current_working_directory": str(workdir), "environment": {"PATH": "/usr/bin:/bin"}},
+        }
+        t = time.perf_counter()
+        for _ in range(jobs):
+            assert raw.post("/slurm/v0.0.38/job/submit", json=raw_body).json().get("job_id")
+        raw_rate = jobs / (time.perf_counter() - t)
+        return {
+            "jobs": jobs,
+            "agent_jobs_per_s": round(agent_rate, 1),
+            "raw_rest_jobs_per_s": round(raw_rate, 1),
+            "ratio": round(agent_rate / raw_rate, 3),
+            "submit_to_last_started_s": round(started[-1] - t0, 2),
+            "agent": "suanwang agent --interval-s 0.05 --limit 1000",
+        }
+    finally:
+        p.close()
+        cluster.stop()
+
+
 def ray_section(jobs: int) -> dict:
     """Ray through one real agent against a bare loop of Ray submits (benchmarks/bench_ray.py), in this run."""
     try:
@@ -208,6 +271,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--latency-jobs", type=int, default=20)
+    ap.add_argument("--agent-jobs", type=int, default=300, help="jobs (<= 500) through a real agent (0: skip)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
@@ -222,6 +286,9 @@ def main() -> None:
         }
     finally:
         cluster.stop()
+    if args.agent_jobs:
+        with tempfile.TemporaryDirectory(prefix="sw-bench-") as tmp:
+            result["through_agent_rest"] = through_agent(args.agent_jobs, Path(tmp))
     result["ray"] = ray_section(args.jobs)
     result["load_avg_1m"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     text = json.dumps(result, indent=2)

@@ -131,6 +131,28 @@ def test_find_adopts_a_job_already_in_slurm(executor, slurm_cluster, request):
     assert restarted.find(req.job_id) == ref  # ended, still known: adopted, not resubmitted
 
 
+def test_polls_of_many_jobs_read_one_listing(executor, slurm_cluster):
+    calls = {"jobs": 0, "job": 0}
+    for name in calls:  # count the real calls to Slurm (they still go through)
+        real = getattr(executor.api, name)
+        setattr(
+            executor.api,
+            name,
+            lambda *a, _real=real, _name=name: calls.__setitem__(_name, calls[_name] + 1) or _real(*a),
+        )
+    refs = [executor.submit(job("sleep 600")) for _ in range(3)]
+    first = [executor.poll(r) for r in refs]  # one listing; the jobs submitted after it are asked for alone
+    assert calls["jobs"] == 1 and calls["job"] <= 3
+    before = dict(calls)
+    again = [executor.poll(r) for r in refs]
+    assert calls == before or calls["jobs"] == before["jobs"] + 1  # a fresh listing at most, never one per job
+    assert calls["job"] == before["job"]
+    assert all(st_.state == "running" for st_ in first + again)
+    for r in refs:
+        executor.cancel(r)
+        assert executor.poll(r).state == "failed"  # a cancel is seen at once, not after the snapshot's age
+
+
 def test_capacity_reflects_a_running_job(executor, slurm_cluster):
     drain(slurm_cluster)
     cpus = slurm_cluster.cpus

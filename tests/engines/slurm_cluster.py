@@ -52,15 +52,22 @@ def free_port() -> int:
 class SlurmCluster:
     """One single-node Slurm cluster: `start()`, use `env` / `rest_socket` / `partition`, `stop()`.
 
-    `partitions` maps extra partition names to their state (e.g. {"held": "DOWN"}: jobs are accepted and wait).
+    `partitions` maps extra partition names to their state (e.g. {"held": "DOWN"}: jobs are accepted and wait);
+    `cpus` declares the node's CPUs (default: the host's; more oversubscribes it, for benchmarks of many tiny jobs).
     """
 
-    def __init__(self, name: str = "swtest", partition: str = "batch", partitions: dict[str, str] | None = None):
+    def __init__(
+        self,
+        name: str = "swtest",
+        partition: str = "batch",
+        partitions: dict[str, str] | None = None,
+        cpus: int | None = None,
+    ):
         self.name = name
         self.partition = partition
         self.extra_partitions = dict(partitions or {})
         self.node = socket.gethostname().split(".")[0]
-        self.cpus = os.cpu_count() or 1
+        self.cpus = cpus or os.cpu_count() or 1  # more than the host has: slurmd takes the configured number
         self.root: Path | None = None
         self._procs: dict[str, subprocess.Popen] = {}
 
@@ -178,6 +185,7 @@ class SlurmCluster:
             "MpiDefault=none",
             "ReturnToService=2",
             "KillWait=2",
+            *(["SlurmdParameters=config_overrides"] if self.cpus > (os.cpu_count() or 1) else []),
             "MessageTimeout=3",
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory=4000 State=UNKNOWN",
             *parts,

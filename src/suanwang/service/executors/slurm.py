@@ -86,6 +86,7 @@ class SlurmExecutor(Executor):
         simulated_run_s: float = 0.0,
         environment: dict[str, str] | None = None,
         cancel_timeout_s: float = 10.0,
+        poll_snapshot_s: float = 0.5,
     ):
         self.api = api
         self.workdir = Path(workdir)
@@ -96,6 +97,9 @@ class SlurmExecutor(Executor):
         self.simulated_run_s = simulated_run_s
         self.environment = environment or {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
         self.cancel_timeout_s = cancel_timeout_s
+        self.poll_snapshot_s = poll_snapshot_s
+        self._snapshot: dict[int, SlurmJob] | None = None
+        self._snapshot_at = 0.0
         self.last_error = ""
         self._owner: tuple[int, ...] | None = None  # (uid, gid) for job folders, () to keep ours; read on first use
 
@@ -109,7 +113,8 @@ class SlurmExecutor(Executor):
         - `workdir` (required: a folder shared with the compute nodes), `partition`, `account`, `time_margin`
           (fraction of the runtime, default 0.25), `time_margin_min` (minutes, default 5), `simulated_run_s`
           (seconds a job without a command sleeps, default 0), `environment` ("K=V,K=V": the jobs' variables;
-          default a plain PATH and LANG), `timeout_s` (per call to Slurm, default 10), `cancel_timeout_s` (10).
+          default a plain PATH and LANG), `timeout_s` (per call to Slurm, default 10), `cancel_timeout_s` (10),
+          `poll_snapshot_s` (polls read one listing of all jobs at most this old, default 0.5; 0: a call per job).
         ValueError naming the setting when one is missing, unknown or not a number."""
         s = {k: v for k, v in settings.items() if v is not None}
         mode = str(s.pop("mode", "rest"))
@@ -147,12 +152,13 @@ class SlurmExecutor(Executor):
                 ("time_margin_min", 5.0),
                 ("simulated_run_s", 0.0),
                 ("cancel_timeout_s", 10.0),
+                ("poll_snapshot_s", 0.5),
             )
         }
         partition, account = s.pop("partition", None), s.pop("account", None)
         if s:
             known = "mode, rest_url, user, token, api_version, slurm_conf, workdir, partition, account, time_margin, "
-            known += "time_margin_min, simulated_run_s, environment, timeout_s, cancel_timeout_s"
+            known += "time_margin_min, simulated_run_s, environment, timeout_s, cancel_timeout_s, poll_snapshot_s"
             raise ValueError(f"slurm settings: unknown key(s) {', '.join(sorted(s))}; known: {known}")
         return cls(api, workdir, partition and str(partition), account=account and str(account), environment=env, **kw)
 
@@ -223,7 +229,7 @@ class SlurmExecutor(Executor):
         failed with the exit code once it ended; a job Slurm has forgotten is judged by its `exit_code` file."""
         head, name = self._split(ref)
         d = self._dir(name)
-        job = self.api.job(int(head))
+        job = self._job(int(head))
         code_file = _read(d / "exit_code").strip()
         if job is None:
             if code_file.lstrip("-").isdigit():
@@ -235,10 +241,22 @@ class SlurmExecutor(Executor):
             return ExecStatus("running", None, f"Slurm job {head} {job.state.lower()}{why}")
         return _ended(job, code_file)
 
+    def _job(self, slurm_id: int) -> SlurmJob | None:
+        """The job from a snapshot of all jobs at most `poll_snapshot_s` old (one call to Slurm serves an agent's
+        polls of all its running jobs), or asked for alone when the snapshot does not have it or is off."""
+        if self.poll_snapshot_s > 0:
+            now = time.monotonic()
+            if self._snapshot is None or now - self._snapshot_at > self.poll_snapshot_s:
+                self._snapshot, self._snapshot_at = {j.job_id: j for j in self.api.jobs()}, now
+            if slurm_id in self._snapshot:
+                return self._snapshot[slurm_id]
+        return self.api.job(slurm_id)
+
     def cancel(self, ref: str) -> None:
         """scancel / REST DELETE, then wait (up to `cancel_timeout_s`) until Slurm says the job has ended."""
         head, _ = self._split(ref)
         self.api.cancel(int(head))
+        self._snapshot = None  # the next poll sees the cancel
         deadline = time.monotonic() + self.cancel_timeout_s
         while True:
             job = self.api.job(int(head))

@@ -3,7 +3,7 @@
 Both answer in the same plain shapes, so `SlurmExecutor` does not care which one it drives:
 - `submit(script, job)` -> (Slurm job id, None) or (None, Slurm's message) when Slurm refuses the job;
 - `job(id)` -> `SlurmJob` or None when Slurm does not know the id (never submitted, or purged after MinJobAge);
-- `by_name(name)` -> the ids of jobs with that name that Slurm still knows;
+- `jobs()` -> every job Slurm still knows (one call); `by_name(name)` -> the ids of jobs with that name;
 - `cancel(id)`, `nodes()` -> `SlurmNode`s, `partition_up(name)`, `ping()` (is slurmctld up).
 An unreachable controller or slurmrestd raises `SlurmDown` with what was tried.
 """
@@ -141,23 +141,18 @@ class RestApi:
             raise SlurmDown(
                 f"slurmrestd at {self.where}, job {job_id}: {self._message(body) or 'no job in the answer'}"
             )
-        j = body["jobs"][0]
-        status = int(j.get("exit_code") or 0)  # a wait(2) status: exit code in bits 8-15, signal in 0-6
-        return SlurmJob(
-            int(j["job_id"]),
-            j["name"],
-            j["job_state"],
-            j.get("state_reason") or "None",
-            (status >> 8) & 0xFF,
-            status & 0x7F,
-        )
+        return _rest_job(body["jobs"][0])
 
-    def by_name(self, name: str) -> list[int]:
+    def jobs(self) -> list[SlurmJob]:
+        """Every job Slurm still knows, in one call."""
         body = self._call("GET", "/jobs")
         if body.get("errors"):
             self._raise_down(body, "jobs")
             raise SlurmDown(f"slurmrestd at {self.where}, jobs: {self._message(body)}")
-        return [int(j["job_id"]) for j in body.get("jobs") or [] if j.get("name") == name]
+        return [_rest_job(j) for j in body.get("jobs") or []]
+
+    def by_name(self, name: str) -> list[int]:
+        return [j.job_id for j in self.jobs() if j.name == name]
 
     def cancel(self, job_id: int) -> None:
         body = self._call("DELETE", f"/job/{job_id}")
@@ -192,7 +187,32 @@ class RestApi:
         return any(p.get("state") == "UP" for p in body.get("partitions") or [])
 
 
+def _rest_job(j: dict) -> SlurmJob:
+    status = int(j.get("exit_code") or 0)  # a wait(2) status: exit code in bits 8-15, signal in 0-6
+    return SlurmJob(
+        int(j["job_id"]),
+        j["name"],
+        j["job_state"],
+        j.get("state_reason") or "None",
+        (status >> 8) & 0xFF,
+        status & 0x7F,
+    )
+
+
 _FIELD = re.compile(r"(\w[\w/:]*)=(\S*)")
+
+
+def _cli_job(line: str) -> SlurmJob:
+    f = dict(_FIELD.findall(line))
+    code, _, sig = f.get("ExitCode", "0:0").partition(":")
+    return SlurmJob(
+        int(f["JobId"]),
+        f.get("JobName", ""),
+        f.get("JobState", ""),
+        f.get("Reason", "None"),
+        int(code or 0),
+        int(sig or 0),
+    )
 
 
 class CliApi:
@@ -251,16 +271,15 @@ class CliApi:
             if "invalid job id" in out.stderr.lower():
                 return None
             raise SlurmDown(f"scontrol show job {job_id}: {out.stderr.strip()}")
-        f = dict(_FIELD.findall(out.stdout.splitlines()[0]))
-        code, _, sig = f.get("ExitCode", "0:0").partition(":")
-        return SlurmJob(
-            int(f["JobId"]),
-            f.get("JobName", ""),
-            f.get("JobState", ""),
-            f.get("Reason", "None"),
-            int(code or 0),
-            int(sig or 0),
-        )
+        return _cli_job(out.stdout.splitlines()[0])
+
+    def jobs(self) -> list[SlurmJob]:
+        """Every job Slurm still knows, in one `scontrol -o show job`."""
+        out = self._run("scontrol", "-o", "show", "job")
+        self._check(out, "scontrol show job")
+        if out.returncode != 0:
+            raise SlurmDown(f"scontrol show job: {out.stderr.strip()}")
+        return [_cli_job(line) for line in out.stdout.splitlines() if line.startswith("JobId=")]
 
     def by_name(self, name: str) -> list[int]:
         out = self._run("squeue", "-h", "-t", "all", "-n", name, "-o", "%i")
