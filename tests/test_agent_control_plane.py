@@ -7,12 +7,15 @@ from __future__ import annotations
 import time
 
 import pytest
+import sqlalchemy as sa
 from test_service_fixtures import *  # noqa: F403 - fixtures
 from test_service_fixtures import JOB, World, auth, build_world, make_service
 
 # The job's origin city: the nearest policy prefers a site right there (a hair nearer than the seeded zhongyuan-ai);
 # between equally near sites, the first by id (ray-a before ray-b).
 XUCHANG = (34.035771, 113.852454)
+
+from suanwang.service.db import JobRow, utcnow  # noqa: E402
 
 
 @pytest.fixture
@@ -160,12 +163,14 @@ def test_cancel_reaches_the_agent_and_is_confirmed(world: World):
 
 def test_stale_agent_site_replaces_placed_jobs_in_one_cycle_and_keeps_running_ones(world: World):
     tok_a, tok_b = agent_site(world, "ray-a"), agent_site(world, "ray-b")
-    beat(world, "ray-a", tok_a)
+    beat(world, "ray-a", tok_a, cpu_total=16, cpu_free=16)
     beat(world, "ray-b", tok_b)
-    running, waiting = submit(world), submit(world)
+    running, waiting, claimed = submit(world), submit(world), submit(world)
     world.svc.loop.place()
     report(world, "ray-a", tok_a, running, state="running", ref="r1")
-    assert job(world, waiting)["site_id"] == "ray-a"
+    assert job(world, waiting)["site_id"] == job(world, claimed)["site_id"] == "ray-a"
+    with world.svc.sessions() as s, s.begin():  # an agent took `claimed` (it may be in the engine) but said nothing yet
+        s.execute(sa.update(JobRow).where(JobRow.id == claimed).values(claimed_at=utcnow()))
     world.svc.cfg.heartbeat_timeout_s = 0.2
     time.sleep(0.3)
     beat(world, "ray-b", tok_b)
@@ -173,6 +178,7 @@ def test_stale_agent_site_replaces_placed_jobs_in_one_cycle_and_keeps_running_on
     got = job(world, waiting)
     assert (got["state"], got["site_id"], got["attempts"]) == ("placed", "ray-b", 1)
     assert job(world, running)["state"] == "running"  # only the agent is silent: the engine still runs it
+    assert job(world, claimed)["site_id"] == "ray-a"  # maybe submitted: kept for the agent to adopt
     assert report(world, "ray-a", tok_a, waiting, state="running", ref="late") == 409  # re-placed: stop it
     beat(world, "ray-a", tok_a)  # the agent is back: site up, it reports the job it kept running
     assert report(world, "ray-a", tok_a, running, state="done", exit_code=0) == 200

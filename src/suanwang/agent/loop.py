@@ -198,9 +198,20 @@ class Agent:
         except (OSError, ValueError, RuntimeError):
             return ""
 
-    def run(self) -> None:
+    def _beat_forever(self, every_s: float) -> None:
+        """Heartbeat every `every_s` seconds beside the passes, so a long pass (a slow engine) never lets the site
+        look silent."""
+        while not self._stop.wait(every_s):
+            try:
+                self.client.heartbeat(self.engine, self.capacity())
+            except Exception as e:  # noqa: BLE001 - the next beat retries
+                log.warning("heartbeat failed: %s", e)
+
+    def run(self, heartbeat_every_s: float | None = None) -> None:
         """Tick every `interval_s` seconds until `stop()`; a failed pass (service or engine unreachable) is logged
-        and the next one retries."""
+        and the next one retries. With `heartbeat_every_s`, a thread also heartbeats that often."""
+        if heartbeat_every_s:
+            threading.Thread(target=self._beat_forever, args=(heartbeat_every_s,), daemon=True).start()
         while not self._stop.is_set():
             try:
                 self.tick()

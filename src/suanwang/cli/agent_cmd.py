@@ -54,7 +54,7 @@ def agent(
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     err_console.print(f"agent of site {site} ({cfg['engine']}) -> {service}", highlight=False)
     try:
-        runner.run()
+        runner.run(heartbeat_every_s=cfg["heartbeat_timeout_s"] / 5)
     except KeyboardInterrupt:
         runner.stop()
 

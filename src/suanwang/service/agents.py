@@ -74,19 +74,20 @@ def _operator_down(session: Session, site_id: str) -> bool:
 
 
 def site_down(session: Session, site: SiteRow, actor: str, why: str, engine_lost: bool, max_attempts: int) -> int:
-    """Mark an agent site down (audited): placed jobs go back to the queue at once; running jobs are failed as
-    lost and retried elsewhere when the engine lost them, otherwise left running (only the agent is silent: the
-    engine still runs them and a restarted agent adopts them). Returns how many jobs moved."""
+    """Mark an agent site down (audited). Placed jobs no agent has claimed go back to the queue at once. When the
+    engine lost its work, claimed jobs go back too and running jobs are failed as lost and retried elsewhere;
+    otherwise (only the agent is silent, or an operator drains the site) claimed and running jobs stay: the engine
+    may be running them, and a restarted agent adopts them. Returns how many jobs moved."""
     site.status, site.updated_at = "down", utcnow()
     rows = session.scalars(
         sa.select(JobRow).where(JobRow.site_id == site.id, JobRow.state.in_(("placed", "running"))).with_for_update()
     ).all()
     moved = 0
     for row in rows:
-        if row.state == "placed":
+        if row.state == "placed" and (row.claimed_at is None or engine_lost):
             _requeue(session, row, actor, f"site {site.id} down ({why})", avoid=None)
             moved += 1
-        elif engine_lost:
+        elif row.state == "running" and engine_lost:
             fail_or_retry(session, row, actor, f"lost by the engine of site {site.id} ({why})", max_attempts)
             moved += 1
     audit.record(session, actor, "site_down", f"site:{site.id}", why=why, requeued=moved)
@@ -94,12 +95,13 @@ def site_down(session: Session, site: SiteRow, actor: str, why: str, engine_lost
 
 
 def lost_running(session: Session, cutoff, actor: str, max_attempts: int) -> int:
-    """Fail (and retry) the running jobs of agent sites that are down and silent since before `cutoff`."""
+    """Fail (and retry) the running and claimed jobs of agent sites that are down and silent since before
+    `cutoff`."""
     rows = session.scalars(
         sa.select(JobRow)
         .join(SiteRow, SiteRow.id == JobRow.site_id)
         .where(
-            JobRow.state == "running",
+            sa.or_(JobRow.state == "running", sa.and_(JobRow.state == "placed", JobRow.claimed_at.is_not(None))),
             SiteRow.status == "down",
             SiteRow.executor.not_in(EMBEDDED),
             SiteRow.last_heartbeat < cutoff,
