@@ -67,6 +67,9 @@ def in_ray(p: Platform, jid: str) -> str:
 
 
 def test_the_choice_and_residency_are_visible_in_the_engines(live: Platform):
+    # the session's Slurm cluster is shared with other tests: start once it is idle and the service knows it
+    wait_for(lambda: not live.slurm.cli("squeue", "-h", "-o", "%i").stdout.strip(), "Slurm to drain")
+    wait_for(lambda: live.site(EAST)["cpu_free"] == live.slurm.cpus, "the service to see the Slurm site idle")
     east = live.submit("echo ran-east", origin="许昌")  # nearest: the Henan Slurm site
     west = live.submit("echo ran-west", origin="中卫")  # nearest: the Ningxia Ray site
     # sensitive data of Henan stays in Henan (rule R2), although its users are next to the Ray site
