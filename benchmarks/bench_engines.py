@@ -6,7 +6,8 @@ submission rate in the same run (the ceiling), and each job's submit-to-running 
 Slurm: a private single-node cluster (the tests' own, `make engines` installs the packages). Throughput jobs go
 to a partition that is DOWN, so Slurm accepts and queues them but starts none: the rate measured is submission,
 not the node's two cores running `true`. The paths:
-- raw REST: a bare loop of slurmrestd `POST /job/submit` (same socket, same tiny script, one httpx client);
+- raw REST: a bare loop of slurmrestd `POST /job/submit` (same socket, a minimal job, one httpx client), and the
+  same loop posting exactly the request the executor makes (its script, time limit, output file, environment);
 - executor REST: `SlurmExecutor.submit` (job folder, name, script, POST, recording the Slurm id);
 - raw sbatch: a bare loop of `sbatch --wrap true`; executor sbatch: `SlurmExecutor.submit` in sbatch mode.
 With `--threads N`, N submitters share the work (the raw loop likewise). The queue is emptied between runs.
@@ -91,9 +92,19 @@ def slurm_throughput(cluster: SlurmCluster, jobs: int, reps: int, threads: int) 
         },
     }
 
-    def raw_post(i: int) -> None:
+    def raw_post(i: int, body: dict = body) -> None:
         r = raw.post("/job/submit", json=body)
         assert r.status_code == 200 and r.json().get("job_id"), r.text[:300]
+
+    captured: dict = {}  # the executor's own request for one job, to post raw as well (what Slurm is asked)
+    real_submit = ex_rest.api.submit
+    ex_rest.api.submit = lambda script, job: captured.update(script=script, job=dict(job)) or real_submit(script, job)
+    ex_rest.submit(ExecRequest("bench-sample", "true", 1, 0, 0.1))
+    ex_rest.api.submit = real_submit
+    same_body = {"script": captured["script"], "job": captured["job"]}
+
+    def raw_same_job(i: int) -> None:
+        raw_post(i, same_body)
 
     def raw_sbatch(i: int) -> None:
         subprocess.run(
@@ -131,29 +142,33 @@ def slurm_throughput(cluster: SlurmCluster, jobs: int, reps: int, threads: int) 
         return one
 
     paths = {
-        "rest": (raw_post, via(ex_rest, "rest"), jobs),
-        "sbatch": (raw_sbatch, via(ex_cli, "sbatch"), max(20, jobs // 4)),  # a sbatch is a process start: fewer
+        "rest": ([("raw", raw_post), ("raw_same_job", raw_same_job), ("executor", via(ex_rest, "rest"))], jobs),
+        "sbatch": ([("raw", raw_sbatch), ("executor", via(ex_cli, "sbatch"))], max(20, jobs // 4)),  # fewer: processes
     }
-    runs: dict[str, list[float]] = {f"{who}_{kind}": [] for kind in paths for who in ("raw", "executor")}
-    ratios: dict[str, list[float]] = {kind: [] for kind in paths}
+    runs: dict[str, list[float]] = {f"{who}_{kind}": [] for kind, (ways, _) in paths.items() for who, _ in ways}
+    ratios: dict[str, list[float]] = {"rest": [], "rest_same_job": [], "sbatch": []}
     for _ in range(reps):
-        for kind, (raw_one, ex_one, n) in paths.items():
+        for kind, (ways, n) in paths.items():
             chunk = max(10, n // CHUNKS)
-            spent = {"raw": 0.0, "executor": 0.0}
-            for c in range(0, n, chunk):  # raw and executor chunks alternate: drift on the machine hits both
+            spent = dict.fromkeys((who for who, _ in ways), 0.0)
+            for c in range(0, n, chunk):  # the ways take turns chunk by chunk: drift on the machine hits all alike
                 m = min(chunk, n - c)
-                pair = [("raw", raw_one), ("executor", ex_one)]
-                for who, one in pair if c // chunk % 2 == 0 else pair[::-1]:
+                k = c // chunk % len(ways)
+                for who, one in ways[k:] + ways[:k]:
                     spent[who] += m / rate(m, threads, one)
             for who in spent:
                 runs[f"{who}_{kind}"].append(round(n / spent[who], 1))
             ratios[kind].append(spent["raw"] / spent["executor"])
+            if "raw_same_job" in spent:
+                ratios["rest_same_job"].append(spent["raw_same_job"] / spent["executor"])
             empty_queue(cluster)
     return {
         "runs_jobs_per_s": runs,
         "median_jobs_per_s": {k: statistics.median(v) for k, v in runs.items()},
         "ratio_rest": round(statistics.median(ratios["rest"]), 3),
         "ratio_sbatch": round(statistics.median(ratios["sbatch"]), 3),
+        # against raw POSTs of exactly the executor's request (time limit, output file, environment, ...)
+        "ratio_rest_same_job": round(statistics.median(ratios["rest_same_job"]), 3),
         # the executor's own work per job (folder, name, script; not the engine call), and the ratio it alone allows
         # against the raw rate of the same run: steadier than the measured ratio on a busy machine
         "executor_own_ms_per_job": {k: round(v[0] / max(1, v[1]) * 1000, 3) for k, v in own.items()},
@@ -285,7 +300,7 @@ def main() -> None:
             "node_cpus": cluster.cpus,
             "threads": args.threads,
             "throughput": slurm_throughput(cluster, args.jobs, args.reps, args.threads),
-            "submit_to_running": slurm_latency(cluster, args.latency_jobs),
+            "submit_to_running": slurm_latency(cluster, args.latency_jobs) if args.latency_jobs >= 2 else None,
         }
     finally:
         cluster.stop()
