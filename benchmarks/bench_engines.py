@@ -17,15 +17,14 @@ Within a run, raw and executor submit in alternating chunks (a tenth of the jobs
 drift hits both alike; the ratio is per run, then the median of the runs. Submit-to-running:
 `--latency-jobs` jobs, one at a time on the UP partition, from the call to `submit` until the job's command writes
 its first line (read from its output file), p50/p99; Slurm starts a job at its scheduler's next pass, not on
-submission, so this is mostly the engine's own delay. Ray: measured when h13a's
-`suanwang.service.executors.ray` provides `bench_hook(jobs)`, else reported as not available. On a shared machine,
-read the ratios rather than the absolute rates.
+submission, so this is mostly the engine's own delay. Ray: through one real agent against a bare loop of Ray Jobs
+API submits (`benchmarks/bench_ray.py`, at most 20 jobs a run: each Ray job starts a process). On a shared
+machine, read the ratios rather than the absolute rates.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import statistics
@@ -41,6 +40,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
 
 from engines.slurm_cluster import SlurmCluster  # noqa: E402
 
@@ -272,15 +272,12 @@ def through_agent(jobs: int, tmp: Path) -> dict:
 
 
 def ray_section(jobs: int) -> dict:
-    """Ray through its executor, where the Ray executor offers a benchmark hook."""
+    """Ray through one real agent against a bare loop of Ray submits (benchmarks/bench_ray.py), in this run."""
     try:
-        mod = importlib.import_module("suanwang.service.executors.ray")
+        import bench_ray
     except ImportError as e:
-        return {"available": False, "why": f"no Ray executor here ({e})"}
-    hook = getattr(mod, "bench_hook", None)
-    if hook is None:
-        return {"available": False, "why": "suanwang.service.executors.ray has no bench_hook(jobs)"}
-    return {"available": True, **hook(jobs)}
+        return {"available": False, "why": f"no Ray here ({e}) - pip install 'suanwang[ray]'"}
+    return {"available": True, **bench_ray.measure(min(jobs, 20))}
 
 
 def main() -> None:

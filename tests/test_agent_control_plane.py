@@ -7,12 +7,15 @@ from __future__ import annotations
 import time
 
 import pytest
+import sqlalchemy as sa
 from test_service_fixtures import *  # noqa: F403 - fixtures
 from test_service_fixtures import JOB, World, auth, build_world, make_service
 
 # The job's origin city: the nearest policy prefers a site right there (a hair nearer than the seeded zhongyuan-ai);
 # between equally near sites, the first by id (ray-a before ray-b).
 XUCHANG = (34.035771, 113.852454)
+
+from suanwang.service.db import JobRow, utcnow  # noqa: E402
 
 
 @pytest.fixture
@@ -160,12 +163,14 @@ def test_cancel_reaches_the_agent_and_is_confirmed(world: World):
 
 def test_stale_agent_site_replaces_placed_jobs_in_one_cycle_and_keeps_running_ones(world: World):
     tok_a, tok_b = agent_site(world, "ray-a"), agent_site(world, "ray-b")
-    beat(world, "ray-a", tok_a)
+    beat(world, "ray-a", tok_a, cpu_total=16, cpu_free=16)
     beat(world, "ray-b", tok_b)
-    running, waiting = submit(world), submit(world)
+    running, waiting, claimed = submit(world), submit(world), submit(world)
     world.svc.loop.place()
     report(world, "ray-a", tok_a, running, state="running", ref="r1")
-    assert job(world, waiting)["site_id"] == "ray-a"
+    assert job(world, waiting)["site_id"] == job(world, claimed)["site_id"] == "ray-a"
+    with world.svc.sessions() as s, s.begin():  # an agent took `claimed` (it may be in the engine) but said nothing yet
+        s.execute(sa.update(JobRow).where(JobRow.id == claimed).values(claimed_at=utcnow()))
     world.svc.cfg.heartbeat_timeout_s = 0.2
     time.sleep(0.3)
     beat(world, "ray-b", tok_b)
@@ -173,6 +178,7 @@ def test_stale_agent_site_replaces_placed_jobs_in_one_cycle_and_keeps_running_on
     got = job(world, waiting)
     assert (got["state"], got["site_id"], got["attempts"]) == ("placed", "ray-b", 1)
     assert job(world, running)["state"] == "running"  # only the agent is silent: the engine still runs it
+    assert job(world, claimed)["site_id"] == "ray-a"  # maybe submitted: kept for the agent to adopt
     assert report(world, "ray-a", tok_a, waiting, state="running", ref="late") == 409  # re-placed: stop it
     beat(world, "ray-a", tok_a)  # the agent is back: site up, it reports the job it kept running
     assert report(world, "ray-a", tok_a, running, state="done", exit_code=0) == 200
@@ -260,33 +266,34 @@ def test_running_jobs_of_a_site_silent_past_agent_lost_s_are_retried_elsewhere(w
 
 
 def test_agent_command_line_errors_are_one_line_with_exit_code_2(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
+    from typer.testing import CliRunner
 
-    suanwang = str(Path(sys.executable).with_name("suanwang"))
+    from suanwang.cli.main import app
+
     token = tmp_path / "site.token"
+    token.write_text("")
+    real = tmp_path / "real.token"
+    real.write_text("sw_not_a_real_token")
     cases = [
         (tmp_path / "missing.token", "No such file"),
         (token, "empty"),
+        (real, "cannot reach http://127.0.0.1:9"),
     ]
-    token.write_text("")
     for path, says in cases:
-        cmd = [suanwang, "agent", "--service", "http://127.0.0.1:9", "--site", "x", "--token-file", str(path)]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
-    token.write_text("sw_not_a_real_token")
-    cmd = [suanwang, "agent", "--service", "http://127.0.0.1:9", "--site", "x", "--token-file", str(token)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "cannot reach http://127.0.0.1:9" in r.stderr and "Traceback" not in r.stderr
+        args = ["agent", "--service", "http://127.0.0.1:9", "--site", "x", "--token-file", str(path)]
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
 
 
-def test_an_operator_down_site_stays_down_while_its_agent_beats(world: World):
+def test_reports_in_one_request_each_answered(world: World):
     tok = agent_site(world, "ray-a")
     beat(world, "ray-a", tok)
-    r = world.client.patch("/api/v1/sites/ray-a", json={"status": "down"}, headers=world.operator)
-    assert r.json()["status"] == "down"
-    assert beat(world, "ray-a", tok, cpu_free=5)["site"]["status"] == "down"  # drained: the agent cannot undo it
-    assert world.client.patch("/api/v1/sites/ray-a", json={"status": "up"}, headers=world.operator).status_code == 200
-    beat(world, "ray-a", tok, up=False, message="head gone")  # an engine outage is not the operator's
-    assert beat(world, "ray-a", tok)["site"]["status"] == "up"
+    mine, gone = submit(world), submit(world)
+    world.svc.loop.place()
+    world.client.post(f"/api/v1/jobs/{gone}/cancel", headers=world.acme)
+    body = {"reports": [{"job_id": mine, "state": "running", "ref": "m"}, {"job_id": gone, "state": "running"}]}
+    r = world.client.post("/api/v1/sites/ray-a/agent/reports", json=body, headers=tok)
+    assert r.status_code == 200, r.text
+    ok = [(x["job_id"], x["ok"]) for x in r.json()["results"]]
+    assert ok == [(mine, True), (gone, False)]  # the cancelled one: the agent stops it in its engine
+    assert job(world, mine)["state"] == "running" and job(world, gone)["state"] == "cancelled"

@@ -35,7 +35,7 @@ def live(platform):
     if platform.cluster.proc is None:
         platform.cluster.start()
     platform.ensure_agent(SITE)
-    wait_for(lambda: platform.site(SITE)["status"] == "up", "the Ray site to be up")
+    wait_for(lambda: (s := platform.site(SITE))["status"] == "up" and s["engine_capacity"], "the Ray site's report")
     return platform
 
 

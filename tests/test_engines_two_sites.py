@@ -48,7 +48,7 @@ def live(two):
         two.ray.start()
     for sid in (EAST, WEST):
         two.ensure_agent(sid)
-        wait_for(lambda sid=sid: two.site(sid)["status"] == "up", f"site {sid} to be up")
+        wait_for(lambda sid=sid: (s := two.site(sid))["status"] == "up" and s["engine_capacity"], f"{sid}'s report")
     return two
 
 

@@ -52,6 +52,12 @@ MATRIX = [
     ("POST", lambda w: "/api/v1/sites/agent-site/agent/claim", lambda w: {}, dict(AGENT, site=200, admin=200)),
     (
         "POST",
+        lambda w: "/api/v1/sites/agent-site/agent/reports",
+        lambda w: {"reports": [{"job_id": acme_job(w), "state": "running", "ref": "x"}]},
+        dict(AGENT, site=200, admin=200),  # 200 with ok: false for a job not placed there
+    ),
+    (
+        "POST",
         lambda w: f"/api/v1/sites/agent-site/agent/jobs/{acme_job(w)}/report",
         lambda w: {"state": "running", "ref": "x"},
         dict(AGENT, site=409, admin=409),  # the job is not placed there: the agent must stop it

@@ -1,10 +1,10 @@
 """The site agent's loop: heartbeat with the engine's capacity, claim, reconcile, submit, poll, report, cancel.
 
-Each `tick()` is one pass. Before submitting a job that an agent may already have submitted (claimed before, or the
-first pass after a start) the agent asks the engine for it by job id (`Executor.find`): a job already there is
-adopted, never submitted twice. A report the service answers with 409 (the job was re-placed, cancelled or ended)
-makes the agent stop that job in its engine. The engine runs jobs on its own: when only the agent dies, they keep
-running and the restarted agent adopts them.
+Each `tick()` is one pass. Before submitting a job that an agent may already have submitted (one the service says
+was claimed before) the agent asks the engine for it by job id (`Executor.find`): a job already there is adopted,
+never submitted twice; a job claimed for the first time cannot be in the engine and is submitted at once. A report
+the service refuses (the job was re-placed, cancelled or ended) makes the agent stop that job in its engine. The
+engine runs jobs on its own: when only the agent dies, they keep running and the restarted agent adopts them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -21,6 +22,7 @@ from suanwang.service.executors.base import EngineCapacity, ExecRequest, ExecSta
 log = logging.getLogger("suanwang.agent")
 LOG_TAIL_CHARS = 200_000  # at most this much of a job's output is uploaded (the service keeps 256 KiB)
 LOG_EVERY_S = 10.0  # a running job's output so far is uploaded this often
+SUBMIT_CHUNK = 32  # jobs submitted, then reported in one request; a heartbeat goes out between two chunks
 
 
 class AgentError(SuanwangError):
@@ -70,6 +72,12 @@ class AgentClient:
     def claim(self, limit: int) -> dict:
         return self._post("/claim", {"limit": limit}).json()
 
+    def report_many(self, reports: list[dict]) -> list[dict]:
+        """Send several jobs' states in one request; one {"job_id", "ok", ...} per report, in order."""
+        if not reports:
+            return []
+        return self._post("/reports", {"reports": reports}).json()["results"]
+
     def report(self, job_id: str, **body) -> bool:
         """Send one job's state; False when the service says the job is no longer this site's (409)."""
         return self._post(f"/jobs/{job_id}/report", body, allow=(409,)).status_code != 409
@@ -78,13 +86,21 @@ class AgentClient:
 class Agent:
     """One site's agent over `executor`. `tick()` runs one pass; `run()` repeats it every `interval_s` seconds."""
 
-    def __init__(self, client: AgentClient, executor: Executor, engine: str, interval_s: float = 1.0, limit: int = 100):
+    def __init__(
+        self,
+        client: AgentClient,
+        executor: Executor,
+        engine: str,
+        interval_s: float = 1.0,
+        limit: int = 100,
+        submit_threads: int = 4,
+    ):
         self.client = client
         self.executor = executor
         self.engine = engine
         self.interval_s = interval_s
         self.limit = limit
-        self.first_pass = True
+        self.submit_threads = submit_threads  # jobs handed to the engine at once (an engine's submit is slow)
         self._logged: dict[str, float] = {}  # job id -> when its running output was last uploaded (monotonic s)
         self._stop = threading.Event()
 
@@ -106,18 +122,35 @@ class Agent:
         for job in todo["cancel"]:
             self._cancel(job["id"], job["ref"])
             done["cancelled"] += 1
-        for spec in todo["submit"]:
-            done[self._start(spec)] += 1
-        for job in todo["running"]:
-            done["ended"] += self._poll(job["id"], job["ref"])
-        self.first_pass = False
+        specs = todo["submit"]
+        for at in range(0, len(specs), SUBMIT_CHUNK):  # a chunk's reports go in one request (one transaction)
+            chunk = specs[at : at + SUBMIT_CHUNK]
+            if self.submit_threads > 1 and len(chunk) > 1:
+                with ThreadPoolExecutor(min(self.submit_threads, len(chunk))) as pool:
+                    outcomes = list(pool.map(self._start, chunk))
+            else:
+                outcomes = [self._start(spec) for spec in chunk]
+            results = self.client.report_many([body for _, body in outcomes])
+            for (how, body), res in zip(outcomes, results, strict=True):
+                done[how] += 1
+                if not res["ok"] and body["state"] == "running":
+                    self.executor.cancel(body["ref"])  # re-placed or cancelled meanwhile: it must not run here
+            if at + SUBMIT_CHUNK < len(specs):  # a long claim must not let the site look silent
+                self.client.heartbeat(self.engine, self.capacity())
+        ended = [body for job in todo["running"] if (body := self._poll(job["id"], job["ref"])) is not None]
+        if ended:
+            for res in self.client.report_many(ended):
+                if not res["ok"]:
+                    log.info("job %s ended in the engine but is no longer this site's", res["job_id"])
+        done["ended"] += len(ended)
         return done
 
-    def _start(self, spec: dict) -> str:
+    def _start(self, spec: dict) -> tuple[str, dict]:
+        """Adopt or submit one job; (how, the report to send)."""
         job_id = spec["id"]
         ref = None
-        if spec.get("claimed_before") or self.first_pass:
-            ref = self.executor.find(job_id)  # reconcile: an agent may have submitted it before
+        if spec.get("claimed_before"):  # reconcile: an agent (this one before a restart) may have submitted it;
+            ref = self.executor.find(job_id)  # a job never claimed before cannot be in the engine
         how = "adopted" if ref is not None else "submitted"
         if ref is not None:
             log.info("job %s is already in the engine as %s: adopted, not submitted again", job_id, ref)
@@ -126,30 +159,34 @@ class Agent:
             try:
                 ref = self.executor.submit(request)
             except (OSError, ValueError) as e:  # refused by the engine: the job fails with its words
-                self.client.report(job_id, state="failed", reason=f"engine rejected it: {e}"[:2000])
-                return "ended"
-        if not self.client.report(job_id, state="running", ref=ref):
-            self.executor.cancel(ref)  # re-placed or cancelled meanwhile: it must not run here
-        return how
+                return "ended", {"job_id": job_id, "state": "failed", "reason": f"engine rejected it: {e}"[:2000]}
+        return how, {"job_id": job_id, "state": "running", "ref": ref}
 
-    def _poll(self, job_id: str, ref: str) -> int:
+    def _poll(self, job_id: str, ref: str) -> dict | None:
+        """The report of a job that ended in the engine, else None (a running job's output is uploaded now and
+        then)."""
         try:
             st: ExecStatus = self.executor.poll(ref)
         except (OSError, ValueError, RuntimeError) as e:
             log.warning("poll of %s (%s) failed: %s", job_id, ref, e)
-            return 0
+            return None
         if st.state == "running":
             now = time.monotonic()
             if now - self._logged.setdefault(job_id, now) >= LOG_EVERY_S:  # the output so far, for the tenant
                 self._logged[job_id] = now
                 self.client.report(job_id, state="running", ref=ref, logs=self._logs(ref))
-            return 0
+            return None
         self._logged.pop(job_id, None)
         lost = st.state == "failed" and st.message.startswith("lost")
-        body = {"state": st.state, "exit_code": st.exit_code, "reason": st.message[:2000], "lost": lost}
-        if not self.client.report(job_id, ref=ref, logs=self._logs(ref), **body):
-            log.info("job %s ended in the engine but is no longer this site's", job_id)
-        return 1
+        return {
+            "job_id": job_id,
+            "state": st.state,
+            "ref": ref,
+            "exit_code": st.exit_code,
+            "reason": st.message[:2000],
+            "lost": lost,
+            "logs": self._logs(ref),
+        }
 
     def _cancel(self, job_id: str, ref: str) -> None:
         self.executor.cancel(ref)
@@ -161,9 +198,20 @@ class Agent:
         except (OSError, ValueError, RuntimeError):
             return ""
 
-    def run(self) -> None:
+    def _beat_forever(self, every_s: float) -> None:
+        """Heartbeat every `every_s` seconds beside the passes, so a long pass (a slow engine) never lets the site
+        look silent."""
+        while not self._stop.wait(every_s):
+            try:
+                self.client.heartbeat(self.engine, self.capacity())
+            except Exception as e:  # noqa: BLE001 - the next beat retries
+                log.warning("heartbeat failed: %s", e)
+
+    def run(self, heartbeat_every_s: float | None = None) -> None:
         """Tick every `interval_s` seconds until `stop()`; a failed pass (service or engine unreachable) is logged
-        and the next one retries."""
+        and the next one retries. With `heartbeat_every_s`, a thread also heartbeats that often."""
+        if heartbeat_every_s:
+            threading.Thread(target=self._beat_forever, args=(heartbeat_every_s,), daemon=True).start()
         while not self._stop.is_set():
             try:
                 self.tick()

@@ -27,6 +27,7 @@ def agent(
     ],
     interval_s: Annotated[float, typer.Option(min=0.05, max=60, help="seconds between passes")] = 1.0,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="jobs claimed per pass")] = 100,
+    submit_threads: Annotated[int, typer.Option(min=1, max=64, help="jobs submitted to the engine at once")] = 4,
 ) -> None:
     """Run the agent of one site: heartbeat with the engine's capacity, run the site's placed jobs, report."""
     from suanwang.agent import Agent, AgentClient
@@ -48,13 +49,12 @@ def agent(
         executor = make_executor(cfg["engine"], settings)
     except (ValueError, ImportError) as e:
         raise AgentSetupError(f"site {site}: {e}") from None
-    runner = Agent(
-        client, executor, cfg["engine"], interval_s=min(interval_s, cfg["heartbeat_timeout_s"] / 3), limit=limit
-    )
+    interval_s = min(interval_s, cfg["heartbeat_timeout_s"] / 3)
+    runner = Agent(client, executor, cfg["engine"], interval_s, limit, submit_threads)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     err_console.print(f"agent of site {site} ({cfg['engine']}) -> {service}", highlight=False)
     try:
-        runner.run()
+        runner.run(heartbeat_every_s=cfg["heartbeat_timeout_s"] / 5)
     except KeyboardInterrupt:
         runner.stop()
 

@@ -74,19 +74,20 @@ def _operator_down(session: Session, site_id: str) -> bool:
 
 
 def site_down(session: Session, site: SiteRow, actor: str, why: str, engine_lost: bool, max_attempts: int) -> int:
-    """Mark an agent site down (audited): placed jobs go back to the queue at once; running jobs are failed as
-    lost and retried elsewhere when the engine lost them, otherwise left running (only the agent is silent: the
-    engine still runs them and a restarted agent adopts them). Returns how many jobs moved."""
+    """Mark an agent site down (audited). Placed jobs no agent has claimed go back to the queue at once. When the
+    engine lost its work, claimed jobs go back too and running jobs are failed as lost and retried elsewhere;
+    otherwise (only the agent is silent, or an operator drains the site) claimed and running jobs stay: the engine
+    may be running them, and a restarted agent adopts them. Returns how many jobs moved."""
     site.status, site.updated_at = "down", utcnow()
     rows = session.scalars(
         sa.select(JobRow).where(JobRow.site_id == site.id, JobRow.state.in_(("placed", "running"))).with_for_update()
     ).all()
     moved = 0
     for row in rows:
-        if row.state == "placed":
+        if row.state == "placed" and (row.claimed_at is None or engine_lost):
             _requeue(session, row, actor, f"site {site.id} down ({why})", avoid=None)
             moved += 1
-        elif engine_lost:
+        elif row.state == "running" and engine_lost:
             fail_or_retry(session, row, actor, f"lost by the engine of site {site.id} ({why})", max_attempts)
             moved += 1
     audit.record(session, actor, "site_down", f"site:{site.id}", why=why, requeued=moved)
@@ -94,12 +95,13 @@ def site_down(session: Session, site: SiteRow, actor: str, why: str, engine_lost
 
 
 def lost_running(session: Session, cutoff, actor: str, max_attempts: int) -> int:
-    """Fail (and retry) the running jobs of agent sites that are down and silent since before `cutoff`."""
+    """Fail (and retry) the running and claimed jobs of agent sites that are down and silent since before
+    `cutoff`."""
     rows = session.scalars(
         sa.select(JobRow)
         .join(SiteRow, SiteRow.id == JobRow.site_id)
         .where(
-            JobRow.state == "running",
+            sa.or_(JobRow.state == "running", sa.and_(JobRow.state == "placed", JobRow.claimed_at.is_not(None))),
             SiteRow.status == "down",
             SiteRow.executor.not_in(EMBEDDED),
             SiteRow.last_heartbeat < cutoff,
@@ -204,19 +206,19 @@ def report(session: Session, site_id: str, job_id: str, body: ReportIn, actor: s
     row = session.scalar(sa.select(JobRow).where(JobRow.id == job_id).with_for_update())
     if row is None or row.site_id != site_id:
         raise Conflict(f"job {job_id} is not placed on site {site_id} - stop it in the engine", "job_id")
-    now = utcnow()
+    if body.state == "cancelled" and row.state != "cancelled":
+        raise Conflict(f"job {job_id} is {row.state}, not cancelled", "state")
+    if body.state != "cancelled" and row.state not in ("placed", "running"):
+        raise Conflict(f"job {job_id} is {row.state} - stop it in the engine", "state")
+    now = utcnow()  # nothing has changed before this point: a Conflict leaves the transaction as it was
     if body.logs is not None:
         save_logs(session, job_id, body.logs)
     if body.state == "cancelled":
-        if row.state != "cancelled":
-            raise Conflict(f"job {job_id} is {row.state}, not cancelled", "state")
         if row.cancel_confirmed_at is None:
             row.cancel_confirmed_at = now
             row.reason = f"cancelled; stopped in the {site.executor} engine"
             audit.record(session, actor, "cancel_confirmed", f"job:{row.id}", site_id=site_id)
         return row
-    if row.state not in ("placed", "running"):
-        raise Conflict(f"job {job_id} is {row.state} - stop it in the engine", "state")
     if body.ref is not None and (row.executor_ref is None or row.state == "placed"):
         row.executor_ref = f"{site.executor}:{body.ref}"
     if row.state == "placed" and body.state in ("running", "done", "failed") and not body.lost:
@@ -233,6 +235,19 @@ def report(session: Session, site_id: str, job_id: str, body: ReportIn, actor: s
     action = "finish" if body.state == "done" else "fail"
     audit.record(session, actor, action, f"job:{row.id}", site_id=site_id, exit_code=body.exit_code, reason=row.reason)
     return row
+
+
+def report_many(session: Session, site_id: str, reports: list, actor: str, max_attempts: int) -> list[dict]:
+    """Apply several reports (ReportManyIn items) in the caller's transaction; one result per report, in order:
+    {"job_id", "ok", "state"} or {"job_id", "ok": False, "detail"} for a job no longer this site's."""
+    out = []
+    for item in reports:
+        try:
+            row = report(session, site_id, item.job_id, item, actor, max_attempts)
+            out.append({"job_id": item.job_id, "ok": True, "state": row.state})
+        except Conflict as e:
+            out.append({"job_id": item.job_id, "ok": False, "detail": str(e)})
+    return out
 
 
 def save_logs(session: Session, job_id: str, text: str) -> None:

@@ -39,6 +39,7 @@ from suanwang.service.schemas import (
     JobBatchIn,
     JobIn,
     ReportIn,
+    ReportManyIn,
     SiteIn,
     SitePatch,
     TenantIn,
@@ -232,6 +233,18 @@ def agent_claim(site_id: str, body: ClaimIn, s: Sess, who: Agent) -> dict:
     out = agents.claim(s, site_id, body.limit, who.actor)
     s.commit()
     return out
+
+
+@api.post("/sites/{site_id}/agent/reports", tags=["agents"])
+def agent_reports(site_id: str, body: ReportManyIn, s: Sess, svc: Svc, who: Agent) -> dict:
+    """Several reports at once, in one transaction (site token): one result per report, in order; `ok: false`
+    means that job is not this site's to run any more - stop it in the engine."""
+    results = agents.report_many(s, site_id, body.reports, who.actor, svc.cfg.max_attempts)
+    s.commit()
+    for item in body.reports:
+        if item.state == "failed" and (item.lost or item.exit_code is None):
+            svc.metrics.dispatch_failed(site_id)
+    return {"results": results}
 
 
 @api.post("/sites/{site_id}/agent/jobs/{job_id}/report", tags=["agents"])

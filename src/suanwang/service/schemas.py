@@ -134,3 +134,13 @@ class ReportIn(Strict):
     reason: Annotated[str, Field(max_length=2000)] = ""
     lost: bool = False
     logs: Annotated[str, Field(max_length=262_144)] | None = None
+
+
+class ReportItem(ReportIn):
+    job_id: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class ReportManyIn(Strict):
+    """Several reports in one request (one transaction): what an agent learnt in one pass."""
+
+    reports: Annotated[list[ReportItem], Field(min_length=1, max_length=1000)]

@@ -4,6 +4,7 @@ An engine adapter (local subprocess; Slurm and Ray driven by a site agent) imple
 `ref` is an opaque string stored with the job, so any replica - or the same one after a restart - can poll it.
 Engines that a site agent drives also implement `capacity()` (free room read from the engine, so the scheduler
 sees real numbers) and `find()` (reconciliation: a job already in the engine is adopted, never resubmitted).
+A site agent may call `find()` and `submit()` for different jobs from several threads at once.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 import httpx
 
@@ -19,6 +20,8 @@ from suanwang.service.executors.base import EngineCapacity, ExecRequest, ExecSta
 
 PREFIX = "suanwang-"  # submission ids: PREFIX + the sanitised job id
 TIMEOUT_S = 10.0  # each call to the head
+TOTALS_FRESH_S = 5.0  # submit checks a job against cluster totals read at most this long ago (the agent reads them
+# every pass; a cluster's totals change only when nodes join or leave)
 
 
 SAFE = re.compile(r"[A-Za-z0-9_-]{1,48}")
@@ -43,6 +46,8 @@ class RayExecutor(Executor):
         self.address = address.rstrip("/")
         self.simulated_run_s = simulated_run_s
         self._client = None
+        self._last_capacity: EngineCapacity | None = None
+        self._capacity_at = -1e9  # monotonic s of the last capacity read
 
     @classmethod
     def from_settings(cls, settings: dict) -> RayExecutor:
@@ -72,8 +77,8 @@ class RayExecutor(Executor):
     def submit(self, request: ExecRequest) -> str:
         """Submit the job (entrypoint = its command; none: `sleep simulated_run_s`); the ref is its submission id.
         ValueError when the cluster could never hold it (Ray would keep it pending for ever)."""
-        cap = self.capacity()
-        if cap.up and (request.cpu_cores > cap.cpu_total or request.gpu_cards > cap.gpu_total):
+        cap = self._last_capacity if time.monotonic() - self._capacity_at < TOTALS_FRESH_S else self.capacity()
+        if cap is not None and cap.up and (request.cpu_cores > cap.cpu_total or request.gpu_cards > cap.gpu_total):
             raise ValueError(
                 f"needs {request.cpu_cores} CPUs {request.gpu_cards} GPUs, the Ray cluster has "
                 f"{cap.cpu_total} CPUs {cap.gpu_total} GPUs in all"
@@ -148,9 +153,9 @@ class RayExecutor(Executor):
             return EngineCapacity(0, 0, 0, 0, up=False, message=f"Ray head at {self.address}: {e}")
         cpu_used, cpu_total = usage.get("CPU", [0.0, 0.0])
         gpu_used, gpu_total = usage.get("GPU", [0.0, 0.0])
-        return EngineCapacity(
-            int(cpu_total), int(cpu_total - cpu_used), int(gpu_total), int(gpu_total - gpu_used), up=True
-        )
+        cap = EngineCapacity(int(cpu_total), int(cpu_total - cpu_used), int(gpu_total), int(gpu_total - gpu_used))
+        self._last_capacity, self._capacity_at = cap, time.monotonic()
+        return cap
 
 
 def _first_line(text: str) -> str:
