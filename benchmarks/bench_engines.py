@@ -1,12 +1,14 @@
 """Engine dispatch: jobs per second into a real engine through the executor, against the engine's own raw
 submission rate in the same run (the ceiling), and each job's submit-to-running time. Prints JSON.
 
-    python benchmarks/bench_engines.py [--jobs 300] [--reps 2] [--threads 1] [--latency-jobs 20] [--out FILE]
+    python benchmarks/bench_engines.py [--jobs 300] [--reps 2] [--threads 1] [--latency-jobs 20]
+                                       [--agent-jobs 300] [--out FILE]
 
 Slurm: a private single-node cluster (the tests' own, `make engines` installs the packages). Throughput jobs go
 to a partition that is DOWN, so Slurm accepts and queues them but starts none: the rate measured is submission,
 not the node's two cores running `true`. The paths:
-- raw REST: a bare loop of slurmrestd `POST /job/submit` (same socket, same tiny script, one httpx client);
+- raw REST: a bare loop of slurmrestd `POST /job/submit` (same socket, a minimal job, one httpx client), and the
+  same loop posting exactly the request the executor makes (its script, time limit, output file, environment);
 - executor REST: `SlurmExecutor.submit` (job folder, name, script, POST, recording the Slurm id);
 - raw sbatch: a bare loop of `sbatch --wrap true`; executor sbatch: `SlurmExecutor.submit` in sbatch mode.
 With `--threads N`, N submitters share the work (the raw loop likewise). The queue is emptied between runs.
@@ -16,9 +18,12 @@ Within a run, raw and executor submit in alternating chunks (a tenth of the jobs
 drift hits both alike; the ratio is per run, then the median of the runs. Submit-to-running:
 `--latency-jobs` jobs, one at a time on the UP partition, from the call to `submit` until the job's command writes
 its first line (read from its output file), p50/p99; Slurm starts a job at its scheduler's next pass, not on
-submission, so this is mostly the engine's own delay. Ray: through one real agent against a bare loop of Ray Jobs
-API submits (`benchmarks/bench_ray.py`, at most 20 jobs a run: each Ray job starts a process). On a shared
-machine, read the ratios rather than the absolute rates.
+submission, so this is mostly the engine's own delay.
+Through one agent (`--agent-jobs`, at most 500, 0 skips): a real `suanwang serve` and `suanwang agent` (slurmrestd
+mode, its default 4 submit threads) on a cluster whose node declares 1024 CPUs, jobs/s from the first to the last
+job the agent reported running, against bare POST loops of as many jobs right after, by 1 and by 4 threads.
+Ray: through one real agent against a bare loop of Ray Jobs API submits (`benchmarks/bench_ray.py`, at most 20
+jobs a run: each Ray job starts a process). On a shared machine, read the ratios rather than the absolute rates.
 """
 
 from __future__ import annotations
@@ -91,9 +96,19 @@ def slurm_throughput(cluster: SlurmCluster, jobs: int, reps: int, threads: int) 
         },
     }
 
-    def raw_post(i: int) -> None:
+    def raw_post(i: int, body: dict = body) -> None:
         r = raw.post("/job/submit", json=body)
         assert r.status_code == 200 and r.json().get("job_id"), r.text[:300]
+
+    captured: dict = {}  # the executor's own request for one job, to post raw as well (what Slurm is asked)
+    real_submit = ex_rest.api.submit
+    ex_rest.api.submit = lambda script, job: captured.update(script=script, job=dict(job)) or real_submit(script, job)
+    ex_rest.submit(ExecRequest("bench-sample", "true", 1, 0, 0.1))
+    ex_rest.api.submit = real_submit
+    same_body = {"script": captured["script"], "job": captured["job"]}
+
+    def raw_same_job(i: int) -> None:
+        raw_post(i, same_body)
 
     def raw_sbatch(i: int) -> None:
         subprocess.run(
@@ -131,29 +146,33 @@ def slurm_throughput(cluster: SlurmCluster, jobs: int, reps: int, threads: int) 
         return one
 
     paths = {
-        "rest": (raw_post, via(ex_rest, "rest"), jobs),
-        "sbatch": (raw_sbatch, via(ex_cli, "sbatch"), max(20, jobs // 4)),  # a sbatch is a process start: fewer
+        "rest": ([("raw", raw_post), ("raw_same_job", raw_same_job), ("executor", via(ex_rest, "rest"))], jobs),
+        "sbatch": ([("raw", raw_sbatch), ("executor", via(ex_cli, "sbatch"))], max(20, jobs // 4)),  # fewer: processes
     }
-    runs: dict[str, list[float]] = {f"{who}_{kind}": [] for kind in paths for who in ("raw", "executor")}
-    ratios: dict[str, list[float]] = {kind: [] for kind in paths}
+    runs: dict[str, list[float]] = {f"{who}_{kind}": [] for kind, (ways, _) in paths.items() for who, _ in ways}
+    ratios: dict[str, list[float]] = {"rest": [], "rest_same_job": [], "sbatch": []}
     for _ in range(reps):
-        for kind, (raw_one, ex_one, n) in paths.items():
+        for kind, (ways, n) in paths.items():
             chunk = max(10, n // CHUNKS)
-            spent = {"raw": 0.0, "executor": 0.0}
-            for c in range(0, n, chunk):  # raw and executor chunks alternate: drift on the machine hits both
+            spent = dict.fromkeys((who for who, _ in ways), 0.0)
+            for c in range(0, n, chunk):  # the ways take turns chunk by chunk: drift on the machine hits all alike
                 m = min(chunk, n - c)
-                pair = [("raw", raw_one), ("executor", ex_one)]
-                for who, one in pair if c // chunk % 2 == 0 else pair[::-1]:
+                k = c // chunk % len(ways)
+                for who, one in ways[k:] + ways[:k]:
                     spent[who] += m / rate(m, threads, one)
             for who in spent:
                 runs[f"{who}_{kind}"].append(round(n / spent[who], 1))
             ratios[kind].append(spent["raw"] / spent["executor"])
+            if "raw_same_job" in spent:
+                ratios["rest_same_job"].append(spent["raw_same_job"] / spent["executor"])
             empty_queue(cluster)
     return {
         "runs_jobs_per_s": runs,
         "median_jobs_per_s": {k: statistics.median(v) for k, v in runs.items()},
         "ratio_rest": round(statistics.median(ratios["rest"]), 3),
         "ratio_sbatch": round(statistics.median(ratios["sbatch"]), 3),
+        # against raw POSTs of exactly the executor's request (time limit, output file, environment, ...)
+        "ratio_rest_same_job": round(statistics.median(ratios["rest_same_job"]), 3),
         # the executor's own work per job (folder, name, script; not the engine call), and the ratio it alone allows
         # against the raw rate of the same run: steadier than the measured ratio on a busy machine
         "executor_own_ms_per_job": {k: round(v[0] / max(1, v[1]) * 1000, 3) for k, v in own.items()},
@@ -239,30 +258,24 @@ def through_agent(jobs: int, tmp: Path) -> dict:
             "script": "#!/bin/sh\ntrue\n",
             "job": {"name": "raw", "current_working_directory": str(workdir), "environment": {"PATH": "/usr/bin:/bin"}},
         }
-        t = time.perf_counter()
-        for _ in range(jobs):
+
+        def raw_post(i: int) -> None:
             assert raw.post("/slurm/v0.0.38/job/submit", json=raw_body).json().get("job_id")
-        raw_rate = jobs / (time.perf_counter() - t)
+
+        raw_rate, raw_rate_4 = rate(jobs, 1, raw_post), rate(jobs, 4, raw_post)
         return {
             "jobs": jobs,
             "agent_jobs_per_s": round(agent_rate, 1),
             "raw_rest_jobs_per_s": round(raw_rate, 1),
             "ratio": round(agent_rate / raw_rate, 3),
+            "raw_rest_4_threads_jobs_per_s": round(raw_rate_4, 1),
+            "ratio_4_threads": round(agent_rate / raw_rate_4, 3),
             "submit_to_last_started_s": round(started[-1] - t0, 2),
-            "agent": "suanwang agent --interval-s 0.05 --limit 1000",
+            "agent": "suanwang agent --interval-s 0.05 --limit 1000 (4 submit threads)",
         }
     finally:
         p.close()
         cluster.stop()
-
-
-def ray_section(jobs: int) -> dict:
-    """Ray through one real agent against a bare loop of Ray submits (benchmarks/bench_ray.py), in this run."""
-    try:
-        import bench_ray
-    except ImportError as e:
-        return {"available": False, "why": f"no Ray here ({e}) - pip install 'suanwang[ray]'"}
-    return {"available": True, **bench_ray.measure(min(jobs, 20))}
 
 
 def main() -> None:
@@ -282,14 +295,14 @@ def main() -> None:
             "node_cpus": cluster.cpus,
             "threads": args.threads,
             "throughput": slurm_throughput(cluster, args.jobs, args.reps, args.threads),
-            "submit_to_running": slurm_latency(cluster, args.latency_jobs),
+            "submit_to_running": slurm_latency(cluster, args.latency_jobs) if args.latency_jobs >= 2 else None,
         }
     finally:
         cluster.stop()
     if args.agent_jobs:
         with tempfile.TemporaryDirectory(prefix="sw-bench-") as tmp:
             result["through_agent_rest"] = through_agent(args.agent_jobs, Path(tmp))
-    result["ray"] = ray_section(args.jobs)
+    result["ray"] = "measured by benchmarks/bench_ray.py (the Ray executor's own benchmark)"
     result["load_avg_1m"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     text = json.dumps(result, indent=2)
     if args.out:

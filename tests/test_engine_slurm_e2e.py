@@ -19,13 +19,15 @@ from engines.slurm_cluster import ClusterError, SlurmCluster
 
 from suanwang.service.executors.slurm import slurm_name
 
-pytestmark = pytest.mark.xdist_group("slurm-e2e")  # one platform for the module: every test here on one worker
+pytestmark = pytest.mark.xdist_group("slurm-e2e")  # one platform: every test here on one worker
 
 EAST = {"province_id": "henan", "lat": 34.035771, "lon": 113.852454}  # at the jobs' origin, Xuchang
 WEST = {"province_id": "guizhou", "lat": 26.4, "lon": 106.4}
 
 
-@pytest.fixture(scope="module")
+# session-scoped: an xdist worker may run other modules' tests between these, and a module-scoped platform would
+# then be built again (about 30 s here)
+@pytest.fixture(scope="session")
 def west_cluster() -> Iterator[SlurmCluster]:
     """A second Slurm cluster on this host (its own controller, ports and folders)."""
     cluster = SlurmCluster(name="swwest")
@@ -75,7 +77,7 @@ class Live:
         wait_for(lambda: self.p.site(sid)["cpu_free"] == cluster.cpus, f"the service to see {sid} idle")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live(tmp_path_factory, slurm_cluster, west_cluster) -> Iterator[Live]:
     p = Platform(tmp_path_factory.mktemp("slurm-e2e"))
     try:

@@ -45,7 +45,7 @@ ENDED = {
     "OUT_OF_MEMORY",
     "SPECIAL_EXIT",
 }
-UNUSABLE = ("DOWN", "DRAIN", "FAIL", "NOT_RESPONDING", "FUTURE", "POWERED_DOWN", "MAINT", "RESERVED")
+UNUSABLE = ("DOWN", "DRAIN", "FAIL", "NOT_RESPONDING", "FUTURE", "POWERED_DOWN", "MAINT")  # node state flags
 LOG_TAIL_BYTES = 1 << 20
 SCRIPT = """#!/bin/sh
 # suanwang job {name}
