@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from suanwang.cli import atlas_cmd, network_cmd, place_cmd, plan_cmd, service_cmd, simulate_cmd
+from suanwang.cli import agent_cmd, atlas_cmd, network_cmd, place_cmd, plan_cmd, service_cmd, simulate_cmd
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -19,6 +19,7 @@ place_cmd.register(app)
 plan_cmd.register(app)
 simulate_cmd.register(app)
 service_cmd.register(app)
+agent_cmd.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

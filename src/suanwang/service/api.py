@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from suanwang.service import audit, auth, jobs, metrics, sites, visibility
+from suanwang.service import agents, audit, auth, jobs, metrics, sites, visibility
 from suanwang.service.answers import ANY_REQUEST, Health, errors
 from suanwang.service.auth import Principal, Role, new_token_string, store_token
 from suanwang.service.db import Tenant, fault_reason
@@ -44,8 +44,20 @@ from suanwang.service.fastpath import SubmitFastPath, store_and_answer
 from suanwang.service.limits import BodySizeLimit
 from suanwang.service.loop import mark_down
 from suanwang.service.placement import verdicts_of
+from suanwang.service.prometheus import CONTENT_TYPE
 from suanwang.service.runtime import Service
-from suanwang.service.schemas import JobBatchIn, JobIn, SiteIn, SitePatch, TenantIn, TokenIn
+from suanwang.service.schemas import (
+    ClaimIn,
+    HeartbeatIn,
+    JobBatchIn,
+    JobIn,
+    ReportIn,
+    ReportManyIn,
+    SiteIn,
+    SitePatch,
+    TenantIn,
+    TokenIn,
+)
 
 log = logging.getLogger("suanwang.service")
 bearer = HTTPBearer(auto_error=False, description="an API token: `Authorization: Bearer <token>`")
@@ -83,6 +95,20 @@ async def principal(
     return who
 
 
+async def user(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """Any caller but a site agent (site tokens act only on their site's agent endpoints)."""
+    if who.role is Role.SITE:
+        raise Forbidden("a site token acts only on its site's agent endpoints (/api/v1/sites/{site_id}/agent/...)")
+    return who
+
+
+async def agent(site_id: str, who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The site token of `site_id` (or an admin)."""
+    if who.role is Role.ADMIN or (who.role is Role.SITE and who.site_id == site_id):
+        return who
+    raise Forbidden(f"needs the site token of site '{site_id}'")
+
+
 async def staff(who: Annotated[Principal, Depends(principal)]) -> Principal:
     """Admin or operator."""
     if not who.staff:
@@ -99,7 +125,8 @@ async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
 
 Sess = Annotated[Session, Depends(session)]
 Svc = Annotated[Service, Depends(service)]
-Who = Annotated[Principal, Depends(principal)]
+Who = Annotated[Principal, Depends(user)]
+Agent = Annotated[Principal, Depends(agent)]
 Staff = Annotated[Principal, Depends(staff)]
 Admin = Annotated[Principal, Depends(admin)]
 
@@ -108,9 +135,10 @@ api = APIRouter(prefix="/api/v1", responses=errors(*ANY_REQUEST))
 
 
 @api.get("/me", tags=["auth"])
-def me(who: Who) -> dict:
-    """The caller's role and tenant."""
-    return {"tenant": who.tenant, "role": who.role.value}
+def me(who: Annotated[Principal, Depends(principal)]) -> dict:
+    """The caller's role, tenant and (site tokens) site."""
+    out = {"tenant": who.tenant, "role": who.role.value}
+    return out if who.site_id is None else dict(out, site_id=who.site_id)
 
 
 @api.get("/tenants", tags=["auth"], responses=errors(403))
@@ -172,10 +200,12 @@ def revoke_token(token_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], s: Ses
 
 @api.get("/sites", tags=["sites"])
 def list_sites(s: Sess, who: Who) -> list[dict]:
-    """Every site with its capacity, price, carbon and status. Free capacity for admins and operators; a tenant
-    gets null there and what its own jobs hold (cpu_cores_mine, gpu_cards_mine) - see service/visibility.py."""
-    mine = None if who.staff else sites.held(s, who.tenant_id)
-    return visibility.sites_for(who, sites.all_sites(s), sites.held(s) if who.staff else {}, mine)
+    """Every site with its capacity, price, carbon, status and engine. Free capacity (as the scheduler sees it) for
+    admins and operators; a tenant gets null there and what its own jobs hold (cpu_cores_mine, gpu_cards_mine) -
+    see service/visibility.py."""
+    held, waiting = sites.held(s), sites.held(s, ("placed",))
+    mine = None if who.staff else sites.held(s, tenant_id=who.tenant_id)
+    return visibility.sites_for(who, sites.all_sites(s), held, waiting, mine)
 
 
 @api.post("/sites", status_code=201, tags=["sites"], responses=errors(403, 409, 422))
@@ -192,9 +222,74 @@ def update_site(site_id: str, body: SitePatch, s: Sess, svc: Svc, who: Staff) ->
     was_up = sites.get(s, site_id).status == "up"
     row = sites.update(s, svc.atlas, site_id, body, who.actor)
     if was_up and row.status == "down":
-        mark_down(s, row, svc.executors, who.actor, "set down by an operator")
+        mark_down(s, row, svc.executors, who.actor, agents.OPERATOR_DOWN, svc.cfg.max_attempts)
     s.commit()
     return sites.site_json(row, sites.held(s).get(row.id, (0, 0)))
+
+
+@api.post("/sites/{site_id}/tokens", status_code=201, tags=["agents"])
+def create_site_token(site_id: str, s: Sess, who: Staff) -> dict:
+    """Issue the site token its agent uses (admin / operator); shown in this answer only."""
+    token = agents.issue_token(s, site_id, who.actor)
+    s.commit()
+    return {"token": token, "role": "site", "site_id": site_id}
+
+
+@api.get("/sites/{site_id}/agent/config", tags=["agents"])
+def agent_config(site_id: str, s: Sess, svc: Svc, _: Agent) -> dict:
+    """What the site's agent drives (site token): engine, engine settings, whether commands may run, and the
+    heartbeat timeout (s) it must beat."""
+    row = sites.get(s, site_id)
+    return {
+        "site_id": row.id,
+        "engine": row.executor,
+        "engine_settings": dict(row.engine_settings or {}),
+        "allow_commands": bool(row.allow_commands),
+        "heartbeat_timeout_s": svc.cfg.heartbeat_timeout_s,
+    }
+
+
+@api.post("/sites/{site_id}/agent/heartbeat", tags=["agents"])
+def agent_heartbeat(site_id: str, body: HeartbeatIn, s: Sess, svc: Svc, who: Agent) -> dict:
+    """The site's agent is alive and read this capacity from its engine (site token); an engine that does not
+    answer takes the site down. Answers the site and the heartbeat timeout (s) the agent must beat."""
+    row = agents.agent_heartbeat(s, site_id, body, who.actor, svc.cfg.max_attempts)
+    s.commit()
+    held, waiting = sites.held(s), sites.held(s, ("placed",))
+    out = sites.site_json(row, held.get(row.id, (0, 0)), waiting.get(row.id, (0, 0)))
+    return {"site": out, "heartbeat_timeout_s": svc.cfg.heartbeat_timeout_s}
+
+
+@api.post("/sites/{site_id}/agent/claim", tags=["agents"])
+def agent_claim(site_id: str, body: ClaimIn, s: Sess, who: Agent) -> dict:
+    """The jobs the site's agent must submit, poll and cancel (site token)."""
+    out = agents.claim(s, site_id, body.limit, who.actor)
+    s.commit()
+    return out
+
+
+@api.post("/sites/{site_id}/agent/reports", tags=["agents"])
+def agent_reports(site_id: str, body: ReportManyIn, s: Sess, svc: Svc, who: Agent) -> dict:
+    """Several reports at once, in one transaction (site token): one result per report, in order; `ok: false`
+    means that job is not this site's to run any more - stop it in the engine."""
+    results = agents.report_many(s, site_id, body.reports, who.actor, svc.cfg.max_attempts)
+    s.commit()
+    for item in body.reports:
+        if item.state == "failed" and (item.lost or item.exit_code is None):
+            svc.metrics.dispatch_failed(site_id)
+    return {"results": results}
+
+
+@api.post("/sites/{site_id}/agent/jobs/{job_id}/report", tags=["agents"])
+def agent_report(site_id: str, job_id: str, body: ReportIn, s: Sess, svc: Svc, who: Agent) -> dict:
+    """What the engine says about one job: running (with its engine reference), done, failed (exit code, engine
+    reason; `lost` retries it elsewhere) or cancelled (the stop is confirmed); optional logs (site token).
+    409: the job is not this site's to run any more - stop it in the engine."""
+    row = agents.report(s, site_id, job_id, body, who.actor, svc.cfg.max_attempts)
+    s.commit()
+    if body.state == "failed" and (body.lost or body.exit_code is None):  # refused or lost by the engine
+        svc.metrics.dispatch_failed(site_id)
+    return {"job_id": row.id, "state": row.state, "attempts": row.attempts}
 
 
 @api.post("/sites/{site_id}/heartbeat", tags=["sites"], responses=errors(403, 404))
@@ -286,7 +381,8 @@ def job_logs(job_id: str, s: Sess, svc: Svc, who: Who) -> dict:
     row, _ = jobs.get(s, who, job_id)
     name, _, ref = (row.executor_ref or "").partition(":")
     ex = svc.executors.get(name)
-    return {"job_id": row.id, "logs": ex.logs(ref) if ex and ref else ""}
+    text = ex.logs(ref) if ex and ref else agents.stored_logs(s, row.id)
+    return {"job_id": row.id, "logs": text}
 
 
 @api.get("/audit", tags=["audit"], responses=errors(403, 422))
@@ -358,6 +454,12 @@ def create_app(svc: Service, fast_submit: bool = True) -> FastAPI:
     async def _validation(_r: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse, responses=errors(401, 403))
+    def prometheus_metrics(_: Staff) -> PlainTextResponse:
+        """Prometheus text format: jobs by state and site, placements, scheduling latency, dispatch failures,
+        site heartbeat ages (docs/engines.md)."""
+        return PlainTextResponse(svc.metrics.text(), media_type=CONTENT_TYPE)
 
     @app.get(
         "/healthz",

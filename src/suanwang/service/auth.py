@@ -17,26 +17,30 @@ from suanwang.service.errors import Conflict, NotFound
 
 
 class Role(StrEnum):
-    """admin: everything; operator: sites, all jobs, audit; tenant: its own jobs only."""
+    """admin: everything; operator: sites, all jobs, audit; tenant: its own jobs only; site: the agent of one site
+    (heartbeat, claim and report that site's jobs, upload their logs) and nothing else."""
 
     ADMIN = "admin"
     OPERATOR = "operator"
     TENANT = "tenant"
+    SITE = "site"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: role, and the tenant (id, name) for tenant tokens (admins may have none)."""
+    """Who is calling: role, the tenant (id, name) for tenant tokens (admins may have none), the site for site
+    tokens."""
 
     role: Role
     tenant_id: int | None
     tenant: str | None
     token_id: int
+    site_id: str | None = None
 
     @property
     def actor(self) -> str:
         """How the audit log names this caller."""
-        return f"{self.role.value}:{self.tenant or '-'}#{self.token_id}"
+        return f"{self.role.value}:{self.tenant or self.site_id or '-'}#{self.token_id}"
 
     @property
     def staff(self) -> bool:
@@ -57,10 +61,17 @@ def new_token_string() -> str:
     return "sw_" + secrets.token_urlsafe(32)
 
 
-def store_token(session: Session, token: str, role: Role, tenant_id: int | None) -> Token:
-    """Add a hashed token row for `token` (the caller commits)."""
+def store_token(session: Session, token: str, role: Role, tenant_id: int | None, site_id: str | None = None) -> Token:
+    """Add a hashed token row for `token` (the caller commits); `site_id` for a site token."""
     salt = secrets.token_hex(16)
-    row = Token(lookup=_lookup(token), salt=salt, digest=_digest(salt, token), role=role.value, tenant_id=tenant_id)
+    row = Token(
+        lookup=_lookup(token),
+        salt=salt,
+        digest=_digest(salt, token),
+        role=role.value,
+        tenant_id=tenant_id,
+        site_id=site_id,
+    )
     session.add(row)
     session.flush()
     return row
@@ -76,7 +87,7 @@ def authenticate(session: Session, token: str) -> Principal | None:
     found = None
     for row, tenant_name in rows:
         if hmac.compare_digest(row.digest, _digest(row.salt, token)):
-            found = Principal(Role(row.role), row.tenant_id, tenant_name, row.id)
+            found = Principal(Role(row.role), row.tenant_id, tenant_name, row.id, row.site_id)
     return found
 
 

@@ -47,6 +47,7 @@ class Token(Base):
     digest: Mapped[str] = mapped_column(sa.String(64))
     role: Mapped[str] = mapped_column(sa.String(16))
     tenant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tenants.id"))
+    site_id: Mapped[str | None] = mapped_column(sa.String(64))  # site tokens: the one site they act for
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]  # set: the token no longer authenticates (the row stays, for the audit)
 
@@ -71,7 +72,14 @@ class SiteRow(Base):
     role: Mapped[str] = mapped_column(sa.String(16), default="east")
     hub_id: Mapped[str] = mapped_column(sa.String(32), default="")
     labels: Mapped[list] = mapped_column(sa.JSON, default=list)
-    executor: Mapped[str] = mapped_column(sa.String(32), default="local")
+    executor: Mapped[str] = mapped_column(sa.String(32), default="local")  # the engine: local, slurm or ray
+    engine_settings: Mapped[dict | None] = mapped_column(sa.JSON)  # how the agent reaches the engine (operator's)
+    allow_commands: Mapped[bool] = mapped_column(default=False)  # agent sites: may tenants' commands run here
+    engine_cpu_total: Mapped[int | None] = mapped_column(sa.BigInteger)  # capacity the agent read from the engine
+    engine_cpu_free: Mapped[int | None] = mapped_column(sa.BigInteger)
+    engine_gpu_total: Mapped[int | None] = mapped_column(sa.BigInteger)
+    engine_gpu_free: Mapped[int | None] = mapped_column(sa.BigInteger)
+    engine_message: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(8), default="up")
     monitored: Mapped[bool] = mapped_column(default=False)
     last_heartbeat: Mapped[datetime | None]
@@ -119,10 +127,22 @@ class JobRow(Base):
     executor_ref: Mapped[str | None] = mapped_column(sa.String(200))
     exit_code: Mapped[int | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    avoid_site: Mapped[str | None] = mapped_column(sa.String(64))  # a retry never goes back to the site that failed
+    claimed_at: Mapped[datetime | None]  # when a site agent first took the placed job
+    cancel_confirmed_at: Mapped[datetime | None]  # when the agent confirmed the engine stopped a cancelled job
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class JobLog(Base):
+    """The captured output of a job run by a site agent's engine (the agent uploads it; the last bytes kept)."""
+
+    __tablename__ = "job_logs"
+    job_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEvent(Base):

@@ -117,6 +117,9 @@ UNSET = (
     "exit_code",
     "started_at",
     "finished_at",
+    "avoid_site",
+    "claimed_at",
+    "cancel_confirmed_at",
 )
 
 
@@ -373,6 +376,8 @@ def cancel(session: Session, who: Principal, job_id: str, executors: dict[str, E
         raise Conflict(f"job {job_id} is already {row.state}")
     if row.state == "running" and row.executor_ref:
         stop(executors, row)
+        if row.executor_ref.partition(":")[0] not in executors:  # an agent's engine: the agent stops it
+            row.reason = "cancelled; waiting for the site's agent to stop it in the engine"
     row.state, row.updated_at, row.finished_at = "cancelled", utcnow(), utcnow()
     audit.record(session, who.actor, "cancel", f"job:{row.id}", site_id=row.site_id)
     session.commit()

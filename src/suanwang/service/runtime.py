@@ -15,6 +15,7 @@ from suanwang.service.executors import Executor, LocalExecutor
 from suanwang.service.intake import Intake
 from suanwang.service.loop import SchedulingLoop
 from suanwang.service.placement import Placer
+from suanwang.service.prometheus import ServiceMetrics
 
 
 class Service:
@@ -39,7 +40,8 @@ class Service:
             "local": LocalExecutor(cfg.workdir, cfg.simulated_run_s, cfg.allow_commands)
         }
         self.placer = Placer(self.atlas, cfg.policy, make_policy)
-        self.loop = SchedulingLoop(self.sessions, self.placer, self.executors, cfg)
+        self.metrics = ServiceMetrics(self.sessions)
+        self.loop = SchedulingLoop(self.sessions, self.placer, self.executors, cfg, self.metrics)
         self.health = WriteHealth()
         self.intake = Intake(self.engine, cfg.intake_batch, self.health)
         self.tokens = TokenCache(cfg.auth_cache_s)

@@ -17,16 +17,17 @@ NO_ROOM = "capacity-free: not enough free cores or cards now"
 UTILISATION_SCORES = ("balance",)  # scores computed from free capacity (scheduler/plugins/balance.py)
 
 
-def sites_for(who: Principal, rows: list[SiteRow], held: dict, mine: dict | None) -> list[dict]:
-    """GET /sites for `who`: exact for staff; for a tenant, free capacity null and its own holdings added.
-    held / mine: (cores, cards) held per site id by every tenant's / by this tenant's placed and running jobs."""
+def sites_for(who: Principal, rows: list[SiteRow], held: dict, waiting: dict, mine: dict | None) -> list[dict]:
+    """GET /sites for `who`: exact for staff; for a tenant, free capacity null (the engine's own reading too) and
+    its own holdings added. held / waiting / mine: (cores, cards) per site id held by every tenant's placed and
+    running jobs / by placed jobs not yet started / by this tenant's placed and running jobs."""
     if who.staff:
-        return [site_json(r, held.get(r.id, (0, 0))) for r in rows]
+        return [site_json(r, held.get(r.id, (0, 0)), waiting.get(r.id, (0, 0))) for r in rows]
     out = []
     for r in rows:
-        site = site_json(r)
+        site = site_json(r, staff=False)
         own = (mine or {}).get(r.id, (0, 0))
-        site.update(cpu_free=None, gpu_free=None, cpu_cores_mine=own[0], gpu_cards_mine=own[1])
+        site.update(cpu_free=None, gpu_free=None, engine_capacity=None, cpu_cores_mine=own[0], gpu_cards_mine=own[1])
         out.append(site)
     return out
 

@@ -4,6 +4,7 @@ An engine adapter (local subprocess; Slurm and Ray driven by a site agent) imple
 `ref` is an opaque string stored with the job, so any replica - or the same one after a restart - can poll it.
 Engines that a site agent drives also implement `capacity()` (free room read from the engine, so the scheduler
 sees real numbers) and `find()` (reconciliation: a job already in the engine is adopted, never resubmitted).
+A site agent may call `find()` and `submit()` for different jobs from several threads at once.
 """
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ class ExecStatus:
 
 @dataclass(frozen=True)
 class EngineCapacity:
-    """Room an engine reports for its site: total and free cores and cards, and whether it answers at all."""
+    """Room an engine reports for its site: total and free cores and cards, whether it answers at all, and why not."""
 
     cpu_total: int
     cpu_free: int
     gpu_total: int
     gpu_free: int
     up: bool = True
+    message: str = ""
 
 
 class Executor(ABC):
