@@ -473,3 +473,33 @@ def test_state_of_other_sites_is_refused():
     opt = BatchOptimizer(small_ctx(["guian"]))
     with pytest.raises(OptimizerConfigError, match="state.sites"):
         opt.plan([make_job(0)], ClusterState.from_sites(CTX.sites), 0.0)
+
+
+def test_a_deadline_no_site_can_meet_is_not_retryable_even_when_every_site_is_full():
+    ctx = small_ctx(["guian", "beijing-dc"])
+    state = ClusterState.from_sites(ctx.sites)
+    state.cpu_free[:] = 0  # full now: room is not why this job fails
+    job = make_job(0, runtime_h=4.0, deadline_h=2.0)
+    d = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=4).plan([job], state, 0.0).decisions[0]
+    assert not d.placed and d.reason.startswith("deadline:") and not d.retryable
+
+
+def test_a_deadline_met_only_at_a_site_full_now_is_a_retryable_capacity_refusal():
+    ctx = small_ctx(["guian", "beijing-dc"])
+    state = ClusterState.from_sites(ctx.sites)
+    state.cpu_free[ctx.site_ids.index("beijing-dc")] = 0  # the only site that meets the deadline is full now
+    # 200 GB from Beijing to Guizhou takes 0.44 h at 1 Gbps: 1.44 h in all misses the 1.25 h deadline there
+    job = make_job(0, runtime_h=1.0, input_gb=200.0, deadline_h=1.25)
+    d = BatchOptimizer(ctx, slot_h=0.25, horizon_slots=4).plan([job], state, 0.0).decisions[0]
+    assert not d.placed and d.reason.startswith("capacity:") and d.retryable
+    state.cpu_free[:] = state.cpu_total  # with room it is placed at beijing-dc
+    d = BatchOptimizer(ctx, slot_h=0.25, horizon_slots=4).plan([job], state, 0.0).decisions[0]
+    assert d.placed and d.placement.site_id == "beijing-dc"
+
+
+def test_a_job_released_after_the_horizon_is_retryable():
+    ctx = small_ctx(["guian"])
+    job = make_job(0, runtime_h=1.0, submit_h=5.0, deadline_h=9.0)  # may start only after the 4 h horizon
+    d = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=4).plan([job], ClusterState.from_sites(ctx.sites), 0.0)
+    d = d.decisions[0]
+    assert not d.placed and d.reason.startswith("capacity:") and d.retryable

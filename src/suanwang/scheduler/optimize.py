@@ -68,7 +68,8 @@ class Plan:
     n_classes: int = 0
     n_candidates: int = 0  # feasible (class, site, slot) columns in the full model
     rounds: int = 0  # column-generation rounds
-    exact: bool = False  # solved as an integer program to optimality (or time limit)
+    exact: bool = False  # proven optimal: HiGHS closed the integer program's gap (never at a time limit)
+    mip_bound: float = -math.inf  # HiGHS's dual bound of the integer program, when one was solved (CNY-equivalent)
     totals: dict[str, float] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)  # seconds per step (see BatchOptimizer.plan)
 
@@ -78,6 +79,22 @@ class Plan:
         if self.lp_bound == 0:
             return 0.0 if abs(self.objective) < 1e-9 else math.inf
         return (self.objective - self.lp_bound) / abs(self.lp_bound)
+
+    @property
+    def bound(self) -> float:
+        """The best proven lower bound of the integer optimum: max(lp_bound, mip_bound) (CNY-equivalent)."""
+        return max(self.lp_bound, self.mip_bound)
+
+    @property
+    def mip_gap(self) -> float:
+        """(objective - bound) / |bound|: how far the whole-job plan can be from the integer optimum, at most
+        (fraction; 0 when exact)."""
+        if self.exact:
+            return 0.0
+        b = self.bound
+        if b == 0:
+            return 0.0 if abs(self.objective) < 1e-9 else math.inf
+        return max(0.0, (self.objective - b) / abs(b))
 
     @property
     def placed(self) -> int:
@@ -204,7 +221,9 @@ class BatchOptimizer:
             n_classes=len(cols.count),
             n_candidates=len(cols),
             rounds=lp.rounds,
-            exact=lp.integral or len(cols) == 0,  # no candidate column: placing nothing is the only plan
+            # proven optimal, and the plan is that solution (no candidate column: placing nothing is the only plan)
+            exact=(lp.proven and objective <= lp.mip_bound + 1e-6 * max(1.0, abs(objective))) or len(cols) == 0,
+            mip_bound=lp.mip_bound,
             totals=totals,
             timings_s=timings,
         )

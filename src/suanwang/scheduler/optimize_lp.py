@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from suanwang.scheduler.optimize_columns import Columns
 
 _INF = highspy.kHighsInf
+_FEASIBLE = int(highspy.SolutionStatus.kSolutionStatusFeasible)
 
 
 @cache
@@ -68,10 +69,12 @@ class LpResult:
     n_vars: int
     rounds: int
     converged: bool
-    integral: bool
+    integral: bool  # x is a whole-job solution of the integer program (proven optimal or not)
     solve_s: float
     highs_s: float = 0.0  # seconds inside HiGHS (all master solves, and the MIP)
     pricing_s: float = 0.0  # seconds pricing candidates and computing the Lagrangian bound
+    proven: bool = False  # HiGHS proved the integer solution optimal (model status Optimal, gap within MIP_GAP_TOL)
+    mip_bound: float = -np.inf  # HiGHS's dual bound of the integer program (-inf: no integer program solved)
 
 
 class RowIndex:
@@ -354,7 +357,9 @@ def solve(
         cand = np.nonzero(negative)[0]
         model.add_columns(np.sort(cand[_best_per_group(cols.cls[cand], rc_full[cand], cols.slot[cand], per_class)]))
     lp_objective = obj
-    integral = False
+    integral = proven = False
+    mip_bound = -np.inf
+    x, u = model.values()
     if mip and n:
         integer = np.concatenate([np.arange(model.classes.size), np.arange(model.n_fixed, h.getNumCol())])
         kinds = np.full(integer.size, highspy.HighsVarType.kInteger.value, dtype=np.uint8)
@@ -364,8 +369,14 @@ def solve(
         ta = time.perf_counter()
         h.run()
         highs_s += time.perf_counter() - ta
-        integral = bool(h.getSolution().value_valid)
-    x, u = model.values()
+        info = h.getInfo()
+        integral = bool(h.getSolution().value_valid) and info.primal_solution_status == _FEASIBLE
+        if integral:
+            x, u = model.values()
+            mip_bound = float(info.mip_dual_bound)
+            proven = h.getModelStatus() == highspy.HighsModelStatus.kOptimal and mip_closed(
+                info.objective_function_value, mip_bound
+            )
     return LpResult(
         x,
         u,
@@ -378,4 +389,16 @@ def solve(
         time.perf_counter() - t0,
         highs_s=highs_s,
         pricing_s=pricing_s,
+        proven=proven,
+        mip_bound=mip_bound,
     )
+
+
+MIP_GAP_TOL = (
+    1e-6  # relative gap (primal - dual bound) / max(1, |primal|) under which an integer plan counts as optimal
+)
+
+
+def mip_closed(objective: float, bound: float) -> bool:
+    """Whether an integer solution of value `objective` is proven optimal by the dual `bound` (CNY-equivalent)."""
+    return objective - bound <= MIP_GAP_TOL * max(1.0, abs(objective))
