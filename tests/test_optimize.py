@@ -24,6 +24,7 @@ CTX = SchedulerContext.build(ATLAS)
 BEIJING, HENAN_CITY = ATLAS.place("北京"), ATLAS.place("郑州")
 ORIGINS = [BEIJING, HENAN_CITY, ATLAS.place("上海"), ATLAS.place("广州"), ATLAS.place("成都"), ATLAS.place("兰州")]
 PROPS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BASELINE_PROPS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOL = 1e-6
 
 
@@ -339,9 +340,17 @@ def test_window_minimum_matches_a_direct_minimum(n_rows, width, seed):
 
 
 # --- never worse than the online scheduler and the baselines -------------------------------------------------------
-@PROPS
-@given(random_jobs, st.floats(0.001, 0.02), st.sampled_from([2.0, 10.0, 21.0]))
-def test_never_worse_than_any_baseline(spec, share, now_h):
+MODES = {
+    "integer program": {},
+    "LP + rounding (the simulator's)": {"mip_max_cols": 0},
+    "time-limited": {"mip_time_limit_s": 0.001, "polish_time_limit_s": 0.001},
+    "LP + rounding, no integer program or search": {"mip_max_cols": 0, "polish_time_limit_s": 0, "search_evals": 0},
+}
+
+
+@BASELINE_PROPS
+@given(random_jobs, st.floats(0.001, 0.02), st.sampled_from([2.0, 10.0, 21.0]), st.sampled_from(sorted(MODES)))
+def test_never_worse_than_any_baseline(spec, share, now_h, mode):
     ctx = small_ctx(["beijing-dc", "hebei-dc", "zhangjiakou", "henan-dc", "guian", "shanghai-dc", "qingyang"])
     base = ClusterState.from_sites(ctx.sites)
     base.cpu_free[:] = np.maximum((base.cpu_total * share).astype(int), 16)
@@ -351,7 +360,7 @@ def test_never_worse_than_any_baseline(spec, share, now_h):
                  input_gb=min(gb, 5.0), submit_h=now_h, deadline_h=None if dl is None else now_h + dl)
         for i, (o, c, g, r, lc, dc, dl, gb) in enumerate(spec)
     ]  # fmt: skip
-    opt = BatchOptimizer(ctx, horizon_slots=48)
+    opt = BatchOptimizer(ctx, horizon_slots=48, **MODES[mode])
     plan = opt.plan(jobs, base, now_h)
     for name in POLICIES:
         sched, state = make_policy(name, ctx), copy.deepcopy(base)
@@ -406,7 +415,7 @@ def test_placements_carry_the_costs_of_estimate_at_their_start():
         assert p.latency_ms == pytest.approx(est.latency_ms[p.site_index])
     total = sum(weighted(opt, d.placement.cost_cny, d.placement.carbon_kg) for d in plan.decisions)
     assert plan.objective == pytest.approx(total, rel=1e-9)
-    steps = ("columns", "greedy", "lp_highs", "lp_pricing", "lp_other", "round", "decisions")
+    steps = ("columns", "greedy", "lp_highs", "lp_pricing", "lp_other", "round", "mip", "search", "decisions")
     assert set(plan.timings_s) == set(steps) and all(v >= -1e-6 for v in plan.timings_s.values())
     assert sum(plan.timings_s.values()) == pytest.approx(plan.build_s + plan.solve_s + plan.round_s, rel=1e-6)
 

@@ -19,7 +19,7 @@ from suanwang.workload.job import Job
 PROPS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOL = 1e-6
 DEFAULT_MODE_MAX_GAP = 0.01  # documented in docs/optimizer.md ("Plan quality")
-LP_MODE_MAX_GAP = float("inf")  # tightened with the plan-quality work
+LP_MODE_MAX_GAP = 0.05
 
 
 def _job(i: int, city: str, **kw) -> Job:

@@ -40,7 +40,10 @@ from suanwang.scheduler.decision import Decision, Placement
 from suanwang.scheduler.optimize_classes import group_jobs, static_mask
 from suanwang.scheduler.optimize_columns import Columns, build_columns
 from suanwang.scheduler.optimize_lp import solve
+from suanwang.scheduler.optimize_mip import mip_closed, solve_mip
+from suanwang.scheduler.optimize_round import objective as counts_objective
 from suanwang.scheduler.optimize_round import round_plan
+from suanwang.scheduler.optimize_search import improve
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
@@ -122,6 +125,9 @@ class BatchOptimizer:
         per_class: int = 20,
         max_rounds: int = 100,
         bound_tol: float = 1e-3,
+        polish_time_limit_s: float = 0.5,
+        polish_max_cols: int = 3000,
+        search_evals: int = 200,
     ):
         self.ctx = ctx
         self.weights = _check_weights(weights)
@@ -140,6 +146,9 @@ class BatchOptimizer:
         self.per_class = int(per_class)
         self.max_rounds = int(max_rounds)
         self.bound_tol = float(bound_tol)
+        self.polish_time_limit_s = float(polish_time_limit_s)
+        self.polish_max_cols = int(polish_max_cols)
+        self.search_evals = int(search_evals)
 
     @property
     def carbon_cny_per_kg(self) -> float:
@@ -181,7 +190,7 @@ class BatchOptimizer:
             return Plan([], 0.0, 0.0, 0.0, 0.0, 0.0, 0)
         cols, _ = self.columns(jobs, state, now_h, free)
         t1 = time.perf_counter()
-        mip = 0 < len(cols) <= self.mip_max_cols
+        exact_try = 0 < len(cols) <= self.mip_max_cols
         greedy = round_plan(cols, np.zeros(len(cols)))  # cheapest column with room, class by class
         t_greedy = time.perf_counter()
         lp = solve(
@@ -190,40 +199,54 @@ class BatchOptimizer:
             per_class=self.per_class,
             max_rounds=self.max_rounds,
             bound_tol=self.bound_tol,
-            mip=mip,
-            mip_time_limit_s=self.mip_time_limit_s,
+            all_columns=exact_try,
             seed=np.nonzero(greedy)[0],
         )
         t2 = time.perf_counter()
-        counts = round_plan(cols, np.rint(lp.x) if lp.integral else lp.x)
-        if _objective(cols, greedy) < _objective(cols, counts):  # keep the better of rounded LP and greedy
-            counts = greedy
+        counts = min(
+            (greedy, round_plan(cols, lp.x)), key=lambda c: counts_objective(cols, c)
+        )  # the first of the cheapest
         t_round = time.perf_counter()
+        mip = None
+        budget_s = self.mip_time_limit_s if exact_try else self.polish_time_limit_s
+        if 0 < len(cols) <= (self.mip_max_cols if exact_try else self.polish_max_cols) and budget_s > 0:
+            if not mip_closed(counts_objective(cols, counts), lp.lp_bound):
+                mip = solve_mip(cols, budget_s, start=counts)  # starts from the plan so far: never worse
+                if mip.counts is not None and counts_objective(cols, mip.counts) < counts_objective(cols, counts):
+                    counts = mip.counts
+        t_mip = time.perf_counter()
+        bound = max(lp.lp_bound, -math.inf if mip is None else mip.bound)
+        proven = len(cols) == 0 or mip_closed(counts_objective(cols, counts), bound)
+        if self.search_evals > 0 and not proven:
+            counts = improve(cols, counts, max_evals=self.search_evals)
+        t_search = time.perf_counter()
         decisions, objective, totals = self._decisions(jobs, cols, counts, now_h)
         t3 = time.perf_counter()
         timings = {
             "columns": t1 - t0,  # classes, coefficients and candidate columns
             "greedy": t_greedy - t1,  # the greedy plan (a fallback and the first master's seed)
-            "lp_highs": lp.highs_s,  # inside HiGHS: every master solve (and the MIP)
+            "lp_highs": lp.highs_s,  # inside HiGHS: every master solve
             "lp_pricing": lp.pricing_s,  # pricing every candidate and the Lagrangian bound, per round
             "lp_other": t2 - t_greedy - lp.highs_s - lp.pricing_s,  # building and growing the master, link checks
             "round": t_round - t2,  # floor + greedy repair
-            "decisions": t3 - t_round,  # one Decision per job
+            "mip": t_mip - t_round,  # the whole-job integer program (optimize_mip), when it runs
+            "search": t_search - t_mip,  # local search (optimize_search), when the plan is not proven optimal
+            "decisions": t3 - t_search,  # one Decision per job
         }
         return Plan(
             decisions=decisions,
             objective=objective,
             lp_bound=lp.lp_bound,
-            solve_s=lp.solve_s,
+            solve_s=lp.solve_s + (t_mip - t_round),
             build_s=t1 - t0 + (t2 - t1 - lp.solve_s),
-            round_s=t3 - t2,
+            round_s=t3 - t2 - (t_mip - t_round),
             n_vars=lp.n_vars,
             n_classes=len(cols.count),
             n_candidates=len(cols),
             rounds=lp.rounds,
-            # proven optimal, and the plan is that solution (no candidate column: placing nothing is the only plan)
-            exact=(lp.proven and objective <= lp.mip_bound + 1e-6 * max(1.0, abs(objective))) or len(cols) == 0,
-            mip_bound=lp.mip_bound,
+            # the plan meets a proven lower bound (no candidate column: placing nothing is the only plan)
+            exact=proven,
+            mip_bound=-math.inf if mip is None else mip.bound,
             totals=totals,
             timings_s=timings,
         )
@@ -328,12 +351,6 @@ class BatchOptimizer:
                 "state.sites must list the same sites in the same order as the context's sites - "
                 "build both from one list: ClusterState.from_sites(ctx.sites)"
             )
-
-
-def _objective(cols: Columns, counts: np.ndarray) -> float:
-    """Objective (CNY-equivalent) of whole-job counts per column, unplaced penalties included."""
-    placed = np.bincount(cols.cls, weights=counts, minlength=len(cols.count))
-    return float(cols.w @ counts + cols.penalty @ (cols.count - placed))
 
 
 def _job_class(cols: Columns, n_jobs: int) -> np.ndarray:
