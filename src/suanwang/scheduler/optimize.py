@@ -217,7 +217,7 @@ class BatchOptimizer:
         t_mip = time.perf_counter()
         bound = max(lp.lp_bound, -math.inf if mip is None else mip.bound)
         proven = len(cols) == 0 or mip_closed(counts_objective(cols, counts), bound)
-        if self.search_evals > 0 and not proven:
+        if self.search_evals > 0 and not proven and len(cols) <= self.polish_max_cols:  # small windows: cheap there
             counts = improve(cols, counts, max_evals=self.search_evals)
         t_search = time.perf_counter()
         decisions, objective, totals = self._decisions(jobs, cols, counts, now_h)
