@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from milp_oracle import Instance, options
 
 from suanwang.atlas import load_atlas
 from suanwang.scheduler import POLICIES, ClusterState, SchedulerContext, estimate, make_policy
 from suanwang.scheduler.optimize import BatchOptimizer, OptimizerConfigError
-from suanwang.scheduler.optimize_classes import static_mask
 from suanwang.scheduler.optimize_columns import window_min
 from suanwang.workload.job import Job
 
@@ -91,35 +91,36 @@ def national_jobs_from_spec(spec, now_h: float) -> list[Job]:
 
 
 def brute_force(opt: BatchOptimizer, jobs: list[Job], state: ClusterState, now_h: float, free=None) -> float:
-    """Best objective over every assignment of each job to (site, slot) or unplaced, checked from first principles."""
-    ctx, slot_h, n_slots = opt.ctx, opt.slot_h, opt.horizon_slots
-    cols, job_class = opt.columns(jobs, state, now_h, free)
+    """Best objective over every assignment of each job to (site, slot) or unplaced, by enumeration. The options,
+    their costs and each job's penalty come from tests/milp_oracle.py (the documented model, not the code under
+    test); only the settings are read from `opt`."""
+    ctx, n_slots = opt.ctx, opt.horizon_slots
+    if free is None:
+        free = (state.cpu_free[:, None], state.gpu_free[:, None])
+    inst = Instance(
+        atlas=ctx.atlas, site_ids=[s.id for s in ctx.sites], jobs=jobs, now_h=now_h, slot_h=opt.slot_h,
+        n_slots=n_slots, cores=np.asarray(free[0], dtype=float), cards=np.asarray(free[1], dtype=float),
+        up=state.up.copy(), price=ctx.signals.price_cny_per_kwh, grid=ctx.signals.grid_kg_per_kwh,
+        weights=(opt.weights["cost"], opt.weights["carbon"]), carbon_price_cny_per_t=opt.carbon_price_cny_per_t,
+        penalty_factor=opt.penalty_factor,
+    )  # fmt: skip
+    opts, penalty = options(inst)
+    per_job: list[list] = [[None] for _ in jobs]
+    for o in opts:
+        per_job[o.job].append(o)
     cpu_cap, gpu_cap = profile(free, state, n_slots + 8)
-    options = []
-    for job in jobs:
-        ok = static_mask(ctx, job)
-        opts = [None]
-        for s, t in itertools.product(range(len(ctx.sites)), range(n_slots)):
-            start = now_h + t * slot_h
-            est = estimate(ctx, job, start)
-            end = start + est.transfer_h[s] + job.runtime_h
-            if ok[s] and (job.deadline_h is None or end <= job.deadline_h + 1e-9):
-                dur = max(1, math.ceil((est.transfer_h[s] + job.runtime_h) / slot_h - 1e-9))
-                opts.append((s, t, dur, weighted(opt, est.cost_cny[s], est.carbon_kg[s])))
-        options.append(opts)
     best = math.inf
-    for combo in itertools.product(*options):
+    for combo in itertools.product(*per_job):
         cpu = np.zeros((len(ctx.sites), n_slots + 8))
         gpu = np.zeros_like(cpu)
         total = 0.0
         for j, (job, o) in enumerate(zip(jobs, combo, strict=True)):
             if o is None:
-                total += cols.penalty[job_class[j]]
+                total += penalty[j]
                 continue
-            s, t, dur, w = o
-            cpu[s, t : t + dur] += job.cpu_cores
-            gpu[s, t : t + dur] += job.gpu_cards
-            total += w
+            cpu[o.site, o.slot : o.slot + o.hold] += job.cpu_cores
+            gpu[o.site, o.slot : o.slot + o.hold] += job.gpu_cards
+            total += o.w
         if (cpu <= cpu_cap).all() and (gpu <= gpu_cap).all():
             best = min(best, total)
     return best
