@@ -10,8 +10,11 @@ cross-province input transfers within each (data province -> site) link's capaci
 Columns exist only for (class, site, slot) that pass the hard rules, so residency and latency hold by construction.
 The objective is   weights["cost"] x cost_cny + weights["carbon"] x carbon_price x carbon_kg   (CNY-equivalent),
 with the hourly price and grid intensity of the run window, so temporal shifting to cheaper or greener hours
-falls out. Small models (<= mip_max_cols columns) are solved exactly as an integer program; larger ones by column
-generation, then rounded to whole jobs and repaired. Every plan reports its LP lower bound and its gap.
+falls out. The LP (every column at once up to mip_max_cols columns, else column generation) gives the bound and
+a rounded, repaired plan; then the whole-job integer program (optimize_mip) runs from that plan under a time
+limit - mip_time_limit_s up to mip_max_cols columns, polish_time_limit_s up to polish_max_cols otherwise - and a
+bounded local search (optimize_search) on small windows. Every plan reports its LP bound, HiGHS's bound when the
+integer program ran, and its gaps; `exact` only when the plan meets a proven bound.
 
 Assumptions:
 - carbon price: DEFAULT_CARBON_PRICE_CNY_PER_T = 80 CNY per tonne CO2 (0.08 CNY/kg). Assumption: the order of
@@ -106,7 +109,7 @@ class Plan:
 
 
 class BatchOptimizer:
-    """Plans a window of jobs at once: LP / MIP over (class, site, slot), rounded to whole jobs."""
+    """Plans a window of jobs at once: LP over (class, site, slot), whole jobs by rounding, MIP and local search."""
 
     name = "batch-lp"
 
@@ -129,6 +132,10 @@ class BatchOptimizer:
         polish_max_cols: int = 3000,
         search_evals: int = 200,
     ):
+        """mip_max_cols / mip_time_limit_s (s): the integer program's budget on models that small (the default
+        mode); polish_max_cols / polish_time_limit_s (s): its budget on larger models up to that size (what
+        `mip_max_cols=0`, the simulator's LP mode, gets on small windows); search_evals: local-search moves on
+        models up to polish_max_cols columns. 0 turns each off."""
         self.ctx = ctx
         self.weights = _check_weights(weights)
         _require(slot_h, "slot_h", "a slot length in hours > 0, e.g. 0.25", positive=True)
