@@ -472,6 +472,10 @@ def test_empty_window_gives_an_empty_plan():
         ({"horizon_slots": 0}, "horizon_slots"),
         ({"carbon_price_cny_per_t": float("nan")}, "carbon_price_cny_per_t"),
         ({"penalty_factor": 0.5}, "penalty_factor"),
+        ({"polish_time_limit_s": -1.0}, "polish_time_limit_s"),
+        ({"mip_time_limit_s": float("inf")}, "mip_time_limit_s"),
+        ({"search_evals": 2.5}, "search_evals"),
+        ({"polish_max_cols": -1}, "polish_max_cols"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs, field):

@@ -143,6 +143,15 @@ class BatchOptimizer:
             raise OptimizerConfigError(f"horizon_slots must be a whole number >= 1, got {horizon_slots!r}")
         _require(carbon_price_cny_per_t, "carbon_price_cny_per_t", "a price in CNY per tonne >= 0, e.g. 80")
         _require(penalty_factor, "penalty_factor", "a factor >= 1, e.g. 10", minimum=1.0)
+        for name, value in (("mip_time_limit_s", mip_time_limit_s), ("polish_time_limit_s", polish_time_limit_s)):
+            _require(value, name, "seconds >= 0 (0: no integer program), e.g. 0.5")
+        for name, value in (
+            ("mip_max_cols", mip_max_cols),
+            ("polish_max_cols", polish_max_cols),
+            ("search_evals", search_evals),
+        ):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 0:
+                raise OptimizerConfigError(f"{name} must be a whole number >= 0, got {value!r}")
         self.slot_h = float(slot_h)
         self.horizon_slots = int(horizon_slots)
         self.carbon_price_cny_per_t = float(carbon_price_cny_per_t)
