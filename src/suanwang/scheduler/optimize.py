@@ -31,6 +31,7 @@ Assumptions:
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -44,8 +45,8 @@ from suanwang.scheduler.optimize_classes import group_jobs, static_mask
 from suanwang.scheduler.optimize_columns import Columns, build_columns
 from suanwang.scheduler.optimize_lp import solve
 from suanwang.scheduler.optimize_mip import mip_closed, solve_mip
+from suanwang.scheduler.optimize_round import Residual, round_plan
 from suanwang.scheduler.optimize_round import objective as counts_objective
-from suanwang.scheduler.optimize_round import round_plan
 from suanwang.scheduler.optimize_search import improve
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
@@ -204,7 +205,7 @@ class BatchOptimizer:
         t0 = time.perf_counter()
         if not jobs:
             return Plan([], 0.0, 0.0, 0.0, 0.0, 0.0, 0)
-        cols, _ = self.columns(jobs, state, now_h, free)
+        cols, job_class = self.columns(jobs, state, now_h, free)
         t1 = time.perf_counter()
         exact_try = 0 < len(cols) <= self.mip_max_cols
         greedy = round_plan(cols, np.zeros(len(cols)))  # cheapest column with room, class by class
@@ -219,9 +220,10 @@ class BatchOptimizer:
             seed=np.nonzero(greedy)[0],
         )
         t2 = time.perf_counter()
-        counts = min(
-            (greedy, round_plan(cols, lp.x)), key=lambda c: counts_objective(cols, c)
-        )  # the first of the cheapest
+        plans = [greedy, round_plan(cols, lp.x)]
+        if free is None and len(cols) <= self.polish_max_cols:  # small windows: the nearest baseline as a floor
+            plans.append(self._nearest_counts(jobs, cols, job_class, state, now_h))
+        counts = min(plans, key=lambda c: counts_objective(cols, c))  # the first of the cheapest
         t_round = time.perf_counter()
         mip = None
         budget_s = self.mip_time_limit_s if exact_try else self.polish_time_limit_s
@@ -290,6 +292,27 @@ class BatchOptimizer:
         return total
 
     # --- internals -------------------------------------------------------------------------------------------
+    def _nearest_counts(self, jobs: list[Job], cols: Columns, job_class, state: ClusterState, now_h: float):
+        """The `nearest` baseline's placements at now_h as whole-job counts over the columns (a placement without a
+        slot-0 column - e.g. a job released later - is left out): a plan candidate, so a small window's plan is
+        never worse than that baseline's where the state's room is the whole capacity model."""
+        from suanwang.scheduler.baselines import nearest
+
+        sched, st = nearest(self.ctx), copy.deepcopy(state)
+        counts = np.zeros(len(cols), dtype=np.int64)
+        res = Residual(cols)
+        one = np.ones(1, dtype=np.int64)
+        for job, c in zip(jobs, job_class, strict=True):
+            d = sched.place(job, st, now_h)
+            if not d.placed:
+                continue
+            lo, hi = cols.class_start[c], cols.class_start[c + 1]
+            hit = lo + np.nonzero((cols.site[lo:hi] == d.placement.site_index) & (cols.slot[lo:hi] == 0))[0]
+            if hit.size and res.fit(hit[:1])[0] >= 1:
+                res.take(hit[:1], one)
+                counts[hit[0]] += 1
+        return counts
+
     def _decisions(self, jobs: list[Job], cols: Columns, counts: np.ndarray, now_h: float):
         ctx = self.ctx
         col_of = np.full(len(jobs), -1, dtype=np.int64)
