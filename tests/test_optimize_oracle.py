@@ -66,13 +66,15 @@ def test_a_jobs_penalty_is_independent_of_the_order_and_presence_of_other_jobs(s
 
 
 def test_a_time_limited_integer_program_is_not_called_exact():
-    inst = random_instance(5)  # 121 jobs, 3 sites, 23 slots: HiGHS needs several seconds to prove optimality
+    inst = random_instance(5)  # 121 jobs, 3 sites, 23 slots: HiGHS needs seconds to prove optimality here
     ctx, state, free = optimiser_inputs(inst)
     opt = BatchOptimizer(ctx, slot_h=inst.slot_h, horizon_slots=inst.n_slots, mip_time_limit_s=0.5)
     plan = opt.plan(inst.jobs, state, inst.now_h, free)
-    assert not plan.exact
     assert plan.lp_bound <= plan.bound <= plan.objective + TOL * plan.objective
-    assert plan.mip_gap > 0
+    if plan.exact:  # only with a proof: the plan meets HiGHS's dual bound (a very fast machine may get there)
+        assert plan.objective <= plan.bound + TOL * plan.objective and plan.mip_gap == 0
+    else:
+        assert plan.mip_gap > 0
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
