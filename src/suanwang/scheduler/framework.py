@@ -359,12 +359,58 @@ class Scheduler:
         i = int(np.where(candidates, total, np.inf).argmin())
         return i if candidates[i] else -1
 
+    # --- the policy interface (policy.Policy) ----------------------------------------------------------
+    window_h: float | None = None  # an online policy defers nothing
+
+    def defers(self, job: Job) -> bool:
+        """An online policy places every job on arrival."""
+        return False
+
+    def plan(
+        self, jobs: list[Job], state: ClusterState, now_h: float, free: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> list[Decision]:
+        """Each job placed now, in order (an online policy has no window to plan)."""
+        return [self.place(job, state, now_h) for job in jobs]
+
+    def may_fit_later(self, job: Job, now_h: float) -> bool:
+        """Whether some site passes the job's static and job rules (it could run once room frees)."""
+        est = estimate(self.ctx, job, now_h)
+        cs = CycleState(self.ctx, job, ClusterState.from_sites(self.ctx.sites), now_h, est)
+        mask = self._static_mask(job, cs.state, now_h, est).copy()
+        for f in self.job_filters:
+            mask &= np.asarray(f.filter(cs), dtype=bool)
+        return bool(mask.any())
+
+    def static_sites(self, job: Job) -> np.ndarray:
+        """The indices of the sites that pass every static filter for `job` (where it may ever go)."""
+        state = ClusterState.from_sites(self.ctx.sites)
+        cs = CycleState(self.ctx, job, state, 0.0, estimate(self.ctx, job))
+        mask = np.ones(len(self.ctx.sites), dtype=bool)
+        for f in self.static_filters:
+            mask &= np.asarray(f.filter(cs), dtype=bool)
+        return np.flatnonzero(mask)
+
     # --- the cycle -----------------------------------------------------------------------------------
-    def place(self, job: Job, state: ClusterState, now_h: float, explain: bool = False) -> Decision:
+    def place(
+        self, job: Job, state: ClusterState, now_h: float, explain: bool = False, blocked: list[int] | None = None
+    ) -> Decision:
         """Decide where `job` runs at hour `now_h`; on placement the capacity is reserved in `state`.
 
-        retryable=True: some site passes every static and job rule but none has room now (keep it queued).
+        blocked: site indices the job may not use now (they count as down for this decision, e.g. its data would
+        cross a cut link). retryable=True: some site passes every static and job rule but none has room now
+        (keep it queued).
         """
+        if blocked:
+            up = state.up
+            was = up[blocked].copy()
+            up[blocked] = False
+            try:
+                return self._place(job, state, now_h, explain)
+            finally:
+                up[blocked] = was
+        return self._place(job, state, now_h, explain)
+
+    def _place(self, job: Job, state: ClusterState, now_h: float, explain: bool) -> Decision:
         entry = self._entry(job, state, now_h)
         cs = CycleState(self.ctx, job, state, now_h, entry.estimate)
         if self._fast and not explain:
