@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ DECIDED = ("state", "site_id", "reason", "policy", "cost_cny", "energy_kwh", "ca
 DECISION = (*DECIDED, "verdicts", "updated_at", "finished_at")
 STARTED = ("state", "executor_ref", "started_at", "updated_at")
 ENDED = ("state", "exit_code", "reason", "finished_at", "updated_at")
+UNFINISHED = ("queued", "placed", "running")
 
 
 def _update_jobs(conn: sa.Connection, changes: list[dict], names: tuple[str, ...]) -> None:
@@ -57,8 +59,16 @@ def _event(actor: str, action: str, job_id: str, at, **detail) -> dict:
 class SchedulingLoop:
     """One replica's loop. `tick()` runs every step once (tests call it directly); `start()` runs it in a thread."""
 
-    def __init__(self, sessions: sessionmaker, placer: Placer, executors: dict[str, Executor], cfg: ServiceConfig):
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        placer: Placer,
+        executors: dict[str, Executor],
+        cfg: ServiceConfig,
+        clock: Callable[[], float] = now_h,
+    ):
         self.sessions = sessions
+        self.clock = clock  # the scheduler's clock, hours (see placement.now_h); tests set their own
         self.placer = placer
         self.executors = executors
         self.cfg = cfg
@@ -106,8 +116,11 @@ class SchedulingLoop:
                 return 0
             if s.bind.dialect.name == "postgresql":
                 s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CAPACITY_LOCK_KEY})
+            unfinished = ()
+            if self.placer.windowed:  # plans and holds of jobs that left are let go
+                unfinished = s.scalars(sa.select(jobs_t.c.id).where(jobs_t.c.state.in_(UNFINISHED))).all()
             decisions = self.placer.place(
-                [(r, r.tenant_name) for r in claimed], sites.all_sites(s), sites.held(s), now_h()
+                [(r, r.tenant_name) for r in claimed], sites.all_sites(s), sites.held(s), self.clock(), unfinished
             )
             now = utcnow()
             changes, events = [], []

@@ -1,13 +1,14 @@
 """The one place the service calls the scheduler: database rows in, scheduler Decisions out.
 
 The same `SchedulerContext` / policy / `ClusterState` the simulator uses; only the source of the state differs
-(site rows minus the capacity held by placed and running jobs).
+(site rows minus the capacity held by placed and running jobs). A windowed policy (batch-lp) is driven through
+`windows.Windows`, the service's counterpart of the simulator's plans and holds.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from suanwang.errors import SuanwangError
 from suanwang.scheduler.decision import Decision, verdicts_from_columns
 from suanwang.scheduler.state import ClusterState
 from suanwang.service.db import JobRow, SiteRow
+from suanwang.service.windows import Windows
 from suanwang.workload.job import Job
 
 # Signals are indexed by local hour of day; the programme's clock is China Standard Time.
@@ -103,6 +105,14 @@ class Placer:
         self._key: tuple | None = None
         self._ctx = None
         self._policy = None
+        self._windows: Windows | None = None  # a windowed policy's plans and holds (over the current site set)
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the policy defers jobs to plans (the loop then passes the ids of unfinished jobs)."""
+        from suanwang.scheduler.registry import WINDOWED
+
+        return self.policy_name in WINDOWED
 
     def _ensure(self, sites: list[Site]):
         key = tuple(sites)
@@ -115,6 +125,8 @@ class Placer:
             self._ctx = SchedulerContext.build(self.atlas, sites=sites)
             self._policy = make_policy(self.policy_name, self._ctx)
             self._key = key
+            # plans and holds refer to site indices: a new site set starts afresh (deferred jobs are re-planned)
+            self._windows = Windows(self._policy, len(sites)) if self._policy.window_h is not None else None
         return self._ctx, self._policy
 
     def state(self, site_rows: list[SiteRow], held: dict[str, tuple[int, int]]) -> tuple[list[Site], ClusterState]:
@@ -129,13 +141,21 @@ class Placer:
         return sites, state
 
     def place(
-        self, jobs: list[tuple[JobRow, str]], site_rows: list[SiteRow], held: dict[str, tuple[int, int]], at_h: float
+        self,
+        jobs: list[tuple[JobRow, str]],
+        site_rows: list[SiteRow],
+        held: dict[str, tuple[int, int]],
+        at_h: float,
+        unfinished: Collection[str] = (),
     ) -> list[Decision]:
-        """One decision per (job row, tenant name), in order; capacity taken by one job is gone for the next."""
+        """One decision per (job row, tenant name), in order; capacity taken by one job is gone for the next.
+        `unfinished`: the ids of every queued, placed or running job (read by windowed policies only)."""
         sites, state = self.state(site_rows, held)
         if not sites:
             return [Decision(r.id, None, "no sites registered", None, self.policy_name, True) for r, _ in jobs]
         _, policy = self._ensure(sites)
+        if self._windows is not None:
+            return self._windows.place([to_job(row, tenant) for row, tenant in jobs], state, at_h, set(unfinished))
         out = []
         for row, tenant in jobs:
             try:
