@@ -41,7 +41,7 @@ class BatchHybrid:
 
         self.ctx = ctx
         self.window_h = float(window_h)
-        self.online: Scheduler = online_policy(ctx, weights, cache=cache)
+        self.online: Scheduler = online_policy(ctx, weights, cache=cache, name=self.name)
         self.optimizer = BatchOptimizer(
             ctx, weights, slot_h=slot_h, horizon_slots=max(1, round(24.0 / slot_h)), mip_max_cols=0
         )
