@@ -476,11 +476,7 @@ class Scheduler:
         key = self.reason_key(cs.job) if self.cache else None
         out = self._static_reasons.get(key) if self.cache else None
         if out is None:
-            out = [""] * len(self.ctx.sites)
-            for f in self.static_filters:
-                for i in np.flatnonzero(~np.asarray(f.filter(cs), dtype=bool)).tolist():
-                    if not out[i]:
-                        out[i] = f.reason(cs, i)
+            out = first_rejections(self.static_filters, cs, len(self.ctx.sites))
             if self.cache:
                 self._remember(self._static_reasons, key, out)
         return out
@@ -506,9 +502,25 @@ class Scheduler:
 
     def infeasible_reason(self, cs: CycleState) -> str:
         """Why no site can ever take the job: each rejecting rule with its site count and one example."""
-        groups: dict[str, list[str]] = {}
-        for r in self.rejections(cs):
-            if r:
-                groups.setdefault(r.split(":", 1)[0], []).append(r)
-        parts = [f"{rule} rejects {len(rs)} site(s) (e.g. {rs[0]})" for rule, rs in groups.items()]
-        return f"no site can take job {cs.job.id}: " + "; ".join(parts)
+        return infeasible_text(cs.job.id, self.rejections(cs))
+
+
+def first_rejections(filters: Sequence[FilterPlugin], cs: CycleState, n_sites: int) -> list[str]:
+    """For every site: '' if it passes every one of `filters`, else the reason of the first that rejects it."""
+    out = [""] * n_sites
+    for f in filters:
+        for i in np.flatnonzero(~np.asarray(f.filter(cs), dtype=bool)).tolist():
+            if not out[i]:
+                out[i] = f.reason(cs, i)
+    return out
+
+
+def infeasible_text(job_id: str, rejections: Sequence[str]) -> str:
+    """'no site can take job X: ' and each rejecting rule of `rejections` (one reason per site, '' = passed)
+    with its site count and the first site's reason as an example - the one wording of every policy."""
+    groups: dict[str, list[str]] = {}
+    for r in rejections:
+        if r:
+            groups.setdefault(r.split(":", 1)[0], []).append(r)
+    parts = [f"{rule} rejects {len(rs)} site(s) (e.g. {rs[0]})" for rule, rs in groups.items()]
+    return f"no site can take job {job_id}: " + "; ".join(parts)
