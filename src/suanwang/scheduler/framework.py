@@ -8,8 +8,9 @@ vector (lower is better). Filters run in three stages:
 - job:     depend on the job and the clock but not on free capacity (total capacity, deadline);
 - dynamic: depend on free capacity now (free cores / cards, site up).
 
-Opportunistic batching, four caches: the static mask per static key (origin, data province, latency bound,
-data class, tenant, labels); per score key (origin, data province, resource shape, data size) the estimate and
+Opportunistic batching, four caches, each keyed by the Job fields its plugins declare they read (signature.py):
+the static mask per static key (for the online policy: origin, latency bound, data class, data province, tenant,
+labels); per score key (the estimate's inputs: origin, data province, resource shape, data size) the estimate and
 raw static scores for all 24 start hours at once ([hours, sites], one row for runs of a day or more); per
 (static mask, score key) their weighted normalised combination and site order for every hour, and the entry of
 each hour of day, shared by every signature with both; and per signature a pointer to that record, so a
@@ -30,7 +31,6 @@ so the cached and the uncached pipeline take identical decisions, bit for bit.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar
@@ -38,8 +38,9 @@ from typing import ClassVar
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.costs import AT_FIELDS, FIELD_INPUTS, HOURLY_FIELDS, Estimate, estimate, estimate_day
+from suanwang.scheduler.costs import AT_FIELDS, HOURLY_FIELDS, Estimate, estimate, estimate_day
 from suanwang.scheduler.decision import Decision, Explanation, Placement
+from suanwang.scheduler.signature import ESTIMATE_INPUTS, estimate_inputs, job_fields, key_of
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
@@ -63,6 +64,9 @@ class FilterPlugin:
 
     name: ClassVar[str] = "filter"
     stage: ClassVar[str] = "static"  # static / job / dynamic (see module docstring)
+    job_fields: ClassVar[tuple[str, ...]] = ()  # the Job fields `filter` and `admits` read (see signature.py)
+    reason_fields: ClassVar[tuple[str, ...]] = ()  # the further Job fields `reason` reads
+    reads: ClassVar[tuple[str, ...] | None] = ()  # the Estimate fields it reads (None: any of them)
 
     def filter(self, cs: CycleState) -> np.ndarray:
         raise NotImplementedError
@@ -87,6 +91,8 @@ class ScorePlugin:
     # The Estimate fields a static score reads (costs.FIELD_INPUTS says which job fields they depend on); None:
     # any of them. Jobs alike in those job fields share one cached combination of scores, whatever else differs.
     reads: ClassVar[tuple[str, ...] | None] = None
+    job_fields: ClassVar[tuple[str, ...]] = ()  # the Job fields `score` reads itself (see signature.py)
+    reason_fields: ClassVar[tuple[str, ...]] = ()
 
     def score(self, cs: CycleState) -> np.ndarray:
         raise NotImplementedError
@@ -201,6 +207,15 @@ class Scheduler:
         self.dynamic_scores = [(p, w) for p, w in self.scores if p.dynamic]
         self.normalise = normalise
         self.cache = cache
+        # Cache keys, derived from what the plugins declare they read (signature.py): the static filters' fields
+        # decide the static mask (and a waiting job's queue in the simulator), with their reasons' fields its
+        # reasons; the estimate's inputs and the static scores' own fields the scores; both a job's signature.
+        static_fields = job_fields(self.static_filters)
+        score_fields = tuple(dict.fromkeys((*ESTIMATE_INPUTS, *job_fields(p for p, _ in self.static_scores))))
+        self.static_key = key_of(static_fields)
+        self.reason_key = key_of(job_fields(self.static_filters, reasons=True))
+        self.score_key = key_of(score_fields)
+        self.signature = key_of(tuple(dict.fromkeys((*static_fields, *score_fields))))
         self._scan_filters = self.dynamic_filters + self.job_filters  # the fast path's order: most selective first
         # Fast path (cached pipelines only): try the best statically feasible sites one by one; it picks
         # what the masks would when selection is the default argmin and no score depends on the state.
@@ -210,7 +225,7 @@ class Scheduler:
         # key, by every job alike in those fields (a first sighting then skips scoring and combining).
         inputs = self._score_inputs()
         self._share_scores = cache and inputs is not None
-        self._score_inputs_key = operator.attrgetter(*inputs) if inputs else lambda job: ()
+        self._score_inputs_key = key_of(inputs or ())
         self._scores: dict[tuple, tuple] = {}  # (static_key, score inputs) -> (total, matrix, order)
         self._cache: dict[tuple, _Shared] = {}  # signature -> its (static mask, score key) record
         self._days: dict[tuple, _Day] = {}  # score_key -> estimates and raw scores for every start hour
@@ -223,25 +238,6 @@ class Scheduler:
         self.day_misses = 0  # score keys seen first: a whole day of estimates and raw scores computed at once
 
     # --- pre-filter and the cached static part -------------------------------------------------------
-    @staticmethod
-    def static_key(job: Job) -> tuple:
-        """What static filters read: where the job comes from, its latency bound, data rules and labels."""
-        return (
-            job.origin,
-            job.origin_province,
-            job.data_province,
-            job.latency_bound_ms,
-            job.data_class,
-            job.tenant,
-            job.labels,
-        )
-
-    @staticmethod
-    def score_key(job: Job) -> tuple:
-        """What the estimate and static scores read, for every start hour: origin, data province, resource shape,
-        data size."""
-        return (job.origin, job.data_province, job.cpu_cores, job.gpu_cards, job.runtime_h, job.input_gb, job.output_gb)
-
     def _score_inputs(self) -> tuple[str, ...] | None:
         """The job fields the static scores depend on, when each names what it reads and none reads a field that
         depends on the start hour; None otherwise (scores are then cached per score key and hour)."""
@@ -249,7 +245,7 @@ class Scheduler:
         for p, _ in self.static_scores:
             if p.reads is None or any(f in HOURLY_FIELDS for f in p.reads):
                 return None
-            names += [name for f in p.reads for name in FIELD_INPUTS[f] if name not in names]
+            names += [name for name in (*p.job_fields, *estimate_inputs(p.reads)) if name not in names]
         return tuple(names)
 
     @staticmethod
@@ -264,7 +260,7 @@ class Scheduler:
         if not self.cache:
             return self._fresh_entry(job, state, now_h)
         hour = int(now_h) % 24
-        sig = job.signature
+        sig = self.signature(job)
         rec = self._cache.get(sig)
         if rec is not None:
             entry = rec.entries[hour]
@@ -464,12 +460,6 @@ class Scheduler:
         return Decision(job.id, placement, "placed at " + site_id, why, self.name, False)
 
     # --- explanations --------------------------------------------------------------------------------
-    @staticmethod
-    def reason_key(job: Job) -> tuple:
-        """What static filters' reasons read: the static key, and whether the latency bound is the class's or
-        explicit (the latency rule names it)."""
-        return (*Scheduler.static_key(job), job.latency_class, job.max_latency_ms)
-
     def static_rejections(self, cs: CycleState) -> list[str]:
         """For every site: '' if it passes every static filter, else the reason of the first that rejects it
         (cached per reason key when caching is on; the caller must not change the list)."""

@@ -81,6 +81,10 @@ class BatchHybrid:
             return False
         return bool(static_mask(self.ctx, job).any())
 
+    def static_key(self, job: Job) -> tuple:
+        """The online pipeline's static key of `job` (see Scheduler)."""
+        return self.online.static_key(job)
+
     def static_sites(self, job: Job) -> np.ndarray:
         """The online pipeline's statically feasible sites for `job` (indices)."""
         return self.online.static_sites(job)

@@ -20,6 +20,7 @@ from suanwang.scheduler.costs import estimate
 from suanwang.scheduler.framework import CycleState, FilterPlugin, first_rejections, infeasible_text
 from suanwang.scheduler.online import hard_filters
 from suanwang.scheduler.plugins.capacity import CapacityFilter
+from suanwang.scheduler.signature import estimate_inputs, job_fields
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
@@ -80,24 +81,23 @@ class JobClasses:
         return len(self.reps)
 
 
+# What a plan reads of a job: its plan filters' fields, and the inputs of the estimate fields it prices and
+# reports (derived from the plugins' declarations and costs.FIELD_INPUTS, see signature.py).
+PLAN_ESTIMATE = ("cost_cny", "carbon_kg", "energy_kwh", "transfer_h", "transfer_gb")
+CLASS_FIELDS = tuple(dict.fromkeys((*job_fields(_FILTERS), *estimate_inputs(PLAN_ESTIMATE))))
+_LATENCY_INPUTS = frozenset(estimate_inputs(("latency_ms",)))
+
+
 def class_key(job: Job, release_slot: int, deadline_slot: int) -> tuple:
-    """The tuple that decides class membership (see module docstring)."""
-    bound = job.latency_bound_ms
-    return (
-        job.origin if math.isfinite(bound) else "",
-        job.data_province,
-        bound,
-        job.data_class,
-        job.tenant,
-        tuple(sorted(job.labels)),
-        job.cpu_cores,
-        job.gpu_cards,
-        job.runtime_h,
-        job.input_gb,
-        job.output_gb,
-        release_slot,
-        deadline_slot,
-    )
+    """The tuple that decides class membership (see module docstring): CLASS_FIELDS, labels as a set, and the
+    latency filter's inputs only when the bound is finite (else it passes everywhere, whatever the origin)."""
+    finite = math.isfinite(job.latency_bound_ms)
+    key = [
+        ("" if not finite and f in _LATENCY_INPUTS else tuple(sorted(v)) if f == "labels" else v)
+        for f in CLASS_FIELDS
+        for v in (getattr(job, f),)
+    ]
+    return (*key, release_slot, deadline_slot)
 
 
 def group_jobs(jobs: list[Job], now_h: float, slot_h: float) -> JobClasses:

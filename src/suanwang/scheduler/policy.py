@@ -48,6 +48,10 @@ class Policy(Protocol):
         it when empty, and its deadline can still be met."""
         ...
 
+    def static_key(self, job: Job) -> tuple:
+        """The job fields its static rules read (jobs with equal keys may go to the same sites)."""
+        ...
+
     def static_sites(self, job: Job) -> np.ndarray:
         """The indices of the sites that pass every static rule for `job` (where it may ever go)."""
         ...

@@ -425,12 +425,9 @@ class Simulation:
         self._finish(idx, REJECTED, d.reason)
         return REJECTED
 
-    def _bucket(self, job: Job) -> tuple:
-        return (job.origin, job.data_province, job.latency_bound_ms, job.data_class, job.tenant, job.labels)
-
     def _enqueue(self, idx: int) -> None:
         job = self.jobs[idx]
-        key = self._bucket(job)
+        key = self.sched.static_key(job)  # jobs with the same static rules share a queue
         q = self.queues.get(key)
         if q is None:
             q = self.queues[key] = deque()

@@ -12,6 +12,8 @@ class DeadlineFilter(FilterPlugin):
 
     name = "deadline"
     stage = "job"
+    job_fields = ("deadline_h", "runtime_h")
+    reads = ("transfer_h",)
 
     def filter(self, cs: CycleState) -> np.ndarray:
         job = cs.job

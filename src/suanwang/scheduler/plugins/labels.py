@@ -12,6 +12,7 @@ class LabelsFilter(FilterPlugin):
 
     name = "labels"
     stage = "static"
+    job_fields = ("labels",)
 
     def filter(self, cs: CycleState) -> np.ndarray:
         return cs.ctx.label_mask(tuple(cs.job.labels))

@@ -12,6 +12,7 @@ class LocalityFilter(FilterPlugin):
 
     name = "local-only"
     stage = "static"
+    job_fields = ("origin_province",)
 
     def filter(self, cs: CycleState) -> np.ndarray:
         return cs.ctx.site_province == cs.job.origin_province

@@ -12,6 +12,7 @@ class ResidencyFilter(FilterPlugin):
 
     name = "residency"
     stage = "static"
+    job_fields = ("data_class", "data_province", "tenant")
 
     def filter(self, cs: CycleState) -> np.ndarray:
         job = cs.job
