@@ -33,13 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import ClassVar
 
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
+from suanwang.scheduler.contract import CycleState, FilterPlugin, ScorePlugin
 from suanwang.scheduler.costs import AT_FIELDS, HOURLY_FIELDS, Estimate, estimate, estimate_day
 from suanwang.scheduler.decision import Decision, Explanation, Placement
+from suanwang.scheduler.explain import first_rejections, infeasible_text
 from suanwang.scheduler.signature import ESTIMATE_INPUTS, estimate_inputs, job_fields, key_of
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
@@ -47,55 +48,6 @@ from suanwang.workload.job import Job
 CACHE_ENTRIES = 32768  # signatures, static masks kept before a cache is cleared (memory bound, not a fact)
 DAY_ENTRIES = 2048  # days of estimates (~100 kB each) and their combinations kept before they are cleared
 SCAN_SITES = 16  # fast path: sites tried one by one in score order (about 0.4 us each) before whole masks (~20 us)
-
-
-class CycleState:
-    """What one scheduling cycle (one job, one decision) knows; plugins read it and never call each other."""
-
-    __slots__ = ("ctx", "job", "state", "now_h", "estimate", "data")
-
-    def __init__(self, ctx: SchedulerContext, job: Job, state: ClusterState, now_h: float, est: Estimate):
-        self.ctx, self.job, self.state, self.now_h, self.estimate = ctx, job, state, now_h, est
-        self.data: dict = {}
-
-
-class FilterPlugin:
-    """Drops infeasible sites. `filter` returns a boolean mask over sites; `reason` explains a False."""
-
-    name: ClassVar[str] = "filter"
-    stage: ClassVar[str] = "static"  # static / job / dynamic (see module docstring)
-    job_fields: ClassVar[tuple[str, ...]] = ()  # the Job fields `filter` and `admits` read (see signature.py)
-    reason_fields: ClassVar[tuple[str, ...]] = ()  # the further Job fields `reason` reads
-    reads: ClassVar[tuple[str, ...] | None] = ()  # the Estimate fields it reads (None: any of them)
-
-    def filter(self, cs: CycleState) -> np.ndarray:
-        raise NotImplementedError
-
-    def reason(self, cs: CycleState, i: int) -> str:
-        """Why site i fails this filter, e.g. 'latency: 28.1 ms one-way > 5 ms (realtime)'."""
-        raise NotImplementedError
-
-    def admits(self, cs: CycleState, i: int) -> bool:
-        """Whether site i passes, for one site (the fast path); must agree with `filter`."""
-        return bool(self.filter(cs)[i])
-
-
-class ScorePlugin:
-    """Rates sites: a raw vector over sites in the plugin's unit, lower is better. A static one (dynamic=False)
-    reads only the estimate and the job's score-key fields, element by element, so that given an estimate for
-    every start hour ([hours, sites]) it rates every hour at once."""
-
-    name: ClassVar[str] = "score"
-    unit: ClassVar[str] = ""
-    dynamic: ClassVar[bool] = False  # True: depends on the cluster state now (never cached), already in 0..1
-    # The Estimate fields a static score reads (costs.FIELD_INPUTS says which job fields they depend on); None:
-    # any of them. Jobs alike in those job fields share one cached combination of scores, whatever else differs.
-    reads: ClassVar[tuple[str, ...] | None] = None
-    job_fields: ClassVar[tuple[str, ...]] = ()  # the Job fields `score` reads itself (see signature.py)
-    reason_fields: ClassVar[tuple[str, ...]] = ()
-
-    def score(self, cs: CycleState) -> np.ndarray:
-        raise NotImplementedError
 
 
 def combine(matrix: np.ndarray, weights: np.ndarray, static: np.ndarray, normalise: bool) -> np.ndarray:
@@ -493,24 +445,3 @@ class Scheduler:
     def infeasible_reason(self, cs: CycleState) -> str:
         """Why no site can ever take the job: each rejecting rule with its site count and one example."""
         return infeasible_text(cs.job.id, self.rejections(cs))
-
-
-def first_rejections(filters: Sequence[FilterPlugin], cs: CycleState, n_sites: int) -> list[str]:
-    """For every site: '' if it passes every one of `filters`, else the reason of the first that rejects it."""
-    out = [""] * n_sites
-    for f in filters:
-        for i in np.flatnonzero(~np.asarray(f.filter(cs), dtype=bool)).tolist():
-            if not out[i]:
-                out[i] = f.reason(cs, i)
-    return out
-
-
-def infeasible_text(job_id: str, rejections: Sequence[str]) -> str:
-    """'no site can take job X: ' and each rejecting rule of `rejections` (one reason per site, '' = passed)
-    with its site count and the first site's reason as an example - the one wording of every policy."""
-    groups: dict[str, list[str]] = {}
-    for r in rejections:
-        if r:
-            groups.setdefault(r.split(":", 1)[0], []).append(r)
-    parts = [f"{rule} rejects {len(rs)} site(s) (e.g. {rs[0]})" for rule, rs in groups.items()]
-    return f"no site can take job {job_id}: " + "; ".join(parts)

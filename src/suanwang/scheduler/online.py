@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.framework import FilterPlugin, Scheduler
+from suanwang.scheduler.contract import FilterPlugin
+from suanwang.scheduler.framework import Scheduler
 from suanwang.scheduler.plugins.balance import BalanceScore
 from suanwang.scheduler.plugins.capacity import CapacityFilter, FreeCapacityFilter
 from suanwang.scheduler.plugins.carbon import CarbonScore

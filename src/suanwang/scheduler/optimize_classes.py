@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
+from suanwang.scheduler.contract import CycleState, FilterPlugin
 from suanwang.scheduler.costs import estimate
-from suanwang.scheduler.framework import CycleState, FilterPlugin, first_rejections, infeasible_text
+from suanwang.scheduler.explain import first_rejections, infeasible_text
 from suanwang.scheduler.online import hard_filters
 from suanwang.scheduler.plugins.capacity import CapacityFilter
 from suanwang.scheduler.signature import estimate_inputs, job_fields

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.framework import CycleState, FilterPlugin, ScorePlugin
+from suanwang.scheduler.contract import CycleState, FilterPlugin, ScorePlugin
 
 
 class LatencyFilter(FilterPlugin):
