@@ -23,7 +23,8 @@ from suanwang.scheduler import POLICIES, SchedulerContext
 from suanwang.service import sites
 from suanwang.service.db import JobRow, SiteRow, Tenant
 from suanwang.service.placement import to_job, to_site
-from suanwang.sim.simulator import REJECTED, Simulation
+from suanwang.sim.records import REJECTED
+from suanwang.sim.simulator import Simulation
 
 KEEP = ("beijing-dc", "tianjin-dc", "hebei-dc", "zhangjiakou", "guian")
 HORIZON_H = 8

@@ -15,20 +15,12 @@ from suanwang.errors import UnknownPlaceError
 from suanwang.scheduler import POLICIES, SchedulerContext
 from suanwang.scheduler.decision import Placement
 from suanwang.sim.engine import Engine
+from suanwang.sim.faults import LinkCut, Outage
 from suanwang.sim.metrics import summarise
+from suanwang.sim.queues import _any_fits, _smallest
+from suanwang.sim.records import DONE, FAILED, REJECTED, Run, Segments
 from suanwang.sim.runner import SimulationError, check_policies, simulate, write_results
-from suanwang.sim.simulator import (
-    DONE,
-    FAILED,
-    REJECTED,
-    LinkCut,
-    Outage,
-    Run,
-    Segments,
-    Simulation,
-    _any_fits,
-    _smallest,
-)
+from suanwang.sim.simulator import Simulation
 from suanwang.workload.demand import national_demand
 from suanwang.workload.job import Job
 
@@ -285,26 +277,20 @@ class _EveryJobScan(Simulation):
     def _retry(self, s: int) -> None:
         from itertools import islice
 
-        from suanwang.sim.simulator import PENDING, QUEUED
+        from suanwang.sim.records import PENDING, QUEUED
 
-        st = self.state
-        if not self.active[s] or not st.up[s]:
+        st, w = self.state, self.waiting
+        if not w.active[s] or not st.up[s]:
             return
-        for _, key in sorted((self.queues[k][0], k) for k in self.active[s]):
-            q, gone = self.queues[key], []
-            for idx in list(islice(q, self.queue_depth)):
+        for _, key in sorted((w.queues[k][0], k) for k in w.active[s]):
+            gone = []
+            for idx in list(islice(w.queues[key], w.depth)):
                 if self.cores[idx] <= int(st.cpu_free[s]) and self.cards[idx] <= int(st.gpu_free[s]):
                     self.status[idx] = PENDING
                     if self._try(idx, enqueue=False) != QUEUED:
                         gone.append(idx)
-            for idx in gone:
-                q.remove(idx)
-            if q:
-                self.queue_min[key] = _smallest([(self.cores[i], self.cards[i]) for i in islice(q, self.queue_depth)])
-            elif gone:
-                for t in self.bucket_sites[key]:
-                    self.active[t].pop(key, None)
-                del self.queue_min[key]
+            if gone:
+                w.remove(key, gone)
 
 
 @pytest.mark.parametrize("policy", ["nearest", "online"])

@@ -35,7 +35,7 @@ def _num(x: str, option: str) -> float:
 
 
 def _outages(specs: list[str]):
-    from suanwang.sim.simulator import Outage
+    from suanwang.sim.faults import Outage
 
     out = []
     for spec in specs:
@@ -45,7 +45,7 @@ def _outages(specs: list[str]):
 
 
 def _cuts(specs: list[str], atlas):
-    from suanwang.sim.simulator import LinkCut
+    from suanwang.sim.faults import LinkCut
 
     out = []
     for spec in specs:

@@ -20,7 +20,7 @@ import numpy as np
 from suanwang.policy.residency import DATA_PROVINCE, MAINLAND, ResidencyRules
 from suanwang.scheduler import SchedulerContext
 from suanwang.sim.columns import JobColumns
-from suanwang.sim.simulator import DONE, FAILED, REJECTED, Run
+from suanwang.sim.records import DONE, FAILED, REJECTED, Run
 from suanwang.workload.job import DataClass
 
 

@@ -20,8 +20,9 @@ from pathlib import Path
 from suanwang.errors import SuanwangError
 from suanwang.scheduler import POLICIES, SchedulerContext
 from suanwang.scheduler.registry import WINDOWED
+from suanwang.sim.faults import LinkCut, Outage
 from suanwang.sim.metrics import summarise
-from suanwang.sim.simulator import LinkCut, Outage, Simulation
+from suanwang.sim.simulator import Simulation
 from suanwang.workload.job import Job
 
 BASELINE = "local-only"

@@ -26,10 +26,7 @@ from __future__ import annotations
 import gc
 import math
 from array import array
-from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from itertools import islice
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -39,114 +36,12 @@ from suanwang.scheduler.holds import Holds
 from suanwang.scheduler.policy import Policy
 from suanwang.sim.columns import JobColumns
 from suanwang.sim.engine import ARRIVAL, COMPLETION, FAILURE, PLAN, SIGNAL, START, Engine
+from suanwang.sim.faults import LinkCut, LinkCuts, Outage
+from suanwang.sim.queues import WaitQueues
+from suanwang.sim.records import DONE, FAILED, PENDING, QUEUED, REJECTED, RUNNING, Run, Segments
 from suanwang.workload.job import Job
 
 GC_EVERY_JOBS = 1_000_000  # streamed runs: a full garbage collection after reading this many more jobs
-PENDING, QUEUED, RUNNING, DONE, FAILED, REJECTED = range(6)
-STATUS = ("pending", "queued", "running", "done", "failed", "rejected")
-
-
-def _smallest(shapes) -> tuple[tuple[int, int], ...]:
-    """The (cores, cards) shapes no other shape is at most in both: a job of `shapes` fits some room iff one of
-    these does. Sorted by cores up (so cards go down)."""
-    out: list[tuple[int, int]] = []
-    for c, g in sorted(set(shapes)):
-        if not out or g < out[-1][1]:
-            out.append((c, g))
-    return tuple(out)
-
-
-def _any_fits(smallest: tuple[tuple[int, int], ...], free_c: int, free_g: int) -> bool:
-    """Whether some shape of `smallest` (from `_smallest`) fits free_c cores and free_g cards."""
-    if smallest[0][0] > free_c or smallest[-1][1] > free_g:
-        return False  # even the fewest cores, or the fewest cards, do not fit
-    for c, g in smallest:
-        if c > free_c:
-            return False
-        if g <= free_g:
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class Outage:
-    """Site `site_id` is down from start_h to end_h (hours)."""
-
-    site_id: str
-    start_h: float
-    end_h: float
-
-
-@dataclass(frozen=True)
-class LinkCut:
-    """The link from data province `province_id` to site `site_id` is cut from start_h to end_h (hours)."""
-
-    province_id: str
-    site_id: str
-    start_h: float
-    end_h: float
-
-
-SEGMENT_FIELDS = ("job", "site", "start_h", "frac", "cost_cny", "energy_kwh", "carbon_kg", "transfer_gb", "latency_ms")
-
-
-@dataclass
-class Segments:
-    """Every run of a job at a site (a job stopped by an outage has a partial run, then another): one row of
-    SEGMENT_FIELDS per run, kept in one flat array of floats (one append per run; job and site indices are
-    whole numbers, exact as floats)."""
-
-    rows: array = field(default_factory=lambda: array("d"))
-
-    def add(self, idx: int, p: Placement, start_h: float, frac: float) -> None:
-        """Record a run of job idx under placement p that did `frac` of its work (costs scale with it)."""
-        self.rows.extend(
-            (
-                idx,
-                p.site_index,
-                start_h,
-                frac,
-                p.cost_cny * frac,
-                p.energy_kwh * frac,
-                p.carbon_kg * frac,
-                p.transfer_gb,
-                p.latency_ms,
-            )
-        )
-
-    def __len__(self) -> int:
-        return len(self.rows) // len(SEGMENT_FIELDS)
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        """seg.job, seg.site, seg.frac, ...: the column of that field (see `column`)."""
-        if name in SEGMENT_FIELDS:
-            return self.column(name)
-        raise AttributeError(name)
-
-    def column(self, name: str) -> np.ndarray:
-        """One field of every run, in order: int64 for "job" and "site" (a copy), else float64 (a read-only view:
-        no run can be added while it lives)."""
-        k, n = SEGMENT_FIELDS.index(name), len(SEGMENT_FIELDS)
-        col = np.frombuffer(self.rows, dtype=np.float64)[k::n] if self.rows else np.zeros(0)
-        return col.astype(np.int64) if name in ("job", "site") else col
-
-
-@dataclass
-class Run:
-    """What happened to every job under one policy (lists indexed by job, in arrival order)."""
-
-    policy: str
-    jobs: list[Job]  # empty for a streamed run: its jobs were let go as they ended (see `columns`)
-    status: list[int]
-    reason: list[str]
-    end_h: Sequence[float]  # completion (done) or decision time (rejected / failed)
-    restarts: list[int]
-    segments: Segments
-    util_hours: list[int]
-    util: list[np.ndarray]  # per sampled hour: utilisation of every site
-    events: int
-    wall_s: float = 0.0
-    columns: JobColumns | None = None  # the job fields the metrics read (built from `jobs` when None)
 
 
 class Simulation:
@@ -213,17 +108,13 @@ class Simulation:
         self.running: list[dict[int, tuple[Placement, float]]] = [{} for _ in ctx.sites]
         self.engine = Engine()
         self.outages, self.cuts_plan = list(outages), list(cuts)
-        self.cut: dict[str, set[int]] = {}
+        self.cuts = LinkCuts(ctx.site_province)
         self.sid = {s.id: i for i, s in enumerate(ctx.sites)}
         for o in self.outages:
             self._site_index(o.site_id)
         for c in self.cuts_plan:
             self._site_index(c.site_id)
-        # queues of waiting jobs, by the static rules they share (online policies)
-        self.queues: dict[tuple, deque[int]] = {}
-        self.queue_min: dict[tuple, tuple[tuple[int, int], ...]] = {}  # smallest (cores, cards) of each window
-        self.bucket_sites: dict[tuple, np.ndarray] = {}
-        self.active: list[dict[tuple, None]] = [{} for _ in ctx.sites]
+        self.waiting = WaitQueues(len(ctx.sites), self.queue_depth, self.cores, self.cards)  # by static rules
         self.pending: list[int] = []  # windowed: waiting for the next plan
         self.util_hours: list[int] = []
         self.util: list[np.ndarray] = []
@@ -323,14 +214,9 @@ class Simulation:
 
     def _drain(self) -> bool:
         """No event left: place every waiting job now (the cluster is idle); True if that made new events."""
-        waiting = sorted(i for q in self.queues.values() for i in q)
+        waiting = self.waiting.drain()
         if not waiting and not self.pending:
             return False
-        for q in self.queues.values():
-            q.clear()
-        for a in self.active:
-            a.clear()
-        self.queue_min.clear()
         if self.pending:
             self._plan(None, final=True)
         for idx in waiting:
@@ -368,7 +254,7 @@ class Simulation:
         self.end_h[idx] = self.engine.now_h
         if self.streamed:
             self.jobs[idx] = None  # ended: the results read Run.columns
-        if self.active[s]:  # some queue may use the freed room
+        if self.waiting.active[s]:  # some queue may use the freed room
             self._retry(s)
 
     def _outage(self, s: int) -> None:
@@ -393,25 +279,18 @@ class Simulation:
         self._retry(s)
 
     def _cut(self, key: tuple[str, int]) -> None:
-        self.cut.setdefault(key[0], set()).add(key[1])
+        self.cuts.add(*key)
 
     def _uncut(self, key: tuple[str, int]) -> None:
-        self.cut.get(key[0], set()).discard(key[1])
+        self.cuts.restore(*key)
         self._retry(key[1])
 
     # --- online placement ----------------------------------------------------------------------------
-    def _cut_sites(self, job: Job) -> list[int]:
-        """Sites the job may not use now because its data would travel over a cut link."""
-        cut = self.cut.get(job.data_province) if self.cut else None
-        if not cut or job.input_gb + job.output_gb <= 0:
-            return []
-        return [s for s in cut if self.ctx.site_province[s] != job.data_province and self.state.up[s]]
-
     def _try(self, idx: int, enqueue: bool = True) -> int:
         """Ask the policy to place job idx now: RUNNING, QUEUED or REJECTED. A job that must wait joins its queue,
         unless `enqueue` is False (a retry from the queue: the caller puts it back where it was)."""
         job, now = self.jobs[idx], self.engine.now_h
-        d = self.sched.place(job, self.state, now, blocked=self._cut_sites(job) if self.cut else None)
+        d = self.sched.place(job, self.state, now, blocked=self.cuts.blocked(job, self.state.up) if self.cuts else None)
         p = d.placement
         if p is not None:
             self._start_run(idx, p, now)
@@ -428,41 +307,22 @@ class Simulation:
     def _enqueue(self, idx: int) -> None:
         job = self.jobs[idx]
         key = self.sched.static_key(job)  # jobs with the same static rules share a queue
-        q = self.queues.get(key)
-        if q is None:
-            q = self.queues[key] = deque()
-            self.bucket_sites[key] = self.sched.static_sites(job)  # the policy's own rules: where it may ever go
-        if not q:
-            for s in self.bucket_sites[key]:
-                self.active[s][key] = None
-        if len(q) < self.queue_depth:  # the job joins the window the scan looks at
-            self.queue_min[key] = _smallest((*self.queue_min.get(key, ()), (self.cores[idx], self.cards[idx])))
-        q.append(idx)
+        sites = None if self.waiting.known(key) else self.sched.static_sites(job)  # where it may ever go
+        self.waiting.add(key, idx, sites)
         self.status[idx] = QUEUED
 
     def _retry(self, s: int) -> None:
-        """Capacity appeared at site s: retry the queues that may use s, oldest head first.
-
-        Each queue is looked at `queue_depth` jobs deep (its window); a job is tried only if it fits at s now.
-        Tries only take capacity, so a queue whose smallest job in the window does not fit, and every job that
-        does not fit when the scan starts, can be passed over without a try - the same tries in the same order
-        as checking each. (`queue_min` holds the smallest shapes of the window: kept on enqueue, recomputed when
-        a job leaves.)
-        """
-        active = self.active[s]
+        """Capacity appeared at site s: retry the queues that may use s, oldest head first (see WaitQueues): each
+        job of a queue's window that fits at s now is tried, until the room is taken."""
         st = self.state
-        if not active or not st.up[s]:
+        if not self.waiting.active[s] or not st.up[s]:
             return
         free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
-        queues, queue_min, cores, cards, depth = self.queues, self.queue_min, self.cores, self.cards, self.queue_depth
-        # The queues with a job in their window that fits the room now, oldest head first (a job waits in one
-        # queue). The room only shrinks during the scan, so no other queue could be tried later in it.
-        heads = sorted([(queues[k][0], k) for k in active if _any_fits(queue_min[k], free_c, free_g)])
-        for _, key in heads:
-            if not _any_fits(queue_min[key], free_c, free_g):
+        cores, cards = self.cores, self.cards
+        for key in self.waiting.heads(s, free_c, free_g):
+            fit = self.waiting.window(key, free_c, free_g)
+            if fit is None:
                 continue  # no job of its window fits the room left
-            q = queues[key]
-            fit = [i for i in islice(q, depth) if cores[i] <= free_c and cards[i] <= free_g]
             gone = []
             for idx in fit:
                 if cores[idx] > free_c or cards[idx] > free_g:
@@ -471,16 +331,8 @@ class Simulation:
                 if self._try(idx, enqueue=False) != QUEUED:
                     gone.append(idx)
                     free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
-            if not gone:
-                continue
-            for idx in gone:
-                q.remove(idx)  # near the head: found after a few steps
-            if q:
-                queue_min[key] = _smallest([(cores[i], cards[i]) for i in islice(q, depth)])
-            else:
-                for t in self.bucket_sites[key]:
-                    self.active[t].pop(key, None)
-                del queue_min[key]
+            if gone:
+                self.waiting.remove(key, gone)
 
     # --- planned placement (windowed policies) -----------------------------------------------------------
     def _ensure_plan(self) -> None:
@@ -530,7 +382,7 @@ class Simulation:
         self.planned -= 1
         self.holds.drop(idx)
         job, s, st = self.jobs[idx], p.site_index, self.state
-        if s in self._cut_sites(job) or not st.fits(job)[s]:
+        if s in self.cuts.blocked(job, st.up) or not st.fits(job)[s]:
             # The plan met a changed world (online arrivals took the room): place it now through the online
             # pipeline, or queue it - re-planning to a later window would eat its deadline.
             self.status[idx] = PENDING
