@@ -26,6 +26,7 @@ from suanwang.sim.simulator import Simulation
 from suanwang.workload.job import Job
 
 BASELINE = "local-only"
+NATIONAL_SCENARIO = "national default"  # meta.scenario of a run on the shipped atlas
 _SHARED: dict = {}
 
 
