@@ -37,6 +37,10 @@ def run_placement(jobs: list[Job], ctx: SchedulerContext, policy: str, weights: 
     """Place `jobs` in submit order (ties: higher priority first) on a fresh cluster state, releasing capacity
     as placed jobs finish (start + transfer + runtime, hours). Returns (decisions in input order, explained)."""
     sched = make_policy(policy, ctx, weights)
+    if sched.window_h is not None:
+        why = "plans windows of jobs over time, not one placement per job on a fresh cluster"
+        fix = f"use `suanwang simulate --policies {policy}` or `suanwang serve --policy {policy}`"
+        raise PolicyError("--policy", None, policy, why, fix)
     state = ClusterState.from_sites(ctx.sites)
     running: list[tuple[float, int, int]] = []  # (end_h, order, site index)
     by_id = {j.id: j for j in jobs}

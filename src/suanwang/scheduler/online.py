@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.framework import FilterPlugin, Scheduler
+from suanwang.scheduler.contract import FilterPlugin
+from suanwang.scheduler.framework import Scheduler
 from suanwang.scheduler.plugins.balance import BalanceScore
 from suanwang.scheduler.plugins.capacity import CapacityFilter, FreeCapacityFilter
 from suanwang.scheduler.plugins.carbon import CarbonScore
@@ -35,8 +36,9 @@ def hard_filters() -> list[FilterPlugin]:
 
 
 def online_policy(
-    ctx: SchedulerContext, weights: Mapping[str, float] | None = None, *, cache: bool = True
+    ctx: SchedulerContext, weights: Mapping[str, float] | None = None, *, cache: bool = True, name: str = "online"
 ) -> Scheduler:
-    """The online scheduler with `weights` over score names (missing names keep their default weight)."""
+    """The online scheduler with `weights` over score names (missing names keep their default weight); `name`
+    labels its decisions (batch-lp's online part signs them batch-lp)."""
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
-    return Scheduler("online", ctx, hard_filters(), [(SCORES[k](), v) for k, v in w.items()], cache=cache)
+    return Scheduler(name, ctx, hard_filters(), [(SCORES[k](), v) for k, v in w.items()], cache=cache)

@@ -19,12 +19,14 @@ from pathlib import Path
 
 from suanwang.errors import SuanwangError
 from suanwang.scheduler import POLICIES, SchedulerContext
+from suanwang.scheduler.registry import WINDOWED
+from suanwang.sim.faults import LinkCut, Outage
 from suanwang.sim.metrics import summarise
-from suanwang.sim.simulator import BATCH_POLICY, LinkCut, Outage, Simulation
+from suanwang.sim.simulator import Simulation
 from suanwang.workload.job import Job
 
-ALL_POLICIES: tuple[str, ...] = ("local-only", *[p for p in POLICIES if p != "local-only"], BATCH_POLICY)
 BASELINE = "local-only"
+NATIONAL_SCENARIO = "national default"  # meta.scenario of a run on the shipped atlas
 _SHARED: dict = {}
 
 
@@ -33,15 +35,15 @@ class SimulationError(SuanwangError):
 
 
 def check_policies(names: list[str]) -> list[str]:
-    """The policy names, validated against ALL_POLICIES (order kept, duplicates dropped)."""
+    """The policy names, validated against POLICIES (order kept, duplicates dropped)."""
     out = []
     for n in names:
-        if n not in ALL_POLICIES:
-            raise SimulationError(f"--policies: '{n}' is not a policy - use any of {', '.join(ALL_POLICIES)}")
+        if n not in POLICIES:
+            raise SimulationError(f"--policies: '{n}' is not a policy - use any of {', '.join(POLICIES)}")
         if n not in out:
             out.append(n)
     if not out:
-        raise SimulationError(f"--policies: give at least one of {', '.join(ALL_POLICIES)}")
+        raise SimulationError(f"--policies: give at least one of {', '.join(POLICIES)}")
     return out
 
 
@@ -81,7 +83,7 @@ def simulate(
         _SHARED["args"] = (ctx, jobs, carbon_year, kwargs)
         try:
             mp = multiprocessing.get_context("fork")
-            slow_first = sorted(policies, key=lambda p: p != BATCH_POLICY)  # the optimiser takes longest
+            slow_first = sorted(policies, key=lambda p: p not in WINDOWED)  # planning takes longest
             with ProcessPoolExecutor(min(workers, len(policies)), mp_context=mp) as pool:
                 futures = [pool.submit(_worker, p) for p in slow_first]
                 for f in as_completed(futures):
