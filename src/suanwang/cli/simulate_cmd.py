@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -32,6 +33,14 @@ def _num(x: str, option: str) -> float:
     if v < 0:
         raise SimulateArgumentError(f"{option}: {x} is negative - give hours since the start, e.g. 24")
     return v
+
+
+def _start_month(start: str) -> int:
+    """The calendar month of --start (YYYY-MM-DD): the month whose time-of-use hours and prices the run uses."""
+    try:
+        return date.fromisoformat(start).month
+    except ValueError:
+        raise SimulateArgumentError(f"--start: '{start}' is not a date YYYY-MM-DD - e.g. --start 2025-01-06") from None
 
 
 def _outages(specs: list[str]):
@@ -70,8 +79,14 @@ def register(app) -> None:
         trace: Path = typer.Option(None, "--trace", help="Replay jobs from a CSV/JSON job file instead."),
         outage: list[str] = typer.Option([], "--outage", help="SITE:START:END hours, repeatable."),
         cut: list[str] = typer.Option([], "--cut", help="PROVINCE:SITE:START:END hours, repeatable."),
-        start: str = typer.Option("2025-01-06", "--start", help="Calendar date of hour 0 (for the report)."),
-        carbon_year: int = typer.Option(2022, "--carbon-year", help="Year of the grid CO2 factors."),
+        start: str = typer.Option(
+            "2025-01-06", "--start", help="Calendar date of hour 0: its month picks the time-of-use hours and prices."
+        ),
+        carbon_year: int = typer.Option(
+            None,
+            "--carbon-year",
+            help="Year of the grid CO2 factors: 2021, 2022 or 2023 (default: scenario's, else 2023).",
+        ),
         workers: int = typer.Option(0, "--workers", help="Worker processes (0: CPU count, at most 4)."),
     ):
         """Simulate the national computing network under each policy and compare them with local-only."""
@@ -96,7 +111,8 @@ def register(app) -> None:
             atlas, network, name = sc.atlas, sc.network, sc.name
         else:
             atlas = load_atlas()
-        ctx = SchedulerContext.build(atlas, network, build_signals(atlas, year=carbon_year))
+        carbon_year = atlas.with_carbon_year(carbon_year).carbon_year
+        ctx = SchedulerContext.build(atlas, network, build_signals(atlas, month=_start_month(start)))
         if trace is not None:
             job_list = replay(trace, atlas)
             days = max(days, max((j.submit_h for j in job_list), default=0.0) / 24.0)
@@ -117,6 +133,7 @@ def register(app) -> None:
             "jobs": len(job_list),
             "scenario": name,
             "carbon_year": carbon_year,
+            "tou_month": ctx.signals.month,
             "generated_by": f"suanwang {__version__}",
         }
         with Progress(
