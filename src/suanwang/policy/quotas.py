@@ -19,7 +19,7 @@ from suanwang.errors import PolicyError, UnknownPlaceError
 
 WEST = "west"  # the sites of the hubs whose role is west
 RULE_KEYS = {"id", "description", "tenant", "cores", "cards", "within", "outside"}
-FILE_KEYS = {"name", "half_life_h", "tenants", "quotas"}
+FILE_KEYS = {"name", "half_life_h", "tenants", "demand", "quotas"}
 # Assumption: a day of memory. Slurm's PriorityDecayHalfLife defaults to 7 days; runs here last days, not months.
 DEFAULT_HALF_LIFE_H = 24.0
 
@@ -62,6 +62,7 @@ class Tenancy:
     rules: tuple[QuotaRule, ...] = ()
     half_life_h: float = DEFAULT_HALF_LIFE_H
     default_weight: float = 1.0
+    demand: dict[str, float] | None = None  # share of generated jobs per tenant (None: jobs keep their tenant)
 
     def weight(self, tenant: str) -> float:
         """The fair-share weight of `tenant` (> 0)."""
@@ -97,16 +98,17 @@ def _region(value, outside: bool, atlas: Atlas, file: str, row: int, key: str) -
     return Region(frozenset(provinces), frozenset(hubs), west, outside, f"{key} {names}")
 
 
-def _weights(raw, file: str) -> dict[str, float]:
+def _weights(raw, file: str, key: str) -> dict[str, float]:
+    """A mapping tenant -> number > 0 (`key`: tenants for weights, demand for shares of the jobs)."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise PolicyError(file, None, "tenants", "is not a mapping", "write e.g. 'tenants: {bank-a: 2, lab: 1}'")
+        raise PolicyError(file, None, key, "is not a mapping", f"write e.g. '{key}: {{bank-a: 2, lab: 1}}'")
     out = {}
     for name, w in raw.items():
         ok = isinstance(w, int | float) and not isinstance(w, bool) and 0 < w < math.inf
         if not ok:
-            raise PolicyError(file, None, f"tenants.{name}", f"{w!r} is not a weight > 0", "give a weight such as 1")
+            raise PolicyError(file, None, f"{key}.{name}", f"{w!r} is not a number > 0", "give e.g. 1 or 0.5")
         out[str(name)] = float(w)
     return out
 
@@ -151,7 +153,8 @@ def parse_tenancy(raw, atlas: Atlas, file: str = "tenants") -> Tenancy:
             if key in e:
                 region = _region(e[key], key == "outside", atlas, file, n, key)
         rules.append(QuotaRule(rid, tenant, cores, cards, region, str(e.get("description") or "")))
-    return Tenancy(str(raw.get("name") or file), _weights(raw.get("tenants"), file), tuple(rules), float(half))
+    weights, demand = _weights(raw.get("tenants"), file, "tenants"), _weights(raw.get("demand"), file, "demand")
+    return Tenancy(str(raw.get("name") or file), weights, tuple(rules), float(half), demand=demand or None)
 
 
 def load_tenancy(path: str | Path, atlas: Atlas) -> Tenancy:
