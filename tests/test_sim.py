@@ -306,3 +306,16 @@ def test_the_queue_scan_shortcuts_try_the_same_jobs_in_the_same_order(policy):
     assert a.segments == b.segments and a.events == b.events
     sa, sb = summarise(a, ctx(), 2022), summarise(b, ctx(), 2022)
     assert json.dumps(sa, sort_keys=True) == json.dumps(sb, sort_keys=True)
+
+
+def test_a_provincial_dc_is_found_by_kind_not_by_its_name():
+    from dataclasses import replace
+
+    from suanwang.sim.metrics import provincial_dcs
+
+    atlas = ctx().atlas
+    renamed = [replace(s, id="bj-gov-cloud") if s.id == "beijing-dc" else s for s in atlas.sites]
+    dcs = provincial_dcs(renamed)
+    assert renamed[dcs["beijing"]].id == "bj-gov-cloud"
+    assert "gansu" in dcs and renamed[dcs["gansu"]].kind == "provincial-dc"
+    assert all(renamed[i].province_id == p for p, i in dcs.items())
