@@ -31,6 +31,7 @@ class FairShare:
         self.total_cores, self.total_cards = max(1, int(total_cores)), max(1, int(total_cards))
         # tenant -> [decayed core-hours U, decayed card-hours V, cores held a, cards held b, last update hour]
         self.acc: dict[str, list[float]] = {}
+        self._memo_h, self._memo = None, {}  # shares computed at hour _memo_h (a retry ranks many queues at once)
 
     def _at(self, tenant: str, now_h: float) -> list[float]:
         """The tenant's accumulator brought forward to `now_h`."""
@@ -52,12 +53,14 @@ class FairShare:
         acc = self._at(job.tenant, now_h)
         acc[2] += job.cpu_cores
         acc[3] += job.gpu_cards
+        self._memo.pop(job.tenant, None)
 
     def stop(self, job: Job, now_h: float) -> None:
         """`job` gave its cores and cards back at `now_h`."""
         acc = self._at(job.tenant, now_h)
         acc[2] -= job.cpu_cores
         acc[3] -= job.gpu_cards
+        self._memo.pop(job.tenant, None)
 
     def usage(self, tenant: str, now_h: float) -> tuple[float, float]:
         """(decayed core-hours, decayed card-hours) of `tenant` at `now_h`."""
@@ -66,9 +69,15 @@ class FairShare:
 
     def share(self, tenant: str, now_h: float) -> float:
         """The tenant's weighted dominant share at `now_h` (see the module docstring)."""
-        u, v = self.usage(tenant, now_h)
-        t = self.mean_life_h
-        return max(u / (self.total_cores * t), v / (self.total_cards * t)) / self.tenancy.weight(tenant)
+        if now_h != self._memo_h:
+            self._memo_h, self._memo = now_h, {}
+        hit = self._memo.get(tenant)
+        if hit is None:
+            u, v = self.usage(tenant, now_h)
+            t = self.mean_life_h
+            hit = max(u / (self.total_cores * t), v / (self.total_cards * t)) / self.tenancy.weight(tenant)
+            self._memo[tenant] = hit
+        return hit
 
     def key(self, job: Job, idx: int, now_h: float) -> tuple[float, int, float, int]:
         """The order of a queued job: (its tenant's share, -priority, submit_h, idx); lowest first."""

@@ -27,6 +27,7 @@ import gc
 import math
 from array import array
 from collections.abc import Iterable
+from itertools import islice
 
 import numpy as np
 
@@ -284,7 +285,7 @@ class Simulation:
         if self.waiting.active[s]:  # some queue may use the freed room
             self._retry(s)
         if self.state.quotas is not None and self.state.quotas.rules(job.tenant):
-            self._retry_quota(s)
+            self._retry_quota(job.tenant)
 
     def _outage(self, s: int) -> None:
         self.state.up[s] = False
@@ -347,7 +348,7 @@ class Simulation:
         if not self.waiting.active[s] or not st.up[s]:
             return
         free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
-        cores, cards = self.cores, self.cards
+        cores, cards, book = self.cores, self.cards, st.quotas
         for key in self.waiting.heads(s, free_c, free_g):
             fit = self.waiting.window(key, free_c, free_g)
             if fit is None:
@@ -356,6 +357,8 @@ class Simulation:
             for idx in fit:
                 if cores[idx] > free_c or cards[idx] > free_g:
                     continue  # an earlier try of this scan took the room at s
+                if book is not None and book.breaking(self.jobs[idx], s) is not None:
+                    continue  # its tenant's quota bars s now (freed quota room retries it: _retry_quota)
                 self.status[idx] = PENDING
                 if self._try(idx, enqueue=False) != QUEUED:
                     gone.append(idx)
@@ -445,12 +448,24 @@ class Simulation:
         """Fair share's order of queued job idx now (see scheduler/fairshare.py)."""
         return self.fair.key(self.jobs[idx], idx, self.engine.now_h)
 
-    def _retry_quota(self, s: int) -> None:
-        """A job of a tenant with quotas ended at site s: its quota room may let queued jobs use free room at
-        other sites, so those are retried too."""
-        for t in range(len(self.running)):
-            if t != s and self.waiting.active[t]:
-                self._retry(t)
+    def _retry_quota(self, tenant: str) -> None:
+        """A job of `tenant` (which has quotas) ended: the quota room it freed may let the tenant's queued jobs
+        use free room anywhere. Each of its queues is tried in order until a job still has to wait."""
+        queues, st = self.waiting.queues, self.state
+        for key in [k for k, q in queues.items() if q and self.jobs[q[0]].tenant == tenant]:
+            head = self.jobs[queues[key][0]]
+            sites = self.waiting.sites[key]
+            room = st.quotas.room(head)
+            if not (st.fits(head)[sites] & (True if room is None else room[sites])).any():
+                continue  # no site of the queue has room for its head within the quotas now
+            gone = []
+            for idx in list(islice(queues[key], self.queue_depth)):
+                self.status[idx] = PENDING
+                if self._try(idx, enqueue=False) == QUEUED:
+                    break
+                gone.append(idx)
+            if gone:
+                self.waiting.remove(key, gone)
 
     def _finish(self, idx: int, status: int, reason: str) -> None:
         self.status[idx] = status
