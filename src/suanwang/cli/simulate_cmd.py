@@ -97,7 +97,7 @@ def register(app) -> None:
         from suanwang.atlas import load_atlas
         from suanwang.atlas.signals import build_signals
         from suanwang.scheduler import SchedulerContext
-        from suanwang.sim.runner import check_policies, default_workers, simulate, write_results
+        from suanwang.sim.runner import NATIONAL_SCENARIO, check_policies, default_workers, simulate, write_results
         from suanwang.workload.demand import national_demand
         from suanwang.workload.traces import replay
 
@@ -106,7 +106,7 @@ def register(app) -> None:
         if not days > 0:
             raise SimulateArgumentError(f"--days: {days:g} must be > 0 - e.g. --days 7")
         names = check_policies([p.strip() for p in policies.split(",") if p.strip()])
-        name, network = "national default", None
+        name, network = NATIONAL_SCENARIO, None
         if scenario is not None:
             from suanwang.atlas.scenario import load_scenario
 

@@ -27,9 +27,9 @@ from suanwang.service import audit, jobs, metrics, sites
 from suanwang.service.auth import Principal, Role, new_token_string, store_token
 from suanwang.service.db import Tenant
 from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from suanwang.service.failover import mark_down
 from suanwang.service.fastpath import SubmitFastPath, store_and_answer
 from suanwang.service.limits import BodySizeLimit
-from suanwang.service.loop import mark_down
 from suanwang.service.placement import verdicts_of
 from suanwang.service.runtime import Service
 from suanwang.service.schemas import JobBatchIn, JobIn, SiteIn, SitePatch, TenantIn, TokenIn

@@ -17,11 +17,13 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from suanwang.service import audit, jobs, sites
+from suanwang.service import audit, sites
 from suanwang.service.config import ServiceConfig
+from suanwang.service.convert import finite, now_h
 from suanwang.service.db import JobRow, SiteRow, Tenant, pg_unnest, utcnow
 from suanwang.service.executors import ExecRequest, Executor
-from suanwang.service.placement import Placer, explanation_text, finite, now_h
+from suanwang.service.failover import mark_down
+from suanwang.service.placement import Placer, explanation_text
 
 log = logging.getLogger("suanwang.service")
 CAPACITY_LOCK_KEY = 0x5A3E_0002  # arbitrary constant key for pg_advisory_xact_lock
@@ -68,7 +70,7 @@ class SchedulingLoop:
         clock: Callable[[], float] = now_h,
     ):
         self.sessions = sessions
-        self.clock = clock  # the scheduler's clock, hours (see placement.now_h); tests set their own
+        self.clock = clock  # the scheduler's clock, hours (see convert.now_h); tests set their own
         self.placer = placer
         self.executors = executors
         self.cfg = cfg
@@ -260,11 +262,3 @@ class SchedulingLoop:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-
-
-def mark_down(session: Session, site: SiteRow, executors: dict[str, Executor], actor: str, why: str) -> int:
-    """Mark `site` down (audited) and re-queue its placed and running jobs; returns how many were re-queued."""
-    site.status, site.updated_at = "down", utcnow()
-    n = jobs.requeue_site(session, site.id, executors, actor, f"site {site.id} down ({why})")
-    audit.record(session, actor, "site_down", f"site:{site.id}", why=why, requeued=n)
-    return n

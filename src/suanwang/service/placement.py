@@ -7,10 +7,7 @@ The same `SchedulerContext` / policy / `ClusterState` the simulator uses; only t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pydantic_core
 
@@ -21,15 +18,6 @@ from suanwang.scheduler.state import ClusterState
 from suanwang.service.db import JobRow, SiteRow
 from suanwang.service.windows import Windows
 from suanwang.workload.job import Job
-
-# Signals are indexed by local hour of day; the programme's clock is China Standard Time.
-GRID_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def now_h(at: datetime | None = None) -> float:
-    """Hours since local (China Standard Time) midnight of 1970-01-01: the scheduler's clock for the service."""
-    t = at.astimezone(GRID_TZ) if at else datetime.now(GRID_TZ)
-    return (t.timestamp() + t.utcoffset().total_seconds()) / 3600.0
 
 
 def to_site(row: SiteRow) -> Site:
@@ -75,11 +63,6 @@ def to_job(row: JobRow, tenant: str) -> Job:
         priority=row.priority,
         command=row.command,
     )
-
-
-def finite(x: float | None) -> float | None:
-    """x, or None when it is not a finite number (JSON has no inf / NaN)."""
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def explanation_text(decision: Decision) -> str:

@@ -28,6 +28,7 @@ from suanwang.sim.tenants import tenant_summary
 from suanwang.workload.job import Job
 
 BASELINE = "local-only"
+NATIONAL_SCENARIO = "national default"  # meta.scenario of a run on the shipped atlas
 _SHARED: dict = {}
 
 
