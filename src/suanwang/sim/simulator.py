@@ -56,6 +56,9 @@ class Simulation:
     at a time when the arrivals reach them - e.g. one day of demand each - and the jobs are then let go as they
     end, so a long run holds only the jobs alive plus compact per-job records (Run.columns, Run.segments). The
     decisions and results are the same as for one list of all the jobs; job indices count on across the lists.
+
+    Tenants: with a `tenancy` (policy/quotas.py) the state carries a QuotaBook the quota filters read, and the
+    wait queues are ranked by fair share, each kept in priority order (docs/tenancy.md).
     """
 
     def __init__(

@@ -66,6 +66,8 @@ def tenant_summary(run: Run, ctx: SchedulerContext, tenancy: Tenancy, horizon_h:
     """The tenants section (docs/tenancy.md): one row per tenant with jobs, Jain's index over weighted dominant
     shares, and each quota rule's peak use recomputed from the runs."""
     jobs = run.jobs
+    if not jobs and len(run.segments):
+        raise ValueError("the tenants section reads the run's jobs: a streamed run has let them go")
     tenants = sorted({j.tenant for j in jobs} | {r.tenant for r in tenancy.rules})
     cap_c = float(sum(s.cpu_cores for s in ctx.sites)) * horizon_h or 1.0  # core-hours on offer
     cap_g = float(sum(s.gpu_cards for s in ctx.sites)) * horizon_h or 1.0
