@@ -266,3 +266,24 @@ def test_dominant_resource_fairness_over_cores_and_cards():
         dom[jb.tenant] += max(0.0, e - s) * max(jb.cpu_cores / site.cpu_cores, jb.gpu_cards / site.gpu_cards)
     dom = {t: v / 24.0 for t, v in dom.items()}
     assert abs(dom["a"] - dom["b"]) <= 0.05 * (dom["a"] + dom["b"]), dom
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shapes=st.lists(
+        st.tuples(st.sampled_from(["bank-a", "lab"]), st.integers(1, 5_000), st.integers(0, 20), st.floats(0.2, 3)),
+        min_size=1,
+        max_size=30,
+    ),
+    policy=st.sampled_from(["online", "cheapest", "batch-lp"]),
+)
+def test_every_job_within_its_quotas_eventually_runs(shapes, policy):
+    """No starvation: jobs each within every cap all finish, however tight the caps make the queue."""
+    rules = (
+        QuotaRule("Q1", "bank-a", cores=5_000),
+        QuotaRule("Q2", "bank-a", cores=5_000, region=Region(frozenset({"shanghai"}), outside=True)),
+        QuotaRule("Q3", "lab", cards=20, region=Region(west=True)),
+    )
+    jobs = [job(i, t, c, g, rt, 0.1 * i) for i, (t, c, g, rt) in enumerate(shapes)]
+    run = Simulation(small_ctx(), jobs, policy, horizon_h=4, tenancy=Tenancy("t", {}, rules)).run()
+    assert all(s == DONE for s in run.status), [r for r, s in zip(run.reason, run.status, strict=True) if s != DONE]
