@@ -88,6 +88,9 @@ def register(app) -> None:
             help="Year of the grid CO2 factors: 2021, 2022 or 2023 (default: scenario's, else 2023).",
         ),
         workers: int = typer.Option(0, "--workers", help="Worker processes (0: CPU count, at most 4)."),
+        quotas: Path = typer.Option(
+            None, "--quotas", help="Tenants file: weights, quotas, demand mix (docs/tenancy.md)."
+        ),
     ):
         """Simulate the national computing network under each policy and compare them with local-only."""
         from suanwang import __version__
@@ -125,6 +128,14 @@ def register(app) -> None:
                 f"{demand.offered_gpu_util:.0%} of cards"
             )
         outages, cuts = _outages(outage), _cuts(cut, atlas)
+        tenancy = None
+        if quotas is not None:
+            from suanwang.policy.quotas import load_tenancy
+            from suanwang.sim.tenants import with_tenants
+
+            tenancy = load_tenancy(quotas, atlas)
+            if trace is None and tenancy.demand:
+                job_list = with_tenants(job_list, tenancy.demand, seed)
         console.print(f"[bold]{len(job_list)} jobs[/bold] over {days:g} days ({source}); {len(names)} policies")
         meta = {
             "seed": seed,
@@ -155,6 +166,7 @@ def register(app) -> None:
                 cuts=cuts,
                 workers=workers or default_workers(),
                 carbon_year=carbon_year,
+                tenancy=tenancy,
                 on_done=lambda p: bar.update(task, advance=1, description=f"done {p}"),
             )
         paths = write_results(results, out)
@@ -165,6 +177,8 @@ def register(app) -> None:
         except ImportError:  # the report module is optional in a trimmed install
             pass
         _table(results, stats)
+        if tenancy is not None:
+            _tenants_table(results)
         for p in paths:
             console.print(f"[dim]wrote[/dim] {p}", highlight=False)
 
@@ -201,3 +215,23 @@ def _table(results: dict, stats: dict) -> None:
 
 def _ratio(value: float, base: float) -> str:
     return f"{value / base:.3f}" if base else "-"
+
+
+def _tenants_table(results: dict) -> None:
+    rows = [
+        {
+            "policy": name,
+            "tenant": t["tenant"],
+            "weight": t["weight"],
+            "done": t["done"],
+            "not run": t["failed"] + t["rejected"],
+            "core-h": f"{t['core_hours']:.4g}",
+            "card-h": f"{t['card_hours']:.4g}",
+            "dominant share": f"{t['dominant_share']:.3g}",
+            "wait p50/p95 h": f"{t['wait_p50_h']:.2f}/{t['wait_p95_h']:.2f}",
+        }
+        for name, r in results["policies"].items()
+        for t in r["tenants"]["tenants"]
+    ]
+    jain = ", ".join(f"{n} {r['tenants']['jain_index']:.3f}" for n, r in results["policies"].items())
+    emit(rows, title=f"tenants; Jain's index over weighted dominant shares: {jain}")

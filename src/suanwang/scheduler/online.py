@@ -14,6 +14,7 @@ from suanwang.scheduler.plugins.cost import CostScore
 from suanwang.scheduler.plugins.deadline import DeadlineFilter
 from suanwang.scheduler.plugins.labels import LabelsFilter
 from suanwang.scheduler.plugins.latency import LatencyFilter, LatencyScore
+from suanwang.scheduler.plugins.quota import QuotaFilter, QuotaLimitFilter
 from suanwang.scheduler.plugins.residency import ResidencyFilter
 
 # Operator preference, not a fact about the world: money and carbon count alike, latency a little (inside
@@ -24,14 +25,17 @@ SCORES = {"cost": CostScore, "carbon": CarbonScore, "latency": LatencyScore, "ba
 
 
 def hard_filters() -> list[FilterPlugin]:
-    """The filters every policy obeys, in verdict order: latency, residency, labels, capacity, deadline, free."""
+    """The filters every policy obeys, in verdict order: latency, residency, labels, capacity, deadline, quota
+    limit, free, quota (the quota filters pass every site when the state carries no quotas)."""
     return [
         LatencyFilter(),
         ResidencyFilter(),
         LabelsFilter(),
         CapacityFilter(),
         DeadlineFilter(),
+        QuotaLimitFilter(),
         FreeCapacityFilter(),
+        QuotaFilter(),
     ]
 
 

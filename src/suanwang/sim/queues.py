@@ -1,5 +1,6 @@
 """Jobs waiting for room: one FIFO queue per static key (the jobs with the same static rules), each looked at
-`depth` jobs deep on a retry, like Slurm's default_queue_depth.
+`depth` jobs deep on a retry, like Slurm's default_queue_depth. With tenants (scheduler/fairshare.py) the
+queues are ranked by fair share and each queue keeps higher priority first.
 
 The simulator asks which queues may use freed room at a site (`heads`) and which of a queue's jobs fit it
 (`window`), tries those itself, and hands back the ones that left (`remove`): the queues return what to try
@@ -9,7 +10,7 @@ and never call back into the simulation.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from itertools import islice
 
 import numpy as np
@@ -41,8 +42,19 @@ class WaitQueues:
     """The waiting jobs (indices) by static key; `cores` / `cards`: every job's shape, by index (the caller's
     lists, which grow as jobs arrive)."""
 
-    def __init__(self, n_sites: int, depth: int, cores: Sequence[int], cards: Sequence[int]):
+    def __init__(
+        self,
+        n_sites: int,
+        depth: int,
+        cores: Sequence[int],
+        cards: Sequence[int],
+        order: Callable[[int], tuple] | None = None,
+        priority: Sequence[int] | None = None,
+    ):
+        """`order` (job index -> sort key, e.g. fair share's) ranks the queues by their heads instead of age;
+        `priority` (by job index) keeps each queue in higher priority first, then age."""
         self.depth, self.cores, self.cards = depth, cores, cards
+        self.order, self.priority = order, priority
         self.queues: dict[Hashable, deque[int]] = {}
         self.smallest: dict[Hashable, tuple[tuple[int, int], ...]] = {}  # smallest shapes of each window
         self.sites: dict[Hashable, np.ndarray] = {}  # the sites each key's jobs may ever use
@@ -61,15 +73,24 @@ class WaitQueues:
         if not q:
             for s in self.sites[key]:
                 self.active[s][key] = None
-        if len(q) < self.depth:  # the job joins the window the scan looks at
+        pos = len(q)
+        if self.priority is not None:  # after every job of higher or equal priority, or of equal priority and older
+            prio = self.priority
+            while pos and (-prio[q[pos - 1]], q[pos - 1]) > (-prio[idx], idx):
+                pos -= 1
+        if pos < self.depth:  # the job joins the window the scan looks at
             self.smallest[key] = _smallest((*self.smallest.get(key, ()), (self.cores[idx], self.cards[idx])))
-        q.append(idx)
+        q.insert(pos, idx)
 
     def heads(self, s: int, free_c: int, free_g: int) -> list[Hashable]:
         """The queues that may use site s with a job in their window that fits the room now, oldest head first
         (a job waits in one queue). The room only shrinks during a scan, so no other queue could be tried in it.
         """
         queues, smallest = self.queues, self.smallest
+        rank = self.order
+        if rank is not None:  # e.g. fair share: the head of the least-served tenant first
+            fit = [k for k in self.active[s] if _any_fits(smallest[k], free_c, free_g)]
+            return [k for _, k in sorted([(rank(queues[k][0]), k) for k in fit])]
         return [
             k for _, k in sorted([(queues[k][0], k) for k in self.active[s] if _any_fits(smallest[k], free_c, free_g)])
         ]

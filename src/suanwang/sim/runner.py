@@ -18,11 +18,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from suanwang.errors import SuanwangError
+from suanwang.policy.quotas import Tenancy
 from suanwang.scheduler import POLICIES, SchedulerContext
 from suanwang.scheduler.registry import WINDOWED
 from suanwang.sim.faults import LinkCut, Outage
 from suanwang.sim.metrics import summarise
 from suanwang.sim.simulator import Simulation
+from suanwang.sim.tenants import tenant_summary
 from suanwang.workload.job import Job
 
 BASELINE = "local-only"
@@ -48,9 +50,12 @@ def check_policies(names: list[str]) -> list[str]:
 
 
 def run_policy(ctx: SchedulerContext, jobs: list[Job], policy: str, carbon_year: int, **kwargs) -> dict:
-    """Simulate one policy and summarise it; adds 'run': events processed and wall seconds."""
+    """Simulate one policy and summarise it; adds 'run': events processed and wall seconds, and with a
+    `tenancy` the tenants section (sim/tenants.py)."""
     run = Simulation(ctx, jobs, policy, **kwargs).run()
     out = summarise(run, ctx, carbon_year)
+    if kwargs.get("tenancy") is not None:
+        out["tenants"] = tenant_summary(run, ctx, kwargs["tenancy"], kwargs["horizon_h"])
     out["run"] = {"events": run.events, "wall_s": round(run.wall_s, 3)}
     return out
 
@@ -72,12 +77,16 @@ def simulate(
     workers: int = 1,
     carbon_year: int | None = None,
     on_done: Callable[[str], None] | None = None,
+    tenancy: Tenancy | None = None,
 ) -> tuple[dict, dict[str, dict]]:
     """(results of every policy on the same jobs in the results.json schema - see docs/simulation.md -,
-    run statistics per policy: events processed and wall seconds). `carbon_year` defaults to the signals' year."""
+    run statistics per policy: events processed and wall seconds). `carbon_year` defaults to the signals' year;
+    `tenancy`: tenants' quotas and fair share (policy/quotas.py), and a tenants section per policy."""
     policies = check_policies(policies)
     carbon_year = ctx.signals.year if carbon_year is None else carbon_year
     kwargs = {"horizon_h": days * 24.0, "outages": outages or [], "cuts": cuts or []}
+    if tenancy is not None:
+        kwargs["tenancy"] = tenancy
     done: dict[str, dict] = {}
     if workers > 1 and len(policies) > 1 and "fork" in multiprocessing.get_all_start_methods():
         _SHARED["args"] = (ctx, jobs, carbon_year, kwargs)
@@ -175,6 +184,9 @@ def write_results(results: dict, out_dir: str | Path) -> list[Path]:
             for sid, v in zip(r["utilisation"]["site_ids"], row, strict=True)
         ],
     }
+    if any("tenants" in r for r in pol.values()):
+        rows = [{"policy": p, **t} for p, r in pol.items() for t in r.get("tenants", {}).get("tenants", [])]
+        tables["tenants"] = rows
     for name, rows in tables.items():
         path = out / f"{name}.csv"
         _write_csv(path, rows)

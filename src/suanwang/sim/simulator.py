@@ -27,13 +27,17 @@ import gc
 import math
 from array import array
 from collections.abc import Iterable
+from itertools import islice
 
 import numpy as np
 
+from suanwang.policy.quotas import Tenancy
 from suanwang.scheduler import ClusterState, SchedulerContext, make_policy
 from suanwang.scheduler.decision import Placement
+from suanwang.scheduler.fairshare import FairShare
 from suanwang.scheduler.holds import Holds
 from suanwang.scheduler.policy import Policy
+from suanwang.scheduler.quotas import QuotaBook, west_hubs
 from suanwang.sim.columns import JobColumns
 from suanwang.sim.engine import ARRIVAL, COMPLETION, FAILURE, PLAN, SIGNAL, START, Engine
 from suanwang.sim.faults import LinkCut, LinkCuts, Outage
@@ -52,6 +56,9 @@ class Simulation:
     at a time when the arrivals reach them - e.g. one day of demand each - and the jobs are then let go as they
     end, so a long run holds only the jobs alive plus compact per-job records (Run.columns, Run.segments). The
     decisions and results are the same as for one list of all the jobs; job indices count on across the lists.
+
+    Tenants: with a `tenancy` (policy/quotas.py) the state carries a QuotaBook the quota filters read, and the
+    wait queues are ranked by fair share, each kept in priority order (docs/tenancy.md).
     """
 
     def __init__(
@@ -69,6 +76,7 @@ class Simulation:
         weights: dict[str, float] | None = None,
         free_profile: bool = True,
         more: Iterable[list[Job]] | None = None,
+        tenancy: Tenancy | None = None,
     ):
         self.ctx = ctx
         if isinstance(policy, str):
@@ -84,7 +92,13 @@ class Simulation:
         self.queue_depth = int(queue_depth)
         if self.queue_depth < 1:
             raise ValueError(f"queue_depth must be >= 1 (jobs looked at per queue on a retry), got {queue_depth!r}")
-        self.state = ClusterState.from_sites(ctx.sites)
+        # Tenants (policy/quotas.py): quota usage rides on the state, fair share ranks the wait queues.
+        self.tenancy = tenancy
+        book = None if tenancy is None else QuotaBook(tenancy, ctx.sites, west_hubs(ctx.atlas.hubs))
+        self.state = ClusterState.from_sites(ctx.sites, book)
+        st = self.state
+        self.fair = None if tenancy is None else FairShare(tenancy, st.cpu_total.sum(), st.gpu_total.sum())
+        self.priority: list[int] | None = None if tenancy is None else []
         self.windowed = policy.window_h is not None  # some jobs wait for plans
         self.window_h = float(policy.window_h) if self.windowed else 0.0
         self.n_jobs = 0
@@ -114,7 +128,10 @@ class Simulation:
             self._site_index(o.site_id)
         for c in self.cuts_plan:
             self._site_index(c.site_id)
-        self.waiting = WaitQueues(len(ctx.sites), self.queue_depth, self.cores, self.cards)  # by static rules
+        order = None if self.fair is None else self._fair_key
+        self.waiting = WaitQueues(  # by static rules
+            len(ctx.sites), self.queue_depth, self.cores, self.cards, order, self.priority
+        )
         self.pending: list[int] = []  # windowed: waiting for the next plan
         self.util_hours: list[int] = []
         self.util: list[np.ndarray] = []
@@ -135,6 +152,8 @@ class Simulation:
         self.columns.add(jobs)
         self.cores += [j.cpu_cores for j in jobs]
         self.cards += [j.gpu_cards for j in jobs]
+        if self.priority is not None:
+            self.priority += [j.priority for j in jobs]
         self.status += [PENDING] * n
         self.reason += [""] * n
         self.end_h.frombytes(bytes(8 * n))  # n zeros
@@ -219,6 +238,15 @@ class Simulation:
             return False
         if self.pending:
             self._plan(None, final=True)
+        if self.tenancy is not None:
+            # Quotas: a job placed now may hold the quota a later one needs; those wait for it to end, and fail
+            # only when a pass places nothing.
+            for idx in waiting:
+                self.status[idx] = PENDING
+                self._try(idx)
+            if len(self.engine) > 0:
+                return True
+            waiting = self.waiting.drain()
         for idx in waiting:
             if self._try(idx) == QUEUED:
                 self._finish(idx, FAILED, "still no room at any feasible site after every other job ended")
@@ -246,7 +274,10 @@ class Simulation:
             return  # stopped by an outage; a newer run exists
         s = self.site_of[idx]
         p, start = self.running[s].pop(idx)  # as _stop, inlined: this runs once per job
-        self.state.release(s, self.jobs[idx])
+        job = self.jobs[idx]
+        self.state.release(s, job)
+        if self.fair is not None:
+            self.fair.stop(job, self.engine.now_h)
         self.gen[idx] = gen + 1
         self.seg.add(idx, p, start, 1.0)
         self.status[idx] = DONE
@@ -256,6 +287,8 @@ class Simulation:
             self.jobs[idx] = None  # ended: the results read Run.columns
         if self.waiting.active[s]:  # some queue may use the freed room
             self._retry(s)
+        if self.state.quotas is not None and self.state.quotas.rules(job.tenant):
+            self._retry_quota(job.tenant)
 
     def _outage(self, s: int) -> None:
         self.state.up[s] = False
@@ -318,7 +351,7 @@ class Simulation:
         if not self.waiting.active[s] or not st.up[s]:
             return
         free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
-        cores, cards = self.cores, self.cards
+        cores, cards, book = self.cores, self.cards, st.quotas
         for key in self.waiting.heads(s, free_c, free_g):
             fit = self.waiting.window(key, free_c, free_g)
             if fit is None:
@@ -327,6 +360,8 @@ class Simulation:
             for idx in fit:
                 if cores[idx] > free_c or cards[idx] > free_g:
                     continue  # an earlier try of this scan took the room at s
+                if book is not None and book.breaking(self.jobs[idx], s) is not None:
+                    continue  # its tenant's quota bars s now (freed quota room retries it: _retry_quota)
                 self.status[idx] = PENDING
                 if self._try(idx, enqueue=False) != QUEUED:
                     gone.append(idx)
@@ -382,7 +417,8 @@ class Simulation:
         self.planned -= 1
         self.holds.drop(idx)
         job, s, st = self.jobs[idx], p.site_index, self.state
-        if s in self.cuts.blocked(job, st.up) or not st.fits(job)[s]:
+        over = st.quotas is not None and st.quotas.breaking(job, s) is not None  # plans do not count quotas
+        if over or s in self.cuts.blocked(job, st.up) or not st.fits(job)[s]:
             # The plan met a changed world (online arrivals took the room): place it now through the online
             # pipeline, or queue it - re-planning to a later window would eat its deadline.
             self.status[idx] = PENDING
@@ -397,6 +433,8 @@ class Simulation:
         self.status[idx] = RUNNING
         gen = self.gen[idx] = self.gen[idx] + 1
         self.running[s][idx] = (p, now)
+        if self.fair is not None:
+            self.fair.start(self.jobs[idx], now)
         self.engine.schedule(now + p.transfer_h + self.jobs[idx].runtime_h, self._complete, (idx, gen), COMPLETION)
 
     def _stop(self, idx: int) -> tuple[Placement, float]:
@@ -404,8 +442,33 @@ class Simulation:
         s = self.site_of[idx]
         p, start = self.running[s].pop(idx)
         self.state.release(s, self.jobs[idx])
+        if self.fair is not None:
+            self.fair.stop(self.jobs[idx], self.engine.now_h)
         self.gen[idx] += 1
         return p, start
+
+    def _fair_key(self, idx: int) -> tuple:
+        """Fair share's order of queued job idx now (see scheduler/fairshare.py)."""
+        return self.fair.key(self.jobs[idx], idx, self.engine.now_h)
+
+    def _retry_quota(self, tenant: str) -> None:
+        """A job of `tenant` (which has quotas) ended: the quota room it freed may let the tenant's queued jobs
+        use free room anywhere. Each of its queues is tried in order until a job still has to wait."""
+        queues, st = self.waiting.queues, self.state
+        for key in [k for k, q in queues.items() if q and self.jobs[q[0]].tenant == tenant]:
+            head = self.jobs[queues[key][0]]
+            sites = self.waiting.sites[key]
+            room = st.quotas.room(head)
+            if not (st.fits(head)[sites] & (True if room is None else room[sites])).any():
+                continue  # no site of the queue has room for its head within the quotas now
+            gone = []
+            for idx in list(islice(queues[key], self.queue_depth)):
+                self.status[idx] = PENDING
+                if self._try(idx, enqueue=False) == QUEUED:
+                    break
+                gone.append(idx)
+            if gone:
+                self.waiting.remove(key, gone)
 
     def _finish(self, idx: int, status: int, reason: str) -> None:
         self.status[idx] = status
