@@ -4,10 +4,12 @@ engine-bound site, all as subprocesses (their output in files under the platform
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,12 +46,16 @@ class Platform:
 
     def __init__(self, root: Path, policy: str = "nearest"):
         self.root = root
+        # local command jobs run sandboxed under their own uids: their workdir must be reachable by them (pytest's
+        # tmp folders are 0700), owned by the server and writable by no one else (service/executors/local.py)
+        self.jobs_dir = Path(tempfile.mkdtemp(prefix="suanwang-jobs-"))
+        self.jobs_dir.chmod(0o711)
         self.url = f"http://127.0.0.1:{_free_port()}"
         env = dict(os.environ, SUANWANG_LOOP_INTERVAL_S="0.2", SUANWANG_AUTH_CACHE_S="0")
         cmd = [
             _bin("suanwang"), "serve", "--db", f"sqlite:///{root / 'svc.db'}", "--port", self.url.rsplit(":", 1)[1],
             "--admin-token", ADMIN, "--allow-commands", "--heartbeat-timeout-s", str(HEARTBEAT_TIMEOUT_S),
-            "--policy", policy, "--workdir", str(root / "local-jobs"),
+            "--policy", policy, "--workdir", str(self.jobs_dir),
         ]  # fmt: skip
         self.serve = subprocess.Popen(cmd, env=env, stdout=open(root / "serve.log", "wb"), stderr=subprocess.STDOUT)
         self.http = httpx.Client(base_url=self.url, timeout=30)
@@ -133,3 +139,4 @@ class Platform:
                     p.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        shutil.rmtree(self.jobs_dir, ignore_errors=True)

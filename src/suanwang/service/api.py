@@ -227,7 +227,7 @@ def update_site(site_id: str, body: SitePatch, s: Sess, svc: Svc, who: Staff) ->
     return sites.site_json(row, sites.held(s).get(row.id, (0, 0)))
 
 
-@api.post("/sites/{site_id}/tokens", status_code=201, tags=["agents"])
+@api.post("/sites/{site_id}/tokens", status_code=201, tags=["agents"], responses=errors(403, 404, 409, 422))
 def create_site_token(site_id: str, s: Sess, who: Staff) -> dict:
     """Issue the site token its agent uses (admin / operator); shown in this answer only."""
     token = agents.issue_token(s, site_id, who.actor)
@@ -235,7 +235,7 @@ def create_site_token(site_id: str, s: Sess, who: Staff) -> dict:
     return {"token": token, "role": "site", "site_id": site_id}
 
 
-@api.get("/sites/{site_id}/agent/config", tags=["agents"])
+@api.get("/sites/{site_id}/agent/config", tags=["agents"], responses=errors(403, 404, 409, 422))
 def agent_config(site_id: str, s: Sess, svc: Svc, _: Agent) -> dict:
     """What the site's agent drives (site token): engine, engine settings, whether commands may run, and the
     heartbeat timeout (s) it must beat."""
@@ -249,7 +249,7 @@ def agent_config(site_id: str, s: Sess, svc: Svc, _: Agent) -> dict:
     }
 
 
-@api.post("/sites/{site_id}/agent/heartbeat", tags=["agents"])
+@api.post("/sites/{site_id}/agent/heartbeat", tags=["agents"], responses=errors(403, 404, 409, 422))
 def agent_heartbeat(site_id: str, body: HeartbeatIn, s: Sess, svc: Svc, who: Agent) -> dict:
     """The site's agent is alive and read this capacity from its engine (site token); an engine that does not
     answer takes the site down. Answers the site and the heartbeat timeout (s) the agent must beat."""
@@ -260,7 +260,7 @@ def agent_heartbeat(site_id: str, body: HeartbeatIn, s: Sess, svc: Svc, who: Age
     return {"site": out, "heartbeat_timeout_s": svc.cfg.heartbeat_timeout_s}
 
 
-@api.post("/sites/{site_id}/agent/claim", tags=["agents"])
+@api.post("/sites/{site_id}/agent/claim", tags=["agents"], responses=errors(403, 404, 409, 422))
 def agent_claim(site_id: str, body: ClaimIn, s: Sess, who: Agent) -> dict:
     """The jobs the site's agent must submit, poll and cancel (site token)."""
     out = agents.claim(s, site_id, body.limit, who.actor)
@@ -268,7 +268,7 @@ def agent_claim(site_id: str, body: ClaimIn, s: Sess, who: Agent) -> dict:
     return out
 
 
-@api.post("/sites/{site_id}/agent/reports", tags=["agents"])
+@api.post("/sites/{site_id}/agent/reports", tags=["agents"], responses=errors(403, 404, 409, 422))
 def agent_reports(site_id: str, body: ReportManyIn, s: Sess, svc: Svc, who: Agent) -> dict:
     """Several reports at once, in one transaction (site token): one result per report, in order; `ok: false`
     means that job is not this site's to run any more - stop it in the engine."""
@@ -280,7 +280,7 @@ def agent_reports(site_id: str, body: ReportManyIn, s: Sess, svc: Svc, who: Agen
     return {"results": results}
 
 
-@api.post("/sites/{site_id}/agent/jobs/{job_id}/report", tags=["agents"])
+@api.post("/sites/{site_id}/agent/jobs/{job_id}/report", tags=["agents"], responses=errors(403, 404, 409, 422))
 def agent_report(site_id: str, job_id: str, body: ReportIn, s: Sess, svc: Svc, who: Agent) -> dict:
     """What the engine says about one job: running (with its engine reference), done, failed (exit code, engine
     reason; `lost` retries it elsewhere) or cancelled (the stop is confirmed); optional logs (site token).
