@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from suanwang.errors import SuanwangError
@@ -18,24 +21,52 @@ from suanwang.errors import SuanwangError
 # Piped output (CI logs, `| less`) gets a wide table instead of rich's 80-column default; a terminal keeps its width.
 _WIDTH = int(os.environ.get("COLUMNS") or 0) or (None if sys.stdout.isatty() else 160)
 console = Console(width=_WIDTH)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 err_console = Console(stderr=True, width=_WIDTH)
 
 
+def fail(message: str) -> None:
+    """Print 'error: <message>' as one line on stderr (control characters escaped) and exit with code 2."""
+    line = " ".join(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(message)).split())
+    err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
 def friendly_errors(fn: Callable) -> Callable:
-    """Decorator: a SuanwangError (or a bad file path) prints 'error: ...' and exits with code 2."""
+    """Decorator: a SuanwangError, a file that cannot be read or written, or an input too deep to handle prints
+    one line 'error: ...' on stderr and exits with code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except SuanwangError as e:
-            err_console.print(f"[red]error:[/red] {e}", highlight=False)
-            raise typer.Exit(2) from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-            err_console.print(f"[red]error:[/red] {e.strerror}: {e.filename}", highlight=False)
-            raise typer.Exit(2) from None
+            fail(str(e))
+        except OSError as e:  # a path that cannot be read or written (an unwritable --out, a full disk)
+            where = e.filename if e.filename is not None else ""
+            fail(f"{where}: {e.strerror or e} - check the path and its permissions")
+        except RecursionError:
+            fail("the input nests too deeply - flatten it")
+        except MemoryError:
+            fail("the input is too large for this machine's memory - give a smaller one")
 
     return wrapper
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with every non-finite float (inf, NaN) replaced by None: JSON has no Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def dump_json(payload: Any) -> str:
+    """Strict JSON text for scripts (never NaN or Infinity), indented, non-ASCII kept."""
+    return json.dumps(finite_json(payload), ensure_ascii=False, indent=2, default=str, allow_nan=False)
 
 
 def emit(
@@ -49,7 +80,7 @@ def emit(
     """Print `rows` as a rich table, or as JSON ({"meta": ..., "rows": [...]}) when `as_json`."""
     if as_json:
         payload: Any = {"meta": meta, "rows": list(rows)} if meta else list(rows)
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.write(dump_json(payload) + "\n")
         return
     columns = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title, show_lines=False, header_style="bold cyan")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from suanwang.cli import atlas_cmd, network_cmd, place_cmd, service_cmd, simulate_cmd
+from suanwang.cli import atlas_cmd, client_cmd, network_cmd, place_cmd, service_cmd, simulate_cmd
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -17,6 +17,7 @@ app.add_typer(network_cmd.app, name="network", help="The network model (数网):
 place_cmd.register(app)
 simulate_cmd.register(app)
 service_cmd.register(app)
+client_cmd.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

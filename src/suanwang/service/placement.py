@@ -72,6 +72,7 @@ def to_job(row: JobRow, tenant: str) -> Job:
         tenant=tenant,
         priority=row.priority,
         command=row.command,
+        labels=tuple(row.labels or ()),
     )
 
 
