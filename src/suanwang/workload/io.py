@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -170,29 +171,39 @@ def jobs_from_dicts(
     return jobs
 
 
-def _csv_rows(text: str, file: str) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row) for each data row of a CSV text; '#' lines are comments, blank lines are skipped.
+def _csv_records(text: str):
+    """(first line number, values) of each CSV record; blank records and '#' comment lines are skipped. Quoted
+    values may span lines (a command with newlines)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        if values and not values[0].startswith("#") and any(v.strip() for v in values):
+            yield start, values
 
-    The header must name each column once."""
-    lines = [
-        (i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.startswith("#")
-    ]
-    if not lines:
+
+def _csv_rows(text: str, file: str) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) for each data row of a CSV text; the header must name each job field at most once."""
+    try:
+        records = list(_csv_records(text))
+    except csv.Error as e:
+        raise JobError(file, None, None, f"is not valid CSV ({e})", "check the quotes") from None
+    if not records:
         return []
-    reader = csv.reader(line for _, line in lines)
-    header_row = lines[0][0]
-    header = [h.strip() for h in next(reader)]
+    header_row, header = records[0][0], [h.strip() for h in records[0][1]]
     for i, h in enumerate(header):
         if h in header[:i]:
             raise JobError(file, header_row, shown(h)[1:-1], "is a repeated column", "name each column once")
         if h not in FIELDS:
             close = difflib.get_close_matches(h, FIELDS, n=1, cutoff=0.4)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise JobError(
-                file, header_row, shown(h)[1:-1], "is not a job field", f"{hint}fields are {', '.join(FIELDS)}"
-            )
+            fix = f"{hint}fields are {', '.join(FIELDS)}"
+            raise JobError(file, header_row, shown(h)[1:-1], "is not a job field", fix)
     out = []
-    for (n, _), values in zip(lines[1:], reader, strict=False):
+    for n, values in records[1:]:
         if len(values) > len(header):
             raise JobError(file, n, None, f"has {len(values)} values for {len(header)} columns", "quote commas")
         out.append((n, dict(zip(header, values, strict=False))))
