@@ -25,10 +25,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 err_console = Console(stderr=True, width=_WIDTH)
 
 
+def one_line(message: str) -> str:
+    """`message` on one line: control characters escaped, runs of white space one space, rich markup escaped."""
+    return escape(" ".join(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(message)).split()))
+
+
 def fail(message: str) -> None:
-    """Print 'error: <message>' as one line on stderr (control characters escaped) and exit with code 2."""
-    line = " ".join(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(message)).split())
-    err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    """Print 'error: <message>' as one line on stderr and exit with code 2."""
+    err_console.print(f"[red]error:[/red] {one_line(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from suanwang.cli import atlas_cmd, client_cmd, network_cmd, place_cmd, service_cmd, simulate_cmd
+from suanwang.cli.common import err_console, one_line
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -20,5 +23,20 @@ service_cmd.register(app)
 client_cmd.register(app)
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console entry: run the app; a usage error (bad option value, unknown option) is one line, exit code 2."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except typer.TyperException as e:  # click's usage errors: BadParameter, NoSuchOption, MissingParameter, ...
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:  # a bare group: its help
+            sys.stdout.write(ctx.get_help() + "\n")
+            sys.exit(0)
+        where = f" - see `{ctx.command_path} --help`" if ctx is not None else ""
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        err_console.print(f"[red]error:[/red] {one_line(message)}{where}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("[red]error:[/red] interrupted", highlight=False)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
