@@ -99,6 +99,10 @@ def load_json_text(text: str, file: str, error: type[DataError] = DataError) -> 
     except json.JSONDecodeError as e:
         raise error(file, e.lineno, None, f"is not valid JSON ({e.msg})", "check the brackets and commas") from None
     except ValueError as e:
+        if "digits" in str(e):  # Python's bound on int parsing (sys.get_int_max_str_digits)
+            raise error(
+                file, None, None, "holds a number of more than 4300 digits", "write a number in range"
+            ) from None
         raise error(file, None, None, str(e), "write a finite number, or leave the field out") from None
     except RecursionError:
         raise error(file, None, None, "nests too deeply", "flatten the document") from None

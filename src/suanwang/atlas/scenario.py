@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from suanwang.atlas.loader import Assumption, Atlas, build_atlas, inside_china, load_atlas
 from suanwang.atlas.model import Province, Site
 from suanwang.errors import ScenarioError, UnknownPlaceError
-from suanwang.safeio import load_yaml, read_text, shown
+from suanwang.safeio import has_control, load_yaml, read_text, shown
 
 if TYPE_CHECKING:  # network sits above atlas in the layers; only load_scenario builds one, imported late
     from suanwang.network.model import Network
@@ -40,7 +40,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
-Text = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")]  # names: no control characters
+def _no_control(text: str) -> str:
+    if has_control(text) is not None:
+        raise ValueError(f"{shown(text)} contains a control character - remove it")
+    return text
+
+
+Text = Annotated[str, Field(max_length=200), AfterValidator(_no_control)]  # names, labels: no control characters
 
 
 class SiteSpec(Strict):
@@ -138,7 +144,8 @@ def _loc(loc: tuple) -> str:
 def _from_validation(e: ValidationError, file: str, row: int | None = None, prefix: str = "") -> ScenarioError:
     """The first pydantic error as a ScenarioError naming file, row and field, with a fix."""
     err = e.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("float", "function-after"))))
+    skip = ("float", "function-after", "constrained-")
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(skip)))
     field = prefix + _loc(loc) if loc else (prefix or None)
     more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
     given = f" (got {shown(err['input'])})" if err["type"] != "missing" else ""

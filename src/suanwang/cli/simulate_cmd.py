@@ -53,7 +53,7 @@ def _site_id(atlas, name: str, option: str) -> str:
     try:
         return atlas.site(name).id
     except UnknownPlaceError as e:
-        raise SimulateArgumentError(f"{option}: {e}") from None
+        raise SimulateArgumentError(f"{option}: {e} - list site ids with `suanwang atlas sites`") from None
 
 
 def _outages(specs: list[str], atlas):

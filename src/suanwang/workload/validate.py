@@ -34,7 +34,8 @@ class Bound:
     def describe(self) -> str:
         kind = "a whole number" if self.integer else "a finite number"
         op = ">" if self.strict_low else ">="
-        return f"{kind} {op} {self.low:g} and <= {self.high:g}"
+        high = f"{self.high:,.0f}" if self.integer else f"{self.high:g}"
+        return f"{kind} {op} {self.low:g} and <= {high}"
 
     def field_kwargs(self) -> dict[str, Any]:
         """The same bounds as pydantic `Field` keyword arguments (for the API schema)."""
