@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -93,15 +94,32 @@ def tenant_token(server) -> str:
     return token
 
 
-def test_readme_submit_and_jobs_examples_work(server, tenant_token):
-    # README: suanwang submit --server http://127.0.0.1:8000 --token T --origin 许昌 --cpu 16 --runtime-h 4
-    p = run(
-        "submit", "--server", server, "--token", tenant_token, "--origin", "许昌", "--cpu", "16", "--runtime-h", "4"
-    )
-    assert p.returncode == 0, p.stderr
-    assert "submitted" in p.stdout and "许昌" in p.stdout and "acme" in p.stdout
-    p = run("jobs", "--server", server, "--token", tenant_token)
-    assert p.returncode == 0 and "in all)" in p.stdout and "许昌" in p.stdout
+def readme_client_lines() -> list[list[str]]:
+    """The README's client examples (`suanwang tenant|token|submit|jobs|sites ...`), comments dropped."""
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    lines = [line.split("  #")[0].strip() for line in text.splitlines()]
+    client = ("suanwang tenant ", "suanwang token ", "suanwang submit ", "suanwang jobs ", "suanwang sites ")
+    return [shlex.split(line)[1:] for line in lines if line.startswith(client)]
+
+
+def test_readme_client_examples_work_as_written(server):
+    """Each README line, run as written with the example URL, `secret` and `T` replaced by this test's values."""
+    lines = readme_client_lines()
+    assert [args[0] for args in lines] == ["tenant", "token", "submit", "jobs", "sites"]
+    token = None
+    for args in lines:
+        args = [server if a == "http://127.0.0.1:8000" else ADMIN if a == "secret" else a for a in args]
+        args = [token if a == "T" else a for a in args]
+        p = run(*args)
+        assert p.returncode == 0, (args, p.stderr)
+        if args[0] == "token":
+            token = p.stdout.strip()
+        if args[0] == "submit":
+            assert "submitted" in p.stdout and "许昌" in p.stdout and "demo" in p.stdout
+        if args[0] == "jobs":
+            assert "jobs (1 in all)" in p.stdout and "许昌" in p.stdout
+        if args[0] == "sites":
+            assert len(json.loads(p.stdout)) > 10
 
 
 def test_submit_json_from_options_and_file_is_idempotent_with_a_key(server, tenant_token, tmp_path):
