@@ -144,7 +144,10 @@ def _loc(loc: tuple) -> str:
 def _from_validation(e: ValidationError, file: str, row: int | None = None, prefix: str = "") -> ScenarioError:
     """The first pydantic error as a ScenarioError naming file, row and field, with a fix."""
     err = e.errors()[0]
-    skip = ("float", "function-after", "constrained-")
+    if isinstance(err["input"], dict | list):  # a union (number or mapping): report the branch that was meant
+        same = [x for x in e.errors() if x["loc"][:2] == err["loc"][:2]]
+        err = max(same, key=lambda x: len(x["loc"]))
+    skip = ("float", "function-after", "constrained-", "AssumptionSpec")
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(skip)))
     field = prefix + _loc(loc) if loc else (prefix or None)
     more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
