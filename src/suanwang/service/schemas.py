@@ -20,7 +20,7 @@ from suanwang.workload.validate import (
 
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]  # site capacity
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False, le=1e12)]
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]  # no control chars
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
 
@@ -102,7 +102,7 @@ class SiteIn(Strict):
     cpu_cores: Count
     gpu_cards: Count = 0
     price_cny_per_kwh: Annotated[float, Field(ge=0, le=1e3, allow_inf_nan=False)] | None = None
-    labels: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=32)] = []
+    labels: Annotated[list[Label], Field(max_length=MAX_LABELS)] = []
     executor: Literal["local"] = "local"
     monitored: bool = True
 
@@ -115,6 +115,6 @@ class SitePatch(Strict):
     price_cny_per_kwh: Annotated[float, Field(ge=0, le=1e3, allow_inf_nan=False)] | None = None
     green_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
     pue: Annotated[float, Field(ge=1, le=10, allow_inf_nan=False)] | None = None
-    labels: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=32)] | None = None
+    labels: Annotated[list[Label], Field(max_length=MAX_LABELS)] | None = None
     status: Literal["up", "down"] | None = None
     monitored: bool | None = None
