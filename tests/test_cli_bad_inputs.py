@@ -31,6 +31,12 @@ CASES = [
     ("header-only job file", ["place", "--jobs", "{bad}/jobs-header-only.csv"], "only a header"),
     ("empty JSON list", ["place", "--jobs", "{bad}/jobs-empty.json"], "holds no jobs"),
     ("repeated column", ["place", "--jobs", "{bad}/jobs-repeated-column.csv"], "repeated column"),
+    ("repeated JSON key", ["place", "--jobs", "{bad}/jobs-repeated-key.json"], "repeats the key 'cpu_cores'"),
+    (
+        "repeated YAML key",
+        ["atlas", "sites", "--scenario", "{bad}/scenario-repeated-key.yaml"],
+        "repeats the key 'pue'",
+    ),
     ("unknown column", ["place", "--jobs", "{bad}/jobs-unknown-column.csv"], "did you mean"),
     ("job file type", ["place", "--jobs", "{bad}/jobs.txt"], "not a job file type"),
     ("NUL in an id", ["place", "--jobs", "{bad}/jobs-nul-id.json"], "control character"),

@@ -88,14 +88,38 @@ def read_text(
         ) from None
 
 
+class _Refused(ValueError):
+    """A document the loaders refuse: what is wrong and the fix."""
+
+    def __init__(self, problem: str, fix: str):
+        super().__init__(problem)
+        self.fix = fix
+
+
+class _YamlRefused(yaml.YAMLError):
+    def __init__(self, problem: str, fix: str):
+        super().__init__(problem)
+        self.fix = fix
+
+
 def _no_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
+    raise _Refused(f"{name} is not a number JSON allows", "write a finite number, or leave the field out")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Refused(f"an object repeats the key {shown(k)}", "give each key once")
+        out[k] = v
+    return out
 
 
 def load_json_text(text: str, file: str, error: type[DataError] = DataError) -> Any:
-    """Parse JSON text; DataError naming the line for bad syntax, NaN or Infinity, or nesting past Python's limit."""
+    """Parse JSON text; `error` naming the line for bad syntax, and for NaN or Infinity, a repeated key or nesting
+    past Python's limit."""
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise error(file, e.lineno, None, f"is not valid JSON ({e.msg})", "check the brackets and commas") from None
     except ValueError as e:
@@ -109,7 +133,8 @@ def load_json_text(text: str, file: str, error: type[DataError] = DataError) -> 
 
 
 class _LimitedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents nesting deeper than MAX_DEPTH or expanding (aliases) past MAX_YAML_NODES."""
+    """SafeLoader that refuses documents nesting deeper than MAX_DEPTH, expanding (aliases) past MAX_YAML_NODES,
+    or repeating a key in a mapping (which YAML would silently resolve to the last value)."""
 
     def __init__(self, stream):
         super().__init__(stream)
@@ -126,7 +151,8 @@ class _LimitedLoader(yaml.SafeLoader):
         self._depth += 1
         if self._depth > MAX_DEPTH:
             mark = self.peek_event().start_mark
-            raise yaml.YAMLError(f"nests deeper than {MAX_DEPTH} levels (the limit) near line {mark.line + 1}")
+            problem = f"nests deeper than {MAX_DEPTH} levels (the limit) near line {mark.line + 1}"
+            raise _YamlRefused(problem, "flatten the document")
         before = self._total
         node = super().compose_node(parent, index)
         self._depth -= 1
@@ -135,15 +161,26 @@ class _LimitedLoader(yaml.SafeLoader):
         self._check(node.start_mark)
         return node
 
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep) if key_node.tag != "tag:yaml.org,2002:merge" else None
+            if key is not None and isinstance(key, str | int | float | bool) and key in seen:
+                line = key_node.start_mark.line + 1
+                raise _YamlRefused(f"repeats the key {shown(key)} at line {line}", "give each key once")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
     def _add(self, weight: int, mark) -> None:
         self._total += weight
         self._check(mark)
 
     def _check(self, mark) -> None:
         if self._total > MAX_YAML_NODES:
-            raise yaml.YAMLError(
+            raise _YamlRefused(
                 f"expands (through aliases) to more than {MAX_YAML_NODES:,} values (the limit) "
-                f"near line {mark.line + 1}"
+                f"near line {mark.line + 1}",
+                "write the values out, or use fewer aliases",
             )
 
 
@@ -159,8 +196,10 @@ def load_yaml_text(text: str, file: str, error: type[DataError] = DataError) -> 
         mark = e.problem_mark or e.context_mark
         line = None if mark is None else mark.line + 1
         raise error(file, line, None, "is not valid YAML", "fix the syntax near that line") from None
+    except _YamlRefused as e:
+        raise error(file, None, None, str(e), e.fix) from None
     except yaml.YAMLError as e:
-        raise error(file, None, None, str(e), "simplify the document") from None
+        raise error(file, None, None, f"is not valid YAML ({shown(str(e), 80)})", "fix the syntax") from None
     except RecursionError:
         raise error(file, None, None, "nests too deeply", "flatten the document") from None
 
