@@ -32,3 +32,12 @@ def test_dump_json_is_strict_and_keeps_every_finite_value(value):
     text = dump_json(value)
     back = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     assert _same(value, back)
+
+
+def test_table_cells_cannot_drive_the_terminal_or_inject_markup(capsys):
+    from suanwang.cli.common import emit
+
+    emit([{"id": "\x1b[2J[red]x[/red]\x9b1m", "n": 1.23456}], ["id", "n"])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x9b" not in out
+    assert "\\x1b[2J[red]x[/red]\\x9b1m" in out and "1.23" in out

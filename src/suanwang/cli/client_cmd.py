@@ -6,13 +6,14 @@ turns every refusal, an unreachable server or an answer that is not the API's in
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 
-from suanwang.cli.common import console, emit, friendly_errors
+from suanwang.cli.common import console, emit, friendly_errors, safe_text
 from suanwang.errors import SuanwangError
 from suanwang.safeio import MAX_JOB_FILE_BYTES, load_json_text, read_text
 from suanwang.workload.validate import JobFieldError, check_values
@@ -68,7 +69,9 @@ def call(method: str, server: str, token: str, path: str, *, headers: dict | Non
         why = _one_line(str(e) or type(e).__name__)
         raise ServerError(f"cannot reach {server}: {why} - is `suanwang serve` running there (--server)?") from None
     if r.status_code >= 400:
-        raise ServerError(f"HTTP {r.status_code} from {server}: {_detail(r)}")
+        retry = r.headers.get("Retry-After")
+        later = f" - the server asks to retry after {_one_line(retry)[:20]} s" if retry else ""
+        raise ServerError(f"HTTP {r.status_code} from {server}: {_detail(r)}{later}")
     try:
         return r.json()
     except ValueError:
@@ -194,7 +197,7 @@ def logs(
     if as_json:
         emit([out], as_json=True)
     else:
-        console.out(out.get("logs", ""), end="", highlight=False)
+        sys.stdout.write(safe_text(str(out.get("logs", ""))))  # a job's output cannot drive this terminal
 
 
 @friendly_errors

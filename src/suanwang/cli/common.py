@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from suanwang.errors import SuanwangError
 
@@ -27,7 +28,7 @@ err_console = Console(stderr=True, width=_WIDTH)
 
 def one_line(message: str) -> str:
     """`message` on one line: control characters escaped, runs of white space one space, rich markup escaped."""
-    return escape(" ".join(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(message)).split()))
+    return escape(" ".join(safe_text(str(message)).split()))
 
 
 def fail(message: str) -> None:
@@ -55,6 +56,19 @@ def friendly_errors(fn: Callable) -> Callable:
             fail("the input is too large for this machine's memory - give a smaller one")
 
     return wrapper
+
+
+def safe_text(text: str) -> str:
+    """`text` with control characters (other than tab and newline) shown as \\xNN: output cannot drive the
+    terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def cell_text(value: Any) -> str:
+    """A table cell: empty for None, 3 significant digits for floats, control characters escaped."""
+    if value is None:
+        return ""
+    return f"{value:.3g}" if isinstance(value, float) else safe_text(str(value))
 
 
 def finite_json(value: Any) -> Any:
@@ -91,12 +105,7 @@ def emit(
     for c in columns:
         table.add_column(c, overflow="fold")
     for r in rows:
-        table.add_row(
-            *(
-                "" if r.get(c) is None else f"{r.get(c):.3g}" if isinstance(r.get(c), float) else str(r.get(c))
-                for c in columns
-            )
-        )
+        table.add_row(*(Text(cell_text(r.get(c))) for c in columns))  # Text: a value is never read as markup
     console.print(table)
     if meta:
         for k, v in meta.items():
