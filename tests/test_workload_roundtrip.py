@@ -170,3 +170,41 @@ def test_labels_reach_the_scheduler(world):
     world.tick()
     got = world.client.get(f"/api/v1/jobs/{r.json()['id']}", headers=world.acme).json()
     assert got["site_id"] == ai_site, got
+
+
+number = st.one_of(
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 0.0, -0.0, 1e308, 2**31 - 1, 2**31, 1e6, 1e6 + 1e-9, 1e7, 1e12, 1e12 * 1.0001, -1000, 1001]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.dictionaries(
+        st.sampled_from(["cpu_cores", "gpu_cards", "mem_gb", "runtime_h", "input_gb", "max_latency_ms", "priority"]),
+        number,
+        max_size=3,
+    ),
+    deadline=st.none() | number,
+)
+def test_the_api_and_job_files_accept_exactly_the_same_numbers(values, deadline):
+    """The same values, as an API body and as a job file row (submit_h 0, so the deadlines mean the same): the
+    API accepts them exactly when the job file does."""
+    from pydantic import ValidationError
+
+    from suanwang.service.schemas import JobIn
+
+    body = {"origin": "许昌", **values, **({} if deadline is None else {"deadline_h": deadline})}
+    try:
+        JobIn.model_validate(body)
+        api_ok = True
+    except ValidationError:
+        api_ok = False
+    try:
+        jobs_from_dicts([{"id": "a", **body}], ATLAS, "jobs.json")
+        file_ok = True
+    except JobError:
+        file_ok = False
+    assert api_ok == file_ok, body

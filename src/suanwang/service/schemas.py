@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from suanwang.workload.job import DataClass, LatencyClass
@@ -37,9 +37,15 @@ class TokenIn(Strict):
     tenant: Name | None = Field(None, description="required for role tenant")
 
 
+def _not_bool(value):
+    if isinstance(value, bool):  # JSON true is not 1 core (job files refuse it too)
+        raise ValueError("is true / false, not a number - give a number")
+    return value
+
+
 def _num(name: str, kind: type = float):
     """The pydantic type of a job's numeric field, with the bounds of workload.validate.BOUNDS."""
-    return Annotated[kind, Field(**BOUNDS[name].field_kwargs())]
+    return Annotated[kind, BeforeValidator(_not_bool), Field(**BOUNDS[name].field_kwargs())]
 
 
 def _text(name: str):
@@ -75,7 +81,7 @@ class JobIn(Strict):
     @model_validator(mode="after")
     def _shared_rules(self) -> JobIn:
         try:
-            check_values(self.__dict__, relative_deadline=True)
+            check_values(self.__dict__, relative_deadline=True, bounded=True)  # the fields carry BOUNDS already
         except JobFieldError as e:
             error = PydanticCustomError("job_value", "{problem} - {fix}", {"problem": e.problem, "fix": e.fix})
             details = InitErrorDetails(type=error, loc=(e.field,), input=getattr(self, e.field, None))

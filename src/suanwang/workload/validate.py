@@ -128,18 +128,21 @@ def check_job(cpu_cores: int, gpu_cards: int, runtime_h: float, submit_h: float,
         )
 
 
-def check_values(values: Mapping[str, Any], *, relative_deadline: bool) -> None:
+def check_values(values: Mapping[str, Any], *, relative_deadline: bool, bounded: bool = False) -> None:
     """Check typed job values (absent or None fields take their defaults): numbers, texts, labels and the rules
     between fields. `relative_deadline`: deadline_h counts from submission (the API) rather than from the
-    scenario start (job files). Raises JobFieldError naming the first bad field."""
-    for name in BOUNDS:
-        if values.get(name) is not None:
-            check_number(name, values[name])
+    scenario start (job files). `bounded`: the numbers and labels were already checked against BOUNDS and the
+    label rules (a schema built from them), so only texts and the rules between fields remain. Raises
+    JobFieldError naming the first bad field."""
+    if not bounded:
+        for name in BOUNDS:
+            if values.get(name) is not None:
+                check_number(name, values[name])
+        if values.get("labels") is not None:
+            check_labels(values["labels"])
     for name in MAX_TEXT_CHARS:
         if values.get(name) is not None:
             check_text(name, values[name])
-    if values.get("labels") is not None:
-        check_labels(values["labels"])
     submit_h = 0.0 if relative_deadline else values.get("submit_h") or 0.0
     check_job(
         values.get("cpu_cores", 1) if values.get("cpu_cores") is not None else 1,
