@@ -90,15 +90,18 @@ CASES = [
     ),  # fmt: skip
     ("missing job file", ["place", "--jobs", "{bad}/no-such.csv"], "not found"),
     ("a folder as job file", ["place", "--jobs", "{tmp}/folder.csv"], "folder"),
+    ("a pipe as job file", ["place", "--jobs", "{tmp}/pipe.csv"], "pipe"),
 ]
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
-    """Inputs too large to keep in the repository: a 100,000-level JSON document, a folder named like a file."""
+    """Inputs that cannot live in the repository: a 100,000-level JSON document, a folder named like a file, a
+    pipe."""
     tmp = tmp_path_factory.mktemp("bad")
     (tmp / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     (tmp / "folder.csv").mkdir()
+    os.mkfifo(tmp / "pipe.csv")  # nobody writes to it: opening it would wait forever
     return tmp
 
 

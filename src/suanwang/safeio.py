@@ -57,11 +57,14 @@ def read_text(
     """The text of a UTF-8 file (a BOM is dropped); `error` (a DataError) for a file over `max_bytes`, a binary
     or a non-UTF-8 one.
 
-    Reads at most `max_bytes` + 1 bytes, so an endless file (a FIFO, /dev/zero) costs bounded time and memory."""
+    Reads at most `max_bytes` + 1 bytes, so an endless file (/dev/zero) costs bounded time and memory; a pipe is
+    refused before it is opened."""
     path = Path(path)
     name = shown_as or str(path)
     if path.is_dir():
         raise error(name, None, None, "is a folder, not a file", "give the path of a file")
+    if path.is_fifo() or path.is_socket():  # opening a pipe with no writer would wait forever
+        raise error(name, None, None, "is a pipe or socket, not a file", "give the path of a regular file")
     try:
         with path.open("rb") as f:
             data = f.read(max_bytes + 1)
