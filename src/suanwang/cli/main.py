@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -24,7 +25,8 @@ client_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry: run the app; a usage error (bad option value, unknown option) is one line, exit code 2."""
+    """Console entry: run the app; a usage error (bad option value, unknown option) is one line, exit code 2; an
+    unexpected error (a bug) is one line too, exit code 1."""
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.TyperException as e:  # click's usage errors: BadParameter, NoSuchOption, MissingParameter, ...
@@ -39,4 +41,14 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("[red]error:[/red] interrupted", highlight=False)
         sys.exit(130)
+    except Exception as e:  # a bug, not the user's input: still one line (SUANWANG_DEBUG=1 shows the traceback)
+        if os.environ.get("SUANWANG_DEBUG"):
+            raise
+        problem = one_line(f"{type(e).__name__}: {e}")[:300]
+        err_console.print(
+            f"[red]error:[/red] unexpected {problem} - this is a bug; SUANWANG_DEBUG=1 shows where",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
