@@ -1,10 +1,11 @@
 """The corpus of hostile and broken inputs (tests/fixtures/bad_inputs/): each one, run through the console script,
-ends within its time limit with exit code 2 and exactly one line on stderr that names what was wrong - never a
-traceback, a hang, an echo of the expanded input, or a silent success."""
+ends within its time and memory limits with exit code 2 and exactly one line on stderr that names what was
+wrong - never a traceback, a hang, an echo of the expanded input, or a silent success."""
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -16,6 +17,12 @@ SUANWANG = str(Path(sys.executable).with_name("suanwang"))
 BAD = Path(__file__).parent / "fixtures" / "bad_inputs"
 TIMEOUT_S = 60
 MAX_STDERR_CHARS = 600  # one line, never the expanded input
+MEMORY_BYTES = 2 * 2**30  # address space each run may use: bounded memory, not only bounded time
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+
 
 # (case id, arguments ({bad}: the corpus folder, {tmp}: a fresh folder), words the error must contain)
 CASES = [
@@ -110,7 +117,15 @@ def test_bad_input_is_one_line_exit_2(args, words, generated, tmp_path):
     argv = [a.format(bad=BAD, tmp=generated) for a in args]
     env = dict(os.environ, COLUMNS="200")
     start = time.monotonic()
-    p = subprocess.run([SUANWANG, *argv], capture_output=True, text=True, env=env, timeout=TIMEOUT_S, cwd=ROOT)
+    p = subprocess.run(
+        [SUANWANG, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT_S,
+        cwd=ROOT,
+        preexec_fn=_limit_memory,
+    )
     took = time.monotonic() - start
     assert "Traceback" not in p.stderr + p.stdout, p.stderr[-3000:]
     assert p.returncode == 2, (p.returncode, p.stdout[-500:], p.stderr[-500:])

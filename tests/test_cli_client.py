@@ -85,6 +85,8 @@ def tenant_token(server) -> str:
     assert json.loads(p.stdout)[0]["name"] == "acme"
     p = run("tenant", "list", server=server, token=ADMIN)
     assert p.returncode == 0 and "acme" in p.stdout
+    p = run("tenant", "list", "--json", server=server, token=ADMIN)
+    assert p.returncode == 0 and "acme" in [t["name"] for t in json.loads(p.stdout)]
     p = run("token", "create", "--role", "tenant", "--tenant", "acme", server=server, token=ADMIN)
     assert p.returncode == 0, p.stderr
     token = p.stdout.strip()
@@ -152,6 +154,9 @@ def test_job_cancel_and_logs(server, tenant_token):
     assert run("logs", job_id, server=server, token=tenant_token).returncode == 0
     done = run("cancel", job_id, "--json", server=server, token=tenant_token)
     assert done.returncode == 0 and json.loads(done.stdout)[0]["state"] == "cancelled"
+    other = json.loads(run("submit", "--origin", "北京", "--json", server=server, token=tenant_token).stdout)[0]["id"]
+    table = run("cancel", other, server=server, token=tenant_token)
+    assert table.returncode == 0 and "cancelled" in table.stdout and other in table.stdout
     assert "HTTP 409" in refused(run("cancel", job_id, server=server, token=tenant_token))
     assert "HTTP 404" in refused(run("job", "job_nope", server=server, token=tenant_token))
     assert "HTTP 404" in refused(run("job", "../../tenants", server=server, token=tenant_token))
