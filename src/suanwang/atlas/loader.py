@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import importlib.resources
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
-import numpy as np
 import yaml
 
-from suanwang.atlas.model import Hub, Place, Province, Site
+from suanwang.atlas.model import DEFAULT_CARBON_YEAR, CarbonYearError, Hub, Place, Province, Site
 from suanwang.atlas.places import NameIndex
+from suanwang.atlas.tables import DATA, number, read_csv
+from suanwang.atlas.tariffs import Tariffs, load_tariffs
 from suanwang.errors import DataError
-
-DATA = importlib.resources.files("suanwang.atlas") / "data"
-
-
-def read_csv(path, name: str | None = None) -> list[dict[str, str]]:
-    """Rows of a CSV file as dicts; lines starting with '#' are comments."""
-    name = name or Path(str(path)).name
-    with path.open(encoding="utf-8") as f:
-        lines = [line for line in f if not line.startswith("#")]
-    return list(csv.DictReader(lines))
-
-
-def number(row: dict[str, str], key: str, file: str, i: int, *, allow_empty: bool = False) -> float | None:
-    """Parse a numeric field; a bad value raises DataError naming file, row and field."""
-    raw = (row.get(key) or "").strip()
-    if not raw:
-        if allow_empty:
-            return None
-        raise DataError(file, i, key, "is empty", "give a number")
-    try:
-        return float(raw)
-    except ValueError:
-        raise DataError(file, i, key, f"'{raw}' is not a number", "give a number such as 0.5") from None
 
 
 @dataclass
@@ -58,8 +33,8 @@ class Atlas:
     sites: list[Site]
     places: list[Place]
     assumptions: dict[str, Assumption]
-    tou_multiplier: np.ndarray  # 24 hourly price multipliers, normalised to a daily mean of 1
-    tou_band: list[str]
+    tariffs: Tariffs  # provincial time-of-use areas, hours and period prices (atlas/tariffs.py)
+    carbon_year: int = DEFAULT_CARBON_YEAR  # the year of grid CO2 factors every carbon figure uses
     _site_index: NameIndex[Site] = field(init=False, repr=False)
     _place_index: NameIndex[Place] = field(init=False, repr=False)
     _province_index: NameIndex[Province] = field(init=False, repr=False)
@@ -99,6 +74,37 @@ class Atlas:
         """The province with this id, adcode or name (中文 / English); UnknownPlaceError suggests close names."""
         return self._province_index.get(name)
 
+    @property
+    def carbon_years(self) -> list[int]:
+        """The years for which every province has a grid CO2 factor."""
+        years = set.intersection(*(set(p.co2_kg_per_kwh) for p in self.provinces.values()))
+        return sorted(years)
+
+    def check_carbon_year(self, year: int) -> int:
+        """`year` if every province has a factor for it; CarbonYearError (naming the years there are) otherwise."""
+        if year not in self.carbon_years:
+            raise CarbonYearError(year, self.carbon_years)
+        return year
+
+    def with_carbon_year(self, year: int | None) -> Atlas:
+        """This atlas with `year` as its carbon year (checked); None keeps the current one. Mutates and returns self."""
+        if year is not None:
+            self.carbon_year = self.check_carbon_year(year)
+        return self
+
+    def co2(self, province_id: str) -> float:
+        """Grid CO2 factor in kgCO2/kWh of a province in the atlas's carbon year."""
+        return self.provinces[province_id].co2(self.carbon_year)
+
+    def tariff_area(self, site: Site) -> str:
+        """The time-of-use tariff area of a site: that of the nearest city of its province (tou_areas.csv lists
+        the cities of split provinces), else the province's own area."""
+        cities = [p for p in self.places if p.province_id == site.province_id]
+        if not cities:
+            return site.province_id
+        near = min(cities, key=lambda p: (p.lat - site.lat) ** 2 + ((p.lon - site.lon) * 0.8) ** 2)
+        return self.tariffs.area_id(site.province_id, near.adcode)
+
     def value(self, key: str) -> float:
         """The value of a named modelling assumption (see data/assumptions.yaml)."""
         return self.assumptions[key].value
@@ -120,7 +126,64 @@ def _price_basis(p: Province, delta_source: str = "") -> str:
     return f"{text}; site delta: {delta_source}" if delta_source else text
 
 
+CO2_2023 = "co2_factors_2023.csv"
+
+
+def co2_2023() -> tuple[dict[str, float | None], dict[str, float]]:
+    """2023 grid CO2 factors in kgCO2/kWh from the MEE/NBS table (公告2025年第47号): (by province id, None where
+    the official table has no row - Tibet; by regional grid)."""
+    rows = read_csv(DATA / CO2_2023)
+    value = {r["id"]: number(r, "factor_kgco2_per_kwh", CO2_2023, i, allow_empty=True) for i, r in enumerate(rows, 2)}
+    scope = {r["id"]: r["scope"] for r in rows}
+    return (
+        {k: v for k, v in value.items() if scope[k] == "provincial"},
+        {k: v for k, v in value.items() if scope[k] == "regional"},
+    )
+
+
+def _co2_2023_of(r: dict[str, str], provincial: dict, regional: dict, i: int) -> float:
+    """A province's 2023 factor; a province flagged `assumption` without an official row (Tibet) takes its
+    regional grid's 2023 factor, as the 2021 and 2022 columns do."""
+    value = provincial.get(r["id"])
+    if value is None and r["co2_basis"] == "assumption":
+        value = regional.get(r["grid_region"])
+    if value is None:
+        raise DataError(CO2_2023, None, r["id"], "has no 2023 factor", "add the official row or flag an assumption")
+    return value
+
+
+def _price(r: dict[str, str], f: str, i: int) -> tuple[float, str, str]:
+    """(CNY/kWh, basis, note) of a province: the annual time-weighted mean of its sourced time-of-use period
+    prices where tou_prices.csv has its area, else provinces.csv's level (sourced or assumption)."""
+    tariffs = load_tariffs()
+    mean = tariffs.sourced_mean_cny_per_kwh(r["id"]) if r["id"] in tariffs.areas else None
+    if mean is None:
+        return number(r, "price_cny_per_kwh", f, i), r["price_basis"], r["price_note"]
+    snap = tariffs.areas[r["id"]].price
+    note = (
+        f"time-weighted annual mean of the {snap.price_month} period prices ({snap.user_class}, energy only, "
+        f"no demand charge) over the notice's hours; {snap.source}; confidence {snap.confidence}"
+    )
+    return mean, "sourced", note
+
+
+RENEWABLE = "renewable_weights.csv"
+
+
+def renewable_weights() -> dict[str, tuple[float | None, float | None]]:
+    """Province id -> (total, non-hydro) 2023 renewable consumption weights in %, None where not assessed."""
+    return {
+        r["province_id"]: (
+            number(r, "total_weight_pct", RENEWABLE, i, allow_empty=True),
+            number(r, "non_hydro_weight_pct", RENEWABLE, i, allow_empty=True),
+        )
+        for i, r in enumerate(read_csv(DATA / RENEWABLE), start=2)
+    }
+
+
 def _provinces() -> dict[str, Province]:
+    provincial_2023, regional_2023 = co2_2023()
+    weights = renewable_weights()
     pop_rows = read_csv(DATA / "province_population_nbs.csv")
     population = {r["region"]: float(r["2024"]) for r in pop_rows}
     out = {}
@@ -143,12 +206,13 @@ def _provinces() -> dict[str, Province]:
             co2_kg_per_kwh={
                 2021: number(r, "co2_2021_kg_per_kwh", f, i),
                 2022: number(r, "co2_2022_kg_per_kwh", f, i),
+                2023: _co2_2023_of(r, provincial_2023, regional_2023, i),
             },
             co2_basis=r["co2_basis"],
-            price_cny_per_kwh=number(r, "price_cny_per_kwh", f, i),
-            price_basis=r["price_basis"],
-            price_note=r["price_note"],
+            **dict(zip(("price_cny_per_kwh", "price_basis", "price_note"), _price(r, f, i), strict=True)),
             population_10k=population[key],
+            renewable_weight_pct=weights[r["id"]][0],
+            non_hydro_weight_pct=weights[r["id"]][1],
         )
     return out
 
@@ -213,8 +277,16 @@ def _clusters(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[
     return sites
 
 
+def province_roles(provinces: dict[str, Province]) -> dict[str, str]:
+    """The programme direction (east / west) of each province: the role of the hub whose clusters it hosts
+    (Sichuan and Chongqing: the demand-side Chengdu-Chongqing hub, east), else west for the NBS west region."""
+    hub_role = {r["id"]: r["role"] for r in read_csv(DATA / "hubs.csv")}
+    by_cluster = {r["province_id"]: hub_role[r["hub_id"]] for r in read_csv(DATA / "clusters.csv")}
+    return {pid: by_cluster.get(pid, "west" if p.region == "west" else "east") for pid, p in provinces.items()}
+
+
 def _provincial_dcs(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[Site]:
-    west = {"west"}
+    roles = province_roles(provinces)
     return [
         Site(
             id=f"{p.id}-dc",
@@ -229,7 +301,7 @@ def _provincial_dcs(provinces: dict[str, Province], a: dict[str, Assumption]) ->
             cpu_cores=round(p.population_10k * a["provincial_dc_cores_per_10k_people"].value),
             gpu_cards=round(p.population_10k * a["provincial_dc_gpus_per_10k_people"].value),
             price_cny_per_kwh=p.price_cny_per_kwh,
-            role="west" if p.region in west else "east",
+            role=roles[p.id],
             labels=("provincial", "gov-cloud"),
             notes={
                 "pue": _basis(a["provincial_dc_pue"]),
@@ -246,6 +318,7 @@ def _provincial_dcs(provinces: dict[str, Province], a: dict[str, Assumption]) ->
 
 
 def _extra_sites(provinces: dict[str, Province], a: dict[str, Assumption]) -> list[Site]:
+    roles = province_roles(provinces)
     out = []
     for i, r in enumerate(read_csv(DATA / "sites_extra.csv"), start=2):
         f = "sites_extra.csv"
@@ -264,7 +337,7 @@ def _extra_sites(provinces: dict[str, Province], a: dict[str, Assumption]) -> li
                 cpu_cores=int(number(r, "cpu_cores", f, i)),
                 gpu_cards=int(number(r, "gpu_cards", f, i)),
                 price_cny_per_kwh=p.price_cny_per_kwh,
-                role="east" if p.region != "west" else "west",
+                role=roles[p.id],
                 labels=tuple(r["labels"].split(";")),
                 notes={
                     "pue": _basis(a[r["pue_key"]]),
@@ -296,14 +369,6 @@ def _places() -> list[Place]:
     ]
 
 
-def _tou() -> tuple[np.ndarray, list[str]]:
-    rows = sorted(read_csv(DATA / "tou.csv"), key=lambda r: int(r["hour"]))
-    if [int(r["hour"]) for r in rows] != list(range(24)):
-        raise DataError("tou.csv", None, "hour", "must list hours 0..23 once each")
-    m = np.array([float(r["multiplier"]) for r in rows])
-    return m / m.mean(), [r["band"] for r in rows]
-
-
 def build_atlas(provinces: dict[str, Province], assumptions: dict[str, Assumption]) -> Atlas:
     """An atlas built from (possibly overridden) provinces and assumptions plus the shipped site tables.
 
@@ -318,8 +383,23 @@ def build_atlas(provinces: dict[str, Province], assumptions: dict[str, Assumptio
         + _extra_sites(provinces, assumptions)
         + _provincial_dcs(provinces, assumptions)
     )
-    tou, bands = _tou()
-    return Atlas(dict(provinces), hubs, sites, _places(), dict(assumptions), tou, bands)
+    atlas = Atlas(dict(provinces), hubs, sites, _places(), dict(assumptions), load_tariffs())
+    for s in sites:
+        s.notes.setdefault("tou", tou_note(atlas, s))
+    return atlas
+
+
+def tou_note(atlas: Atlas, site: Site) -> str:
+    """Where a site's time-of-use hours and period prices come from."""
+    area = atlas.tariffs.areas[atlas.tariff_area(site)]
+    snap = area.price
+    prices = (
+        f"period prices sourced ({snap.price_month} 95598 table, confidence {snap.confidence})"
+        if snap
+        else "period prices: assumption (median period / flat ratios of the sourced 95598 tables, scaled to the "
+        "site's average price)"
+    )
+    return f"hours: {area.name_zh} {area.doc_id} (confidence {area.confidence}); {prices}"
 
 
 @cache
@@ -327,18 +407,19 @@ def _load_national() -> Atlas:
     return build_atlas(_provinces(), _assumptions())
 
 
-def load_atlas() -> Atlas:
-    """The embedded national atlas: 31 provinces, 8 hubs, 10 clusters, Zhongyuan AI centre, 31 provincial DCs."""
+def load_atlas(carbon_year: int = DEFAULT_CARBON_YEAR) -> Atlas:
+    """The embedded national atlas: 31 provinces, 8 hubs, 10 clusters, Zhongyuan AI centre, 31 provincial DCs;
+    carbon figures use `carbon_year`'s grid factors (2021, 2022 or 2023; CarbonYearError otherwise)."""
     base = _load_national()
-    return Atlas(
+    atlas = Atlas(
         dict(base.provinces),
         dict(base.hubs),
         list(base.sites),
         list(base.places),
         dict(base.assumptions),
-        base.tou_multiplier.copy(),
-        list(base.tou_band),
+        base.tariffs,
     )
+    return atlas.with_carbon_year(carbon_year)
 
 
 @cache

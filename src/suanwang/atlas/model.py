@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from suanwang.errors import SuanwangError
+
+DEFAULT_CARBON_YEAR = 2023  # the latest year of official MEE/NBS provincial factors (公告2025年第47号)
+
+
+class CarbonYearError(SuanwangError):
+    """A carbon year the atlas has no factors for (the message names the years it has)."""
+
+    def __init__(self, year: int, years: list[int]):
+        have = ", ".join(str(y) for y in years)
+        super().__init__(
+            f"carbon year {year}: the atlas has grid CO2 factors for {have} only"
+            f" - use one of those (e.g. --carbon-year {years[-1]})"
+        )
+        self.year, self.years = year, years
+
 
 @dataclass(frozen=True)
 class Province:
@@ -20,16 +36,20 @@ class Province:
     region: str  # NBS economic region: east / central / west / northeast
     grid_region: str
     co2_kg_per_kwh: dict[int, float]
-    co2_basis: str  # "official" (MEE/NBS table) or "assumption"
+    co2_basis: str  # "official" (MEE/NBS tables) or "assumption" (Tibet: no official row in any year)
     price_cny_per_kwh: float
     price_basis: str  # "sourced" or "assumption"
     price_note: str
     population_10k: float  # NBS year-end resident population, 10,000 persons
+    renewable_weight_pct: float | None = None  # 2023 renewable consumption weight, % (发改办能源〔2023〕569号)
+    non_hydro_weight_pct: float | None = None  # its non-hydro part, %; None where not assessed (Tibet)
 
-    def co2(self, year: int = 2022) -> float:
-        """Grid CO2 factor in kgCO2/kWh for `year` (the latest year not after it)."""
-        years = [y for y in sorted(self.co2_kg_per_kwh) if y <= year] or sorted(self.co2_kg_per_kwh)
-        return self.co2_kg_per_kwh[years[-1]]
+    def co2(self, year: int = DEFAULT_CARBON_YEAR) -> float:
+        """Grid CO2 factor in kgCO2/kWh for `year`; CarbonYearError when the province has no factor for it."""
+        try:
+            return self.co2_kg_per_kwh[year]
+        except KeyError:
+            raise CarbonYearError(year, sorted(self.co2_kg_per_kwh)) from None
 
 
 @dataclass(frozen=True)

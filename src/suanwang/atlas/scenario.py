@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from suanwang.atlas.loader import Assumption, Atlas, build_atlas, inside_china, load_atlas
-from suanwang.atlas.model import Province, Site
+from suanwang.atlas.loader import Assumption, Atlas, build_atlas, inside_china, load_atlas, province_roles
+from suanwang.atlas.model import CarbonYearError, Province, Site
 from suanwang.errors import ScenarioError, UnknownPlaceError
 from suanwang.safeio import has_control, load_yaml, read_text, shown
 
@@ -113,6 +113,7 @@ class ScenarioFile(Strict):
 
     name: Text = Field(min_length=1)
     description: str = ""
+    carbon_year: int | None = None  # year of the grid CO2 factors (default: the atlas default, 2023)
     assumptions: dict[str, Annotated[float, Field(ge=0.0)] | AssumptionSpec] = Field(default_factory=dict)
     provinces: dict[str, ProvinceSpec] = Field(default_factory=dict)
     sites: list[SiteSpec] = Field(default_factory=list)
@@ -283,7 +284,7 @@ def _site(atlas: Atlas, spec: SiteSpec, old: Site | None, scenario: str, file: s
         cpu_cores=spec.cpu_cores,
         gpu_cards=spec.gpu_cards,
         price_cny_per_kwh=spec.price_cny_per_kwh or province.price_cny_per_kwh,
-        role=spec.role or ("west" if province.region == "west" else "east"),
+        role=spec.role or province_roles(atlas.provinces)[province_id],
         hub_id=spec.hub_id or "",
         labels=tuple(spec.labels or ()),
         notes={
@@ -312,6 +313,13 @@ def load_scenario(path: str | Path) -> Scenario:
         raise _from_validation(e, file) from None
     base = load_atlas()
     atlas = build_atlas(_apply_provinces(spec, base, file), _apply_assumptions(spec, base, file))
+    try:
+        atlas.with_carbon_year(spec.carbon_year)
+    except CarbonYearError as e:
+        years = ", ".join(map(str, e.years))
+        raise ScenarioError(
+            file, None, "carbon_year", f"{e.year} has no grid CO2 factors", f"use one of {years}"
+        ) from None
     entries: list[tuple[str, int | None, str, SiteSpec]] = []
     if spec.sites_csv:
         csv_name = str(path.parent / spec.sites_csv)

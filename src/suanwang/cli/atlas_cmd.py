@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from suanwang.atlas import Atlas, Site, load_atlas
+from suanwang.atlas.loader import tou_note
 from suanwang.cli.common import console, dump_json, emit, friendly_errors
 
 app = typer.Typer(no_args_is_help=True, help="The national atlas (数纽): sites, provinces, places, summary.")
@@ -18,17 +19,24 @@ ProvinceOpt = Annotated[str | None, typer.Option("--province", "-p", help="Provi
 ScenarioOpt = Annotated[
     Path | None, typer.Option("--scenario", "-s", help="Scenario YAML whose overrides apply (see docs/data.md).")
 ]
+CarbonYearOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--carbon-year",
+        help="Year of the MEE/NBS grid CO2 factors: 2021, 2022 or 2023 (default: scenario's, else 2023).",
+    ),
+]
 DEFAULT_ORIGINS = "北京,上海,广州,深圳,杭州"
-CO2_YEAR = 2022
 
 
-def atlas_for(scenario: Path | None) -> Atlas:
-    """The national atlas, or the scenario's atlas when a scenario file is given."""
+def atlas_for(scenario: Path | None, carbon_year: int | None = None) -> Atlas:
+    """The national atlas, or the scenario's atlas when a scenario file is given; `carbon_year` (checked)
+    overrides the default / the scenario's carbon year."""
     if scenario is None:
-        return load_atlas()
+        return load_atlas().with_carbon_year(carbon_year)
     from suanwang.atlas.scenario import load_scenario
 
-    return load_scenario(scenario).atlas
+    return load_scenario(scenario).atlas.with_carbon_year(carbon_year)
 
 
 def write_json(payload) -> None:
@@ -41,6 +49,14 @@ def for_table(rows: list[dict], as_json: bool) -> list[dict]:
     if as_json:
         return rows
     return [{k: format(v, ".6g") if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+
+
+def co2_columns(atlas: Atlas, p) -> dict:
+    """co2_<year>_kg_per_kwh for every year the atlas has, then co2_kg_per_kwh for the atlas's carbon year."""
+    return {
+        **{f"co2_{y}_kg_per_kwh": p.co2_kg_per_kwh[y] for y in atlas.carbon_years},
+        "co2_kg_per_kwh": p.co2(atlas.carbon_year),
+    }
 
 
 def site_row(atlas: Atlas, s: Site) -> dict:
@@ -66,8 +82,9 @@ def site_row(atlas: Atlas, s: Site) -> dict:
         "green_basis": s.notes.get("green", ""),
         "price_cny_per_kwh": s.price_cny_per_kwh,
         "price_basis": s.notes.get("price", ""),
-        "co2_2021_kg_per_kwh": p.co2(2021),
-        "co2_2022_kg_per_kwh": p.co2(2022),
+        "tou_area": atlas.tariff_area(s),
+        "tou_basis": s.notes.get("tou") or tou_note(atlas, s),
+        **co2_columns(atlas, p),
         "co2_basis": p.co2_basis,
         "capacity_basis": s.notes.get("capacity", ""),
         "published_capacity": s.notes.get("published", ""),
@@ -84,9 +101,10 @@ def sites_cmd(
     ] = None,
     as_json: JsonOpt = False,
     scenario: ScenarioOpt = None,
+    carbon_year: CarbonYearOpt = None,
 ) -> None:
     """Sites jobs can run on: modelled cores / GPUs, PUE, green share, price, CO2 and the basis of each."""
-    atlas = atlas_for(scenario)
+    atlas = atlas_for(scenario, carbon_year)
     pid = atlas.find_province(province).id if province else None
     rows = [
         site_row(atlas, s)
@@ -107,23 +125,22 @@ def sites_cmd(
         "green_basis",
         "price_cny_per_kwh",
         "price_basis",
-        "co2_2021_kg_per_kwh",
-        "co2_2022_kg_per_kwh",
+        "co2_kg_per_kwh",
         "published_capacity",
     ]
     emit(
         for_table(rows, as_json),
         columns,
         as_json=as_json,
-        title=f"Sites ({len(rows)}): modelled capacity, signals and their basis",
+        title=f"Sites ({len(rows)}): modelled capacity, signals and their basis (grid CO2 {atlas.carbon_year})",
     )
 
 
 @app.command("provinces")
 @friendly_errors
-def provinces_cmd(as_json: JsonOpt = False, scenario: ScenarioOpt = None) -> None:
-    """The 31 provinces: grid CO2 factors 2021 / 2022 (kgCO2/kWh), DC power price (CNY/kWh), population."""
-    atlas = atlas_for(scenario)
+def provinces_cmd(as_json: JsonOpt = False, scenario: ScenarioOpt = None, carbon_year: CarbonYearOpt = None) -> None:
+    """The 31 provinces: grid CO2 factors 2021-2023 (kgCO2/kWh), DC power price (CNY/kWh), population."""
+    atlas = atlas_for(scenario, carbon_year)
     rows = [
         {
             "id": p.id,
@@ -131,13 +148,14 @@ def provinces_cmd(as_json: JsonOpt = False, scenario: ScenarioOpt = None) -> Non
             "capital": f"{p.capital_zh} {p.capital_en}",
             "region": p.region,
             "grid_region": p.grid_region,
-            "co2_2021_kg_per_kwh": p.co2(2021),
-            "co2_2022_kg_per_kwh": p.co2(2022),
+            **co2_columns(atlas, p),
             "co2_basis": p.co2_basis,
             "price_cny_per_kwh": p.price_cny_per_kwh,
             "price_basis": p.price_basis,
             "price_note": p.price_note,
             "population_10k": p.population_10k,
+            "renewable_weight_pct": p.renewable_weight_pct,
+            "non_hydro_weight_pct": p.non_hydro_weight_pct,
         }
         for p in atlas.provinces.values()
     ]
@@ -190,8 +208,10 @@ def capacity_by_role(atlas: Atlas) -> list[dict]:
     return sorted(out.values(), key=lambda r: (r["role"], r["kind"]))
 
 
-def carbon_of_moving_west(atlas: Atlas, origins: list[str], year: int = CO2_YEAR) -> list[dict]:
-    """Grid CO2 factor ratio (site province / origin province, location-based) for origin city x west cluster."""
+def carbon_of_moving_west(atlas: Atlas, origins: list[str], year: int | None = None) -> list[dict]:
+    """Grid CO2 factor ratio (site province / origin province, location-based) for origin city x west cluster,
+    with `year`'s factors (default: the atlas's carbon year)."""
+    year = atlas.carbon_year if year is None else atlas.check_carbon_year(year)
     west = [s for s in atlas.sites if s.kind == "national-cluster" and s.role == "west"]
     rows = []
     for name in origins:
@@ -221,9 +241,10 @@ def summary_cmd(
     ] = DEFAULT_ORIGINS,
     as_json: JsonOpt = False,
     scenario: ScenarioOpt = None,
+    carbon_year: CarbonYearOpt = None,
 ) -> None:
     """Counts, modelled capacity east vs west, and the grid-carbon change of moving work west."""
-    atlas = atlas_for(scenario)
+    atlas = atlas_for(scenario, carbon_year)
     kinds: dict[str, int] = {}
     for s in atlas.sites:
         kinds[s.kind] = kinds.get(s.kind, 0) + 1
@@ -242,7 +263,9 @@ def summary_cmd(
     capacity = capacity_by_role(atlas)
     carbon = carbon_of_moving_west(atlas, [o.strip() for o in origins.split(",") if o.strip()])
     if as_json:
-        write_json({"counts": counts, "capacity": capacity, "carbon_of_moving_west": carbon, "co2_year": CO2_YEAR})
+        write_json(
+            {"counts": counts, "capacity": capacity, "carbon_of_moving_west": carbon, "co2_year": atlas.carbon_year}
+        )
         return
     console.print(
         f"[bold]数纽 atlas[/bold]: {counts['provinces']} provinces, {counts['hubs']} hubs, "
@@ -260,7 +283,7 @@ def summary_cmd(
     emit(
         table,
         ["origin", "kgCO2/kWh", *sites],
-        title=f"Carbon of moving west: grid CO2 per kWh, site vs origin province ({CO2_YEAR}, location-based)",
+        title=f"Carbon of moving west: grid CO2 per kWh, site vs origin province ({atlas.carbon_year}, location-based)",
     )
     console.print(
         "[dim]Location-based provincial factors (MEE/NBS); a site's contracted green power (e.g. Horinger's 80% "

@@ -112,7 +112,9 @@ def latency_cmd(
         "km": round(km, 1),
         "basis": "measured override"
         if overridden
-        else f"model: {net.route_factor:g} x km / {FIBRE_KM_PER_MS:g} + {net.overhead_ms:g} ms",
+        else f"model: {net.route_factor:g} x km / {FIBRE_KM_PER_MS:g} + overhead rising from "
+        f"{min(net.metro_overhead_ms, net.overhead_ms):g} ms (same city) to {net.overhead_ms:g} ms "
+        f"over ~{net.metro_km:g} km",
     }
     if as_json:
         write_json(row)
@@ -162,6 +164,8 @@ def coverage_cmd(
         "population_basis": "NBS 2024 province population of each covered provincial capital",
         "route_factor": net.route_factor,
         "overhead_ms": net.overhead_ms,
+        "metro_overhead_ms": net.metro_overhead_ms,
+        "metro_km": net.metro_km,
     }
     what = "cities" if all_cities else "provincial capitals"
     emit(
@@ -237,20 +241,33 @@ def matrix_cmd(
 @app.command("calibration")
 @friendly_errors
 def calibration_cmd(as_json: JsonOpt = False) -> None:
-    """The fitted route factor and overhead, each published measurement, the model value, error and RMSE."""
+    """The two-regime fit, each published point, the model value, its residual and leave-one-out error."""
     cal = calibrate()
     meta = {
-        "model": f"one_way_ms = route_factor x km / {FIBRE_KM_PER_MS:g} + overhead_ms",
+        "model": f"one_way_ms = route_factor x km / {FIBRE_KM_PER_MS:g} + overhead_ms"
+        " - (overhead_ms - metro_overhead_ms) x exp(-km / metro_km)",
         "route_factor": cal.route_factor,
         "overhead_ms": cal.overhead_ms,
+        "metro_overhead_ms": cal.metro_overhead_ms,
+        "metro_km": cal.metro_km,
         "rmse_ms": cal.rmse_ms,
         "max_abs_error_ms": cal.max_abs_error_ms,
+        "loo_rmse_ms": cal.loo_rmse_ms,
+        "check_rmse_ms": cal.check_rmse_ms,
         "measurements": len(cal.rows),
     }
     emit(
         for_table(cal.rows, as_json),
-        ["path", "km", "measured_ms", "model_ms", "error_ms", "kind", "source"],
+        ["path", "km", "measured_ms", "model_ms", "error_ms", "loo_error_ms", "use", "kind", "source"],
         as_json=as_json,
-        title="Latency model calibration (one-way ms, least squares)",
+        title="Latency model calibration (one-way ms; least squares on the 'fit' rows, leave-one-out errors)",
         meta=meta,
     )
+    if not as_json:
+        console.print(
+            f"route_factor {cal.route_factor:g}, overhead {cal.metro_overhead_ms:g} ms (same city) -> "
+            f"{cal.overhead_ms:g} ms (long haul) over ~{cal.metro_km:g} km; RMSE {cal.rmse_ms:g} ms, "
+            f"max |error| {cal.max_abs_error_ms:g} ms, leave-one-out RMSE {cal.loo_rmse_ms:g} ms, "
+            f"check rows RMSE {cal.check_rmse_ms} ms",
+            highlight=False,
+        )

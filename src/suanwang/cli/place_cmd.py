@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from suanwang.cli.atlas_cmd import ScenarioOpt, atlas_for, write_json
+from suanwang.cli.atlas_cmd import CarbonYearOpt, ScenarioOpt, atlas_for, write_json
 from suanwang.cli.common import console, emit, err_console, friendly_errors
 from suanwang.errors import JobError, PolicyError
 from suanwang.policy import load_rules
@@ -149,6 +149,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--explain", help="Show every site's verdict for this job id.")
         ] = None,
         scenario: ScenarioOpt = None,
+        carbon_year: CarbonYearOpt = None,
     ) -> None:
         """Place jobs with a policy: where each runs, its cost (CNY), energy (kWh), carbon (kgCO2), and why."""
         network = None
@@ -156,9 +157,9 @@ def register(app: typer.Typer) -> None:
             from suanwang.atlas.scenario import load_scenario
 
             loaded = load_scenario(scenario)
-            atlas, network = loaded.atlas, loaded.network
+            atlas, network = loaded.atlas.with_carbon_year(carbon_year), loaded.network
         else:
-            atlas = atlas_for(None)
+            atlas = atlas_for(None, carbon_year)
         if csv_out is not None:
             _check_writable(csv_out)
         t0 = time.monotonic()

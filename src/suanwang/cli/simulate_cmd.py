@@ -56,6 +56,16 @@ def _site_id(atlas, name: str, option: str) -> str:
         raise SimulateArgumentError(f"{option}: {e} - list site ids with `suanwang atlas sites`") from None
 
 
+def _start_month(start: str) -> int:
+    """The calendar month of --start (YYYY-MM-DD): the month whose time-of-use hours and prices the run uses."""
+    try:
+        return date.fromisoformat(start).month
+    except ValueError:
+        raise SimulateArgumentError(
+            f"--start: {shown(start)} is not a date YYYY-MM-DD - e.g. --start 2025-01-06"
+        ) from None
+
+
 def _outages(specs: list[str], atlas):
     from suanwang.sim.simulator import Outage
 
@@ -78,23 +88,6 @@ def _cuts(specs: list[str], atlas):
             raise SimulateArgumentError(f"--cut: {e}") from None
         out.append(LinkCut(province, _site_id(atlas, site, "--cut"), *_window(spec, "--cut", a, b)))
     return out
-
-
-def _start_date(text: str) -> str:
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise SimulateArgumentError(f"--start: {shown(text)} is not a date YYYY-MM-DD - e.g. 2025-01-06") from None
-
-
-def _carbon_year(atlas, year: int) -> int:
-    years = sorted({y for p in atlas.provinces.values() for y in p.co2_kg_per_kwh})
-    if year not in years:
-        listed = ", ".join(map(str, years))
-        raise SimulateArgumentError(
-            f"--carbon-year: the atlas has no grid CO2 factors for {year} - use one of {listed}"
-        )
-    return year
 
 
 def _writable_folder(out: Path) -> None:
@@ -130,8 +123,14 @@ def register(app) -> None:
         trace: Path = typer.Option(None, "--trace", help="Replay jobs from a CSV/JSON job file instead."),
         outage: list[str] = typer.Option([], "--outage", help="SITE:START:END hours, repeatable."),
         cut: list[str] = typer.Option([], "--cut", help="PROVINCE:SITE:START:END hours, repeatable."),
-        start: str = typer.Option("2025-01-06", "--start", help="Calendar date of hour 0 (for the report)."),
-        carbon_year: int = typer.Option(2022, "--carbon-year", help="Year of the grid CO2 factors."),
+        start: str = typer.Option(
+            "2025-01-06", "--start", help="Calendar date of hour 0: its month picks the time-of-use hours and prices."
+        ),
+        carbon_year: int = typer.Option(
+            None,
+            "--carbon-year",
+            help="Year of the grid CO2 factors: 2021, 2022 or 2023 (default: scenario's, else 2023).",
+        ),
         workers: int = typer.Option(
             0, "--workers", min=0, max=MAX_WORKERS, help="Worker processes (0: CPU count, at most 4)."
         ),
@@ -149,7 +148,7 @@ def register(app) -> None:
             raise SimulateArgumentError(f"--lang: '{lang}' is not a report language - use en or zh")
         if not 0 < days <= MAX_DAYS:  # also refuses NaN
             raise SimulateArgumentError(f"--days: {days:g} is not > 0 and <= {MAX_DAYS} (the limit) - e.g. --days 7")
-        start = _start_date(start)
+        month = _start_month(start)  # checked before any work
         _writable_folder(out)
         names = check_policies([p.strip() for p in policies.split(",") if p.strip()])
         name, network = "national default", None
@@ -161,7 +160,8 @@ def register(app) -> None:
         else:
             atlas = load_atlas()
         outages, cuts = _outages(outage, atlas), _cuts(cut, atlas)
-        ctx = SchedulerContext.build(atlas, network, build_signals(atlas, year=_carbon_year(atlas, carbon_year)))
+        carbon_year = atlas.with_carbon_year(carbon_year).carbon_year
+        ctx = SchedulerContext.build(atlas, network, build_signals(atlas, month=month))
         if trace is not None:
             job_list = replay(trace, atlas)
             days = max(days, max((j.submit_h for j in job_list), default=0.0) / 24.0)
@@ -185,6 +185,7 @@ def register(app) -> None:
             "jobs": len(job_list),
             "scenario": name,
             "carbon_year": carbon_year,
+            "tou_month": ctx.signals.month,
             "generated_by": f"suanwang {__version__}",
         }
         with Progress(

@@ -39,18 +39,18 @@ class Coverage:
 def coverage(net: Network, center: Node, tier_ms: float, *, rtt: bool = False, capitals_only: bool = True) -> Coverage:
     """Places within `tier_ms` of `center` (one-way by default, round-trip if `rtt`), nearest first.
 
-    The center's own city is excluded. With capitals_only, only the 31 provincial capitals are considered
-    and each carries its province population.
+    The center's own city counts like any other (a same-city path pays the metro overhead, so the 1 ms city
+    tier covers it). With capitals_only, only the 31 provincial capitals are considered and each carries its
+    province population.
     """
     places = net.atlas.capitals if capitals_only else net.atlas.places
     ms = net.matrix_ms([center], places)[0] * (2.0 if rtt else 1.0)
     km = great_circle_km(center.lat, center.lon, np.array([p.lat for p in places]), np.array([p.lon for p in places]))
     pop = {p.capital_zh: p.population_10k for p in net.atlas.provinces.values()}
-    own = getattr(center, "adcode", None)
     out = [
         Covered(p, round(float(m), 3), round(float(k), 1), pop.get(p.short_zh) if p.level == "capital" else None)
         for p, m, k in zip(places, ms, km, strict=True)
-        if m <= tier_ms and p.adcode != own and k > 1.0
+        if m <= tier_ms
     ]
     return Coverage(center, tier_ms, rtt, sorted(out, key=lambda c: c.latency_ms))
 

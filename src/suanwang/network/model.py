@@ -13,7 +13,7 @@ import numpy as np
 
 from suanwang.atlas import Atlas, Place, Site
 from suanwang.errors import DataError, UnknownPlaceError
-from suanwang.network.calibration import FIBRE_KM_PER_MS, calibrate
+from suanwang.network.calibration import calibrate, model_ms
 from suanwang.network.geo import great_circle_km
 from suanwang.safeio import read_text, shown
 
@@ -32,19 +32,22 @@ def node_key(node: Node) -> str:
 class Network:
     """The latency / bandwidth / transfer model of the atlas.
 
-    one_way_ms = route_factor * km / 200 + overhead_ms (calibrated, see network.calibration), except for
-    pairs in the measured override table, which win. Same-city pairs get the overhead alone.
+    one_way_ms = route_factor * km / 200 + overhead_ms - (overhead_ms - metro_overhead_ms) * exp(-km / metro_km)
+    (calibrated, see network.calibration): a metro regime (same-city pairs pay metro_overhead_ms, so the 1 ms
+    city tier is reachable) and a long-haul regime (overhead_ms). Pairs in the measured override table win.
     """
 
     atlas: Atlas
     route_factor: float = field(default_factory=lambda: calibrate().route_factor)
     overhead_ms: float = field(default_factory=lambda: calibrate().overhead_ms)
     overrides: dict[tuple[str, str], float] = field(default_factory=dict)
+    metro_overhead_ms: float = field(default_factory=lambda: calibrate().metro_overhead_ms)
+    metro_km: float = field(default_factory=lambda: calibrate().metro_km)
 
     # --- latency -------------------------------------------------------------------------------------
     def model_ms(self, km) -> np.ndarray:
-        """Modelled one-way latency in ms for great-circle distance(s) `km`."""
-        return self.route_factor * np.asarray(km, dtype=float) / FIBRE_KM_PER_MS + self.overhead_ms
+        """Modelled one-way latency in ms for great-circle distance(s) `km` (metro and long-haul regimes)."""
+        return model_ms(km, self.route_factor, self.overhead_ms, self.metro_overhead_ms, self.metro_km)
 
     def one_way_ms(self, a: Node, b: Node) -> float:
         """One-way latency a -> b in ms (symmetric)."""

@@ -25,8 +25,9 @@ def province_of(atlas: Atlas, name: str, field: str) -> Province:
 
 
 def carbon_kg_per_kwh(atlas: Atlas, province_id: str, green_share: float) -> float:
-    """Effective grid carbon in kgCO2/kWh at a site: the province's grid factor times (1 - green share)."""
-    return atlas.province(province_id).co2() * (1.0 - green_share)
+    """Effective grid carbon in kgCO2/kWh at a site: the province's grid factor (atlas carbon year) times
+    (1 - green share)."""
+    return atlas.co2(province_id) * (1.0 - green_share)
 
 
 def seed(session: Session, atlas: Atlas) -> int:

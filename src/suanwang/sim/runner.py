@@ -68,12 +68,13 @@ def simulate(
     outages: list[Outage] | None = None,
     cuts: list[LinkCut] | None = None,
     workers: int = 1,
-    carbon_year: int = 2022,
+    carbon_year: int | None = None,
     on_done: Callable[[str], None] | None = None,
 ) -> tuple[dict, dict[str, dict]]:
     """(results of every policy on the same jobs in the results.json schema - see docs/simulation.md -,
-    run statistics per policy: events processed and wall seconds)."""
+    run statistics per policy: events processed and wall seconds). `carbon_year` defaults to the signals' year."""
     policies = check_policies(policies)
+    carbon_year = ctx.signals.year if carbon_year is None else carbon_year
     kwargs = {"horizon_h": days * 24.0, "outages": outages or [], "cuts": cuts or []}
     done: dict[str, dict] = {}
     if workers > 1 and len(policies) > 1 and "fork" in multiprocessing.get_all_start_methods():
