@@ -82,7 +82,7 @@ def tenant_token(server) -> str:
     """A tenant token made with the CLI itself: `tenant create`, then `token create` (plain and --json)."""
     p = run("tenant", "create", "acme", "--json", server=server, token=ADMIN)
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)[0]["name"] == "acme"
+    assert json.loads(p.stdout)["name"] == "acme"
     p = run("tenant", "list", server=server, token=ADMIN)
     assert p.returncode == 0 and "acme" in p.stdout
     p = run("tenant", "list", "--json", server=server, token=ADMIN)
@@ -92,7 +92,7 @@ def tenant_token(server) -> str:
     token = p.stdout.strip()
     assert len(token.split()) == 1 and len(token) >= 20
     p = run("token", "create", "--role", "operator", "--json", server=server, token=ADMIN)
-    assert p.returncode == 0 and json.loads(p.stdout)[0]["role"] == "operator"
+    assert p.returncode == 0 and json.loads(p.stdout)["role"] == "operator"
     return token
 
 
@@ -146,14 +146,14 @@ def test_job_cancel_and_logs(server, tenant_token):
     p = run("submit", "--origin", "北京", "--runtime-h", "100", "--json", server=server, token=tenant_token)
     job_id = json.loads(p.stdout)[0]["id"]
     shown = run("job", job_id, "--json", server=server, token=tenant_token)
-    assert shown.returncode == 0 and json.loads(shown.stdout)[0]["id"] == job_id
+    assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == job_id
     table = run("job", job_id, server=server, token=tenant_token)
     assert table.returncode == 0 and job_id in table.stdout
     logs = run("logs", job_id, "--json", server=server, token=tenant_token)
-    assert logs.returncode == 0 and json.loads(logs.stdout)[0]["job_id"] == job_id
+    assert logs.returncode == 0 and json.loads(logs.stdout)["job_id"] == job_id
     assert run("logs", job_id, server=server, token=tenant_token).returncode == 0
     done = run("cancel", job_id, "--json", server=server, token=tenant_token)
-    assert done.returncode == 0 and json.loads(done.stdout)[0]["state"] == "cancelled"
+    assert done.returncode == 0 and json.loads(done.stdout)["state"] == "cancelled"
     other = json.loads(run("submit", "--origin", "北京", "--json", server=server, token=tenant_token).stdout)[0]["id"]
     table = run("cancel", other, server=server, token=tenant_token)
     assert table.returncode == 0 and "cancelled" in table.stdout and other in table.stdout

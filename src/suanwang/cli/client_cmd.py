@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from suanwang.cli.common import console, emit, friendly_errors, safe_text
+from suanwang.cli.common import dump_json, emit, friendly_errors, safe_text
 from suanwang.errors import SuanwangError
 from suanwang.safeio import MAX_JOB_FILE_BYTES, load_json_text, read_text
 from suanwang.workload.validate import JobFieldError, check_values
@@ -25,6 +25,14 @@ JOB_COLUMNS = ["id", "tenant", "origin_label", "state", "site_id", "cpu_cores", 
 SITE_COLUMNS = ["id", "name_zh", "province_id", "status", "cpu_free", "cpu_cores", "gpu_free", "gpu_cards", "pue"]
 TIMEOUT_S = 30.0
 MAX_DETAIL_CHARS = 300  # a refusal is echoed on one line, at most this long
+
+
+def _emit_one(row: dict, columns: list[str] | None, as_json: bool, title: str) -> None:
+    """One object: the API's JSON object with --json, else a one-row table."""
+    if as_json:
+        sys.stdout.write(dump_json(row) + "\n")
+    else:
+        emit([row], columns, title=title)
 
 
 class ServerError(SuanwangError):
@@ -170,7 +178,7 @@ def job(
 ) -> None:
     """Show one job: its state, site, predicted cost (CNY) and carbon (kgCO2)."""
     row = call("GET", server, token, _job_path(job_id))
-    emit([row], JOB_COLUMNS + ["reason"], as_json=as_json, title=f"job {row['id']}")
+    _emit_one(row, JOB_COLUMNS + ["reason"], as_json, f"job {row['id']}")
 
 
 @friendly_errors
@@ -182,7 +190,7 @@ def cancel(
 ) -> None:
     """Cancel a job that has not ended."""
     row = call("POST", server, token, _job_path(job_id, "/cancel"))
-    emit([row], JOB_COLUMNS, as_json=as_json, title="cancelled")
+    _emit_one(row, JOB_COLUMNS, as_json, "cancelled")
 
 
 @friendly_errors
@@ -195,7 +203,7 @@ def logs(
     """Print a job's captured output (empty before it starts)."""
     out = call("GET", server, token, _job_path(job_id, "/logs"))
     if as_json:
-        emit([out], as_json=True)
+        _emit_one(out, None, True, "logs")
     else:
         sys.stdout.write(safe_text(str(out.get("logs", ""))))  # a job's output cannot drive this terminal
 
@@ -227,7 +235,7 @@ def tenant_create(
 ) -> None:
     """Create a tenant."""
     row = call("POST", server, token, "/api/v1/tenants", json={"name": name})
-    emit([row], ["id", "name"], as_json=as_json, title="tenant created")
+    _emit_one(row, ["id", "name"], as_json, "tenant created")
 
 
 @token_app.command("create")
@@ -243,9 +251,9 @@ def token_create(
     body = {"role": role, **({"tenant": tenant} if tenant is not None else {})}
     row = call("POST", server, token, "/api/v1/tokens", json=body)
     if as_json:
-        emit([row], as_json=True)
+        _emit_one(row, None, True, "token")
     else:
-        console.out(row["token"], highlight=False)
+        sys.stdout.write(safe_text(str(row["token"])) + "\n")
 
 
 def register(app) -> None:
