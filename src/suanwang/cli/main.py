@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from suanwang.cli import atlas_cmd, client_cmd, network_cmd, place_cmd, service_cmd, simulate_cmd
+from suanwang.cli import atlas_cmd, client_cmd, network_cmd, place_cmd, plan_cmd, service_cmd, simulate_cmd
 from suanwang.cli.common import err_console, one_line
 
 app = typer.Typer(
@@ -18,7 +18,9 @@ app = typer.Typer(
 )
 app.add_typer(atlas_cmd.app, name="atlas", help="The national atlas (数纽): sites, provinces, places.")
 app.add_typer(network_cmd.app, name="network", help="The network model (数网): latency, coverage, matrix.")
+app.add_typer(plan_cmd.app, name="plan", help="The planner: where a new hub should go, what it serves and changes.")
 place_cmd.register(app)
+plan_cmd.register(app)
 simulate_cmd.register(app)
 service_cmd.register(app)
 client_cmd.register(app)
