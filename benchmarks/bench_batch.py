@@ -2,12 +2,17 @@
 
 A seeded window of jobs (origins weighted by provincial population, a menu of job templates - inference, APIs,
 rendering, ETL, training, backup, government and health data - submitted over the last 15 minutes) is planned by
-the batch LP, and placed by every online policy (one by one at now_h, as the online scheduler would) on the same
-cluster state. Prints JSON: build and solve seconds, LP bound, objective and gap, and each baseline's objective
-priced with the same cost function, as ratios to the batch plan's objective - all measured in this run.
+the batch LP, and placed by every online policy on the same cluster state, priced with the same function, as
+ratios to the batch plan's objective - all measured in this run. Two comparisons, labelled:
+- baselines_queued_over_the_horizon (the headline, like with like): each policy places the jobs waiting for room
+  at every slot start of the plan's horizon, under the plan's capacity model (a job holds its cores and cards for
+  its transfer and runtime in whole slots, then frees them);
+- baselines_now_only: each policy places every job at now_h or never. Most of that ratio is the penalty of the
+  jobs it leaves unplaced that the plan starts later, so it flatters the plan.
+Prints JSON: build and solve seconds, LP bound, objective and gap, both comparisons, the headline ratio range.
 
     python benchmarks/bench_batch.py [--jobs 100000] [--free-share 0.5] [--now 20] [--seed 11] [--no-baselines]
-                                     [--compare-cg]
+                                     [--queued-only] [--compare-cg]
 
 --free-share: fraction of each site's platform capacity free at now_h (the rest is held by running work).
 """
@@ -17,7 +22,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import heapq
 import json
+import math
 import os
 import platform
 import sys
@@ -79,6 +86,45 @@ def job_window(atlas, n: int, now_h: float, seed: int) -> list[Job]:
     return jobs
 
 
+def queued(name: str, ctx, state, jobs: list[Job], now_h: float, slot_h: float, n_slots: int):
+    """An online policy given the batch plan's horizon and capacity model: at every slot start (now_h + k x
+    slot_h, k < n_slots) it places the jobs waiting for room, in submit order; a placed job holds its cores and
+    cards for ceil((transfer + runtime) / slot_h) slots, as in the plan, then releases them; a job the policy
+    rejects for good (rules, deadline) leaves the queue. Returns one Decision per job (None: still waiting at the
+    end of the horizon) and how many jobs started after now_h."""
+    sched, st = make_policy(name, ctx), copy.deepcopy(state)
+    decisions: list = [None] * len(jobs)
+    waiting = list(range(len(jobs)))
+    ends: list[tuple[int, int, int]] = []  # (end slot, site, job) of the placed jobs, a heap
+    later = 0
+    for k in range(n_slots):
+        t = now_h + k * slot_h
+        freed = False
+        while ends and ends[0][0] <= k:
+            _, site, j = heapq.heappop(ends)
+            st.release(site, jobs[j])
+            freed = True
+        still = []
+        for j in waiting:
+            job = jobs[j]
+            if job.submit_h > t + 1e-9 or (k and not freed and decisions[j] is False):
+                still.append(j)  # not submitted yet, or it found no room and none has freed since
+                continue
+            d = sched.place(job, st, t)
+            if d.placed:
+                hold = max(1, math.ceil((d.placement.transfer_h + job.runtime_h) / slot_h - 1e-9))
+                heapq.heappush(ends, (k + hold, d.placement.site_index, j))
+                decisions[j] = d
+                later += k > 0
+            elif d.retryable:
+                decisions[j] = False  # waits for room
+                still.append(j)
+            else:
+                decisions[j] = d
+        waiting = still
+    return [d if d not in (None, False) else None for d in decisions], later
+
+
 @contextlib.contextmanager
 def quiet_stdout():
     """HiGHS prints a banner on stdout when first loaded; keep the JSON output clean."""
@@ -100,6 +146,7 @@ def main() -> None:
     ap.add_argument("--now", type=float, default=20.0, help="plan start, hours since midnight of day 0")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--queued-only", action="store_true", help="baselines: only the queued (like-with-like) runs")
     ap.add_argument(
         "--compare-cg",
         action="store_true",
@@ -171,24 +218,46 @@ def main() -> None:
             "speedup_of_default": peer_wall / wall,
         }
     if not args.no_baselines:
-        baselines = {}
+        # The headline comparison: each baseline queues and retries at every slot of the plan's horizon as room
+        # frees, under the plan's capacity model (like with like). Kept beside it, labelled: the same baselines
+        # placing every job at now_h or never - that ratio mostly counts the penalties of jobs the batch plan
+        # simply starts later.
+        out["baselines_queued_over_the_horizon"] = {}
+        out["baselines_now_only"] = {}
         for name in POLICIES:
-            sched, st = make_policy(name, ctx), copy.deepcopy(state)
             t0 = time.perf_counter()
-            decisions = [sched.place(job, st, args.now) for job in jobs]
+            decisions, later = queued(name, ctx, state, jobs, args.now, opt.slot_h, opt.horizon_slots)
             took = time.perf_counter() - t0
-            with quiet_stdout():
-                objective = opt.objective_of(jobs, decisions, state, args.now)
-            baselines[name] = {
-                "objective_cny_eq": round(objective, 2),
-                "ratio_to_batch": objective / plan.objective,
-                "placed": sum(d.placed for d in decisions),
-                "cost_cny": round(sum(d.placement.cost_cny for d in decisions if d.placed), 2),
-                "carbon_kg": round(sum(d.placement.carbon_kg for d in decisions if d.placed), 2),
-                "decide_s": round(took, 3),
-            }
-        out["baselines"] = baselines
+            out["baselines_queued_over_the_horizon"][name] = _priced(opt, jobs, decisions, state, args.now, plan, took)
+            out["baselines_queued_over_the_horizon"][name]["started_after_now"] = later
+            if not args.queued_only:
+                sched, st = make_policy(name, ctx), copy.deepcopy(state)
+                t0 = time.perf_counter()
+                decisions = [sched.place(job, st, args.now) for job in jobs]
+                took = time.perf_counter() - t0
+                out["baselines_now_only"][name] = _priced(opt, jobs, decisions, state, args.now, plan, took)
+        queued_ratios = [b["ratio_to_batch"] for b in out["baselines_queued_over_the_horizon"].values()]
+        out["headline"] = {
+            "basis": "objective of each online baseline queued over the same horizon and capacity model / batch plan",
+            "ratio_min": min(queued_ratios),
+            "ratio_max": max(queued_ratios),
+        }
     print(json.dumps(out, indent=2))
+
+
+def _priced(opt, jobs, decisions, state, now_h, plan, took) -> dict:
+    """A baseline's decisions priced like the plan (unplaced penalties included), as a ratio to the plan."""
+    placed = [d for d in decisions if d is not None and d.placed]
+    with quiet_stdout():
+        objective = opt.objective_of(jobs, [d for d in decisions if d is not None], state, now_h)
+    return {
+        "objective_cny_eq": round(objective, 2),
+        "ratio_to_batch": objective / plan.objective,
+        "placed": len(placed),
+        "cost_cny": round(sum(d.placement.cost_cny for d in placed), 2),
+        "carbon_kg": round(sum(d.placement.carbon_kg for d in placed), 2),
+        "decide_s": round(took, 3),
+    }
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from milp_oracle import Instance, options
 
 from suanwang.atlas import load_atlas
 from suanwang.scheduler import POLICIES, ClusterState, SchedulerContext, estimate, make_policy
 from suanwang.scheduler.optimize import BatchOptimizer, OptimizerConfigError
-from suanwang.scheduler.optimize_classes import static_mask
 from suanwang.scheduler.optimize_columns import window_min
 from suanwang.workload.job import Job
 
@@ -24,6 +24,7 @@ CTX = SchedulerContext.build(ATLAS)
 BEIJING, HENAN_CITY = ATLAS.place("北京"), ATLAS.place("郑州")
 ORIGINS = [BEIJING, HENAN_CITY, ATLAS.place("上海"), ATLAS.place("广州"), ATLAS.place("成都"), ATLAS.place("兰州")]
 PROPS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BASELINE_PROPS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOL = 1e-6
 
 
@@ -90,35 +91,36 @@ def national_jobs_from_spec(spec, now_h: float) -> list[Job]:
 
 
 def brute_force(opt: BatchOptimizer, jobs: list[Job], state: ClusterState, now_h: float, free=None) -> float:
-    """Best objective over every assignment of each job to (site, slot) or unplaced, checked from first principles."""
-    ctx, slot_h, n_slots = opt.ctx, opt.slot_h, opt.horizon_slots
-    cols, job_class = opt.columns(jobs, state, now_h, free)
+    """Best objective over every assignment of each job to (site, slot) or unplaced, by enumeration. The options,
+    their costs and each job's penalty come from tests/milp_oracle.py (the documented model, not the code under
+    test); only the settings are read from `opt`."""
+    ctx, n_slots = opt.ctx, opt.horizon_slots
+    if free is None:
+        free = (state.cpu_free[:, None], state.gpu_free[:, None])
+    inst = Instance(
+        atlas=ctx.atlas, site_ids=[s.id for s in ctx.sites], jobs=jobs, now_h=now_h, slot_h=opt.slot_h,
+        n_slots=n_slots, cores=np.asarray(free[0], dtype=float), cards=np.asarray(free[1], dtype=float),
+        up=state.up.copy(), price=ctx.signals.price_cny_per_kwh, grid=ctx.signals.grid_kg_per_kwh,
+        weights=(opt.weights["cost"], opt.weights["carbon"]), carbon_price_cny_per_t=opt.carbon_price_cny_per_t,
+        penalty_factor=opt.penalty_factor,
+    )  # fmt: skip
+    opts, penalty = options(inst)
+    per_job: list[list] = [[None] for _ in jobs]
+    for o in opts:
+        per_job[o.job].append(o)
     cpu_cap, gpu_cap = profile(free, state, n_slots + 8)
-    options = []
-    for job in jobs:
-        ok = static_mask(ctx, job)
-        opts = [None]
-        for s, t in itertools.product(range(len(ctx.sites)), range(n_slots)):
-            start = now_h + t * slot_h
-            est = estimate(ctx, job, start)
-            end = start + est.transfer_h[s] + job.runtime_h
-            if ok[s] and (job.deadline_h is None or end <= job.deadline_h + 1e-9):
-                dur = max(1, math.ceil((est.transfer_h[s] + job.runtime_h) / slot_h - 1e-9))
-                opts.append((s, t, dur, weighted(opt, est.cost_cny[s], est.carbon_kg[s])))
-        options.append(opts)
     best = math.inf
-    for combo in itertools.product(*options):
+    for combo in itertools.product(*per_job):
         cpu = np.zeros((len(ctx.sites), n_slots + 8))
         gpu = np.zeros_like(cpu)
         total = 0.0
         for j, (job, o) in enumerate(zip(jobs, combo, strict=True)):
             if o is None:
-                total += cols.penalty[job_class[j]]
+                total += penalty[j]
                 continue
-            s, t, dur, w = o
-            cpu[s, t : t + dur] += job.cpu_cores
-            gpu[s, t : t + dur] += job.gpu_cards
-            total += w
+            cpu[o.site, o.slot : o.slot + o.hold] += job.cpu_cores
+            gpu[o.site, o.slot : o.slot + o.hold] += job.gpu_cards
+            total += o.w
         if (cpu <= cpu_cap).all() and (gpu <= gpu_cap).all():
             best = min(best, total)
     return best
@@ -339,9 +341,17 @@ def test_window_minimum_matches_a_direct_minimum(n_rows, width, seed):
 
 
 # --- never worse than the online scheduler and the baselines -------------------------------------------------------
-@PROPS
-@given(random_jobs, st.floats(0.001, 0.02), st.sampled_from([2.0, 10.0, 21.0]))
-def test_never_worse_than_any_baseline(spec, share, now_h):
+MODES = {
+    "integer program": {},
+    "LP + rounding (the simulator's)": {"mip_max_cols": 0},
+    "time-limited": {"mip_time_limit_s": 0.001, "polish_time_limit_s": 0.001},
+    "LP + rounding, no integer program or search": {"mip_max_cols": 0, "polish_time_limit_s": 0, "search_evals": 0},
+}
+
+
+@BASELINE_PROPS
+@given(random_jobs, st.floats(0.001, 0.02), st.sampled_from([2.0, 10.0, 21.0]), st.sampled_from(sorted(MODES)))
+def test_never_worse_than_any_baseline(spec, share, now_h, mode):
     ctx = small_ctx(["beijing-dc", "hebei-dc", "zhangjiakou", "henan-dc", "guian", "shanghai-dc", "qingyang"])
     base = ClusterState.from_sites(ctx.sites)
     base.cpu_free[:] = np.maximum((base.cpu_total * share).astype(int), 16)
@@ -351,7 +361,7 @@ def test_never_worse_than_any_baseline(spec, share, now_h):
                  input_gb=min(gb, 5.0), submit_h=now_h, deadline_h=None if dl is None else now_h + dl)
         for i, (o, c, g, r, lc, dc, dl, gb) in enumerate(spec)
     ]  # fmt: skip
-    opt = BatchOptimizer(ctx, horizon_slots=48)
+    opt = BatchOptimizer(ctx, horizon_slots=48, **MODES[mode])
     plan = opt.plan(jobs, base, now_h)
     for name in POLICIES:
         sched, state = make_policy(name, ctx), copy.deepcopy(base)
@@ -406,7 +416,7 @@ def test_placements_carry_the_costs_of_estimate_at_their_start():
         assert p.latency_ms == pytest.approx(est.latency_ms[p.site_index])
     total = sum(weighted(opt, d.placement.cost_cny, d.placement.carbon_kg) for d in plan.decisions)
     assert plan.objective == pytest.approx(total, rel=1e-9)
-    steps = ("columns", "greedy", "lp_highs", "lp_pricing", "lp_other", "round", "decisions")
+    steps = ("columns", "greedy", "lp_highs", "lp_pricing", "lp_other", "round", "mip", "search", "decisions")
     assert set(plan.timings_s) == set(steps) and all(v >= -1e-6 for v in plan.timings_s.values())
     assert sum(plan.timings_s.values()) == pytest.approx(plan.build_s + plan.solve_s + plan.round_s, rel=1e-6)
 
@@ -462,6 +472,10 @@ def test_empty_window_gives_an_empty_plan():
         ({"horizon_slots": 0}, "horizon_slots"),
         ({"carbon_price_cny_per_t": float("nan")}, "carbon_price_cny_per_t"),
         ({"penalty_factor": 0.5}, "penalty_factor"),
+        ({"polish_time_limit_s": -1.0}, "polish_time_limit_s"),
+        ({"mip_time_limit_s": float("inf")}, "mip_time_limit_s"),
+        ({"search_evals": 2.5}, "search_evals"),
+        ({"polish_max_cols": -1}, "polish_max_cols"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs, field):
@@ -473,3 +487,33 @@ def test_state_of_other_sites_is_refused():
     opt = BatchOptimizer(small_ctx(["guian"]))
     with pytest.raises(OptimizerConfigError, match="state.sites"):
         opt.plan([make_job(0)], ClusterState.from_sites(CTX.sites), 0.0)
+
+
+def test_a_deadline_no_site_can_meet_is_not_retryable_even_when_every_site_is_full():
+    ctx = small_ctx(["guian", "beijing-dc"])
+    state = ClusterState.from_sites(ctx.sites)
+    state.cpu_free[:] = 0  # full now: room is not why this job fails
+    job = make_job(0, runtime_h=4.0, deadline_h=2.0)
+    d = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=4).plan([job], state, 0.0).decisions[0]
+    assert not d.placed and d.reason.startswith("deadline:") and not d.retryable
+
+
+def test_a_deadline_met_only_at_a_site_full_now_is_a_retryable_capacity_refusal():
+    ctx = small_ctx(["guian", "beijing-dc"])
+    state = ClusterState.from_sites(ctx.sites)
+    state.cpu_free[ctx.site_ids.index("beijing-dc")] = 0  # the only site that meets the deadline is full now
+    # 200 GB from Beijing to Guizhou takes 0.44 h at 1 Gbps: 1.44 h in all misses the 1.25 h deadline there
+    job = make_job(0, runtime_h=1.0, input_gb=200.0, deadline_h=1.25)
+    d = BatchOptimizer(ctx, slot_h=0.25, horizon_slots=4).plan([job], state, 0.0).decisions[0]
+    assert not d.placed and d.reason.startswith("capacity:") and d.retryable
+    state.cpu_free[:] = state.cpu_total  # with room it is placed at beijing-dc
+    d = BatchOptimizer(ctx, slot_h=0.25, horizon_slots=4).plan([job], state, 0.0).decisions[0]
+    assert d.placed and d.placement.site_id == "beijing-dc"
+
+
+def test_a_job_released_after_the_horizon_is_retryable():
+    ctx = small_ctx(["guian"])
+    job = make_job(0, runtime_h=1.0, submit_h=5.0, deadline_h=9.0)  # may start only after the 4 h horizon
+    d = BatchOptimizer(ctx, slot_h=1.0, horizon_slots=4).plan([job], ClusterState.from_sites(ctx.sites), 0.0)
+    d = d.decisions[0]
+    assert not d.placed and d.reason.startswith("capacity:") and d.retryable

@@ -14,7 +14,7 @@ def submit(w: World, who: dict, body: dict | None = None, key: str | None = None
 def test_healthz_names_the_database(world: World):
     r = world.client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "db": world.svc.dialect}
+    assert r.json() == {"status": "ok", "db": world.svc.dialect, "writable": True, "detail": None}
 
 
 def test_me_reports_role_and_tenant(world: World):
@@ -149,8 +149,12 @@ def test_site_free_capacity_counts_held_jobs(world: World):
     jid = submit(world, world.acme).json()["id"]
     world.svc.loop.place()
     job = world.client.get(f"/api/v1/jobs/{jid}", headers=world.acme).json()
-    site = next(s for s in world.client.get("/api/v1/sites", headers=world.acme).json() if s["id"] == job["site_id"])
+    site = next(
+        s for s in world.client.get("/api/v1/sites", headers=world.operator).json() if s["id"] == job["site_id"]
+    )
     assert site["cpu_free"] == site["cpu_cores"] - JOB["cpu_cores"]
+    mine = next(s for s in world.client.get("/api/v1/sites", headers=world.acme).json() if s["id"] == job["site_id"])
+    assert mine["cpu_cores_mine"] == JOB["cpu_cores"] and mine["cpu_free"] is None  # see test_service_tenancy.py
 
 
 def test_metrics_summary_totals_match_jobs(world: World):
@@ -182,3 +186,17 @@ def test_job_json_carries_the_origin_coordinates_for_maps(world: World):
     assert (job["origin_lat"], job["origin_lon"]) == (xuchang.lat, xuchang.lon)
     listed = world.client.get("/api/v1/jobs", headers=world.acme).json()["items"][0]
     assert (listed["origin_lat"], listed["origin_lon"]) == (xuchang.lat, xuchang.lon)
+
+
+def test_openapi_documents_every_error_answer(world: World):
+    spec = world.client.get("/openapi.json").json()
+    seen = set()
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            codes = set(op["responses"])
+            seen |= codes
+            if path.startswith("/api/v1/"):
+                assert {"400", "401", "413", "503"} <= codes, f"{method} {path}: {sorted(codes)}"
+                assert "Retry-After" in op["responses"]["503"]["headers"]
+    assert {"400", "401", "403", "404", "409", "413", "422", "503"} <= seen
+    assert "503" in spec["paths"]["/healthz"]["get"]["responses"]

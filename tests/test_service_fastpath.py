@@ -35,6 +35,8 @@ bodies = st.one_of(
     st.just(JOB),
     st.fixed_dictionaries({"origin": VALUES["origin"]}, optional={k: v for k, v in VALUES.items() if k != "origin"}),
     st.sampled_from([b"", b"{", b"[]", b"null", b'{"origin": NaN}', b'{"origin": "\\ud800"}', b"\xff"]),
+    st.sampled_from([b"[" * 100_000 + b"]" * 100_000, b'{"origin": ' + b"[" * 5000 + b"]" * 5000 + b"}"]),
+    st.binary(max_size=64),  # arbitrary bytes: mostly not UTF-8, sometimes not even JSON
 )
 content_types = st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", None])
 keys = st.sampled_from([None, "", "k" * 150, "k" * 151, "retry"])
@@ -120,3 +122,14 @@ def test_fast_path_takes_only_the_well_formed_case(world: World):
     for bad in (b"{", b"[]", json.dumps(dict(JOB, origin="Atlantis")).encode(), json.dumps(dict(JOB, cpu_cores=-1))):
         assert fast._prepare(bad if isinstance(bad, bytes) else bad.encode(), who, None) is None
     assert fast._prepare(json.dumps(dict(JOB, tenant="beta")).encode(), who, None) is None  # FastAPI's 403
+
+
+def test_bodies_the_parser_cannot_read_get_a_400_saying_why_on_both_paths(pair):
+    world, slow = pair
+    headers = dict(world.acme, **{"Content-Type": "application/json"})
+    deep, latin1 = b"[" * 100_000 + b"]" * 100_000, '{"origin": "Zürich"}'.encode("latin-1")
+    for client in (world.client, slow):
+        r = client.post("/api/v1/jobs", content=deep, headers=headers)
+        assert r.status_code == 400 and "nested too deeply" in r.json()["detail"], r.text
+        r = client.post("/api/v1/jobs", content=latin1, headers=headers)
+        assert r.status_code == 400 and r.json()["detail"].startswith("body: not UTF-8 (byte 13 is 0xfc)"), r.text

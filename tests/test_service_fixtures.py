@@ -68,7 +68,7 @@ def make_service(db_url: str, tmp_path, **cfg) -> Service:
         db_url=db_url,
         admin_token=ADMIN_TOKEN,
         loop=False,
-        workdir=tmp_path / "jobs",
+        workdir=cfg.pop("workdir", tmp_path / "jobs"),
         simulated_run_s=0.0,
         heartbeat_timeout_s=cfg.pop("heartbeat_timeout_s", 30.0),
         **cfg,
@@ -120,3 +120,16 @@ def world(db_url, tmp_path):
 
 
 JOB = {"origin": "许昌", "cpu_cores": 4, "runtime_h": 2, "input_gb": 10, "latency_class": "batch"}
+
+
+@pytest.fixture
+def job_workdir():
+    """A workdir for sandboxed command jobs that their uids can reach (pytest's own tmp folders are 0700 root)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    d = Path(tempfile.mkdtemp(prefix="suanwang-jobs-"))
+    d.chmod(0o711)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

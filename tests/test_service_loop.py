@@ -103,8 +103,8 @@ def test_operator_can_take_a_site_down(world: World):
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_commands_run_with_exit_codes_and_logs(db_url, tmp_path):
-    svc = make_service(db_url, tmp_path, allow_commands=True)
+def test_commands_run_with_exit_codes_and_logs(db_url, tmp_path, job_workdir):
+    svc = make_service(db_url, tmp_path, allow_commands=True, workdir=job_workdir)
     w = build_world(svc)
     ok = w.client.post("/api/v1/jobs", json=dict(JOB, command="echo hello-$SUANWANG_JOB_ID"), headers=w.acme).json()
     bad = w.client.post("/api/v1/jobs", json=dict(JOB, command="echo oops >&2; exit 3"), headers=w.acme).json()
@@ -127,7 +127,8 @@ def test_commands_run_with_exit_codes_and_logs(db_url, tmp_path):
     svc.close()
 
 
-def test_local_executor_outcome_survives_a_restart(tmp_path):
+def test_local_executor_outcome_survives_a_restart(job_workdir):
+    tmp_path = job_workdir
     first = LocalExecutor(tmp_path, allow_commands=True)
     ref = first.submit(ExecRequest("job_x", "exit 7", 1, 0, 1.0))
     deadline = time.monotonic() + 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -116,3 +117,39 @@ def test_config_travels_to_worker_processes_through_the_environment(monkeypatch,
     back = ServiceConfig.from_env()
     back.replica = cfg.replica
     assert back == cfg
+
+
+def _start(cmd: list[str], env: dict, base: str) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180  # three processes start: slow on a loaded machine
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_serve_killed_with_sigkill_takes_its_workers_and_loop_process_with_it(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-c", SERVE, "serve", "--db", f"sqlite:///{tmp_path / 'k.db'}", "--port", str(port)]
+    cmd += ["--workers", "2", "--admin-token", ADMIN_TOKEN, "--workdir", str(tmp_path / "jobs")]
+    env = dict(os.environ, SUANWANG_LOOP_INTERVAL_S="0.05")
+    proc = _start(cmd, env, base)
+    children = _descendants(proc.pid)
+    assert len(children) >= 3  # two API workers and the loop process
+    proc.kill()  # SIGKILL: `serve` runs no cleanup of its own
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [c for c in children if _alive(c)], "a child of a SIGKILLed serve lived on"
+    with socket.socket() as s:  # the port is free: no orphan holds it (a new `serve` would bind it)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen()

@@ -16,7 +16,7 @@ from test_service_fixtures import ADMIN_TOKEN, JOB, auth, build_world, make_serv
 from suanwang.atlas import load_atlas
 from suanwang.errors import JobError
 from suanwang.service.db import JobRow
-from suanwang.service.placement import to_job
+from suanwang.service.placement import COMMANDS_LABEL, to_job
 from suanwang.workload.io import FIELDS, job_to_dict, jobs_from_dicts, load_jobs
 from suanwang.workload.job import DataClass, Job, LatencyClass
 from suanwang.workload.validate import BOUNDS, INT32_MAX
@@ -125,6 +125,8 @@ def test_every_field_round_trips_through_the_api_and_the_database(command_world)
             back = to_job(row, got["tenant"])
         assert row.deadline_h == body.get("deadline_h")
         same = {f: getattr(job, f) for f in Job.__dataclass_fields__ if f not in ("id", "submit_h", "deadline_h")}
+        if job.command is not None:  # a job with a command also needs a site that runs commands
+            same["labels"] = (*job.labels, COMMANDS_LABEL)
         assert {f: getattr(back, f) for f in same} == same
 
     check()

@@ -7,7 +7,16 @@ import sys
 
 import typer
 
-from suanwang.cli import atlas_cmd, client_cmd, network_cmd, place_cmd, plan_cmd, service_cmd, simulate_cmd
+from suanwang.cli import (
+    agent_cmd,
+    atlas_cmd,
+    client_cmd,
+    network_cmd,
+    place_cmd,
+    plan_cmd,
+    service_cmd,
+    simulate_cmd,
+)
 from suanwang.cli.common import err_console, one_line
 
 app = typer.Typer(
@@ -24,6 +33,7 @@ plan_cmd.register(app)
 simulate_cmd.register(app)
 service_cmd.register(app)
 client_cmd.register(app)
+agent_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,7 +24,7 @@ def serve(
     admin_token: Annotated[
         str | None, typer.Option(help="ensure this admin token exists (env SUANWANG_ADMIN_TOKEN)")
     ] = None,
-    allow_commands: Annotated[bool, typer.Option("--allow-commands", help="let jobs run shell commands here")] = False,
+    allow_commands: Annotated[bool, typer.Option("--allow-commands", help="run jobs' commands, sandboxed")] = False,
     heartbeat_timeout_s: Annotated[float | None, typer.Option(help="seconds before a silent site is down")] = None,
     workdir: Annotated[Path | None, typer.Option(help="folder for the local executor's job directories")] = None,
     policy: Annotated[str | None, typer.Option(help="scheduling policy (online, cheapest, ...)")] = None,
@@ -49,6 +49,7 @@ def serve(
     import uvicorn
 
     from suanwang.service import Service, ServiceConfig, create_app
+    from suanwang.service.lifeline import parent_env
 
     cfg = ServiceConfig.from_env(
         db_url=db,
@@ -63,9 +64,10 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
     Service(cfg).close()  # migrate, seed and create the admin token once, before any worker starts
-    env = dict(os.environ, **cfg.to_env())
+    # every child dies with this process, even when it is killed with SIGKILL (service/lifeline.py)
+    env = dict(os.environ, **cfg.to_env(), **parent_env())
     loop = subprocess.Popen([sys.executable, "-m", "suanwang.service.worker"], env=env)
-    os.environ.update(cfg.to_env(), SUANWANG_LOOP="0")  # read by each worker's app_from_env
+    os.environ.update(cfg.to_env(), **parent_env(), SUANWANG_LOOP="0")  # read by each worker's app_from_env
     # uvicorn re-raises the signal that stopped it once it has shut down: make SIGTERM end this process through
     # `finally` (as SIGINT does), so the loop process is stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

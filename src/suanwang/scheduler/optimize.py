@@ -10,8 +10,11 @@ cross-province input transfers within each (data province -> site) link's capaci
 Columns exist only for (class, site, slot) that pass the hard rules, so residency and latency hold by construction.
 The objective is   weights["cost"] x cost_cny + weights["carbon"] x carbon_price x carbon_kg   (CNY-equivalent),
 with the hourly price and grid intensity of the run window, so temporal shifting to cheaper or greener hours
-falls out. Small models (<= mip_max_cols columns) are solved exactly as an integer program; larger ones by column
-generation, then rounded to whole jobs and repaired. Every plan reports its LP lower bound and its gap.
+falls out. The LP (every column at once up to mip_max_cols columns, else column generation) gives the bound and
+a rounded, repaired plan; then the whole-job integer program (optimize_mip) runs from that plan under a time
+limit - mip_time_limit_s up to mip_max_cols columns, polish_time_limit_s up to polish_max_cols otherwise - and a
+bounded local search (optimize_search) on small windows. Every plan reports its LP bound, HiGHS's bound when the
+integer program ran, and its gaps; `exact` only when the plan meets a proven bound.
 
 Assumptions:
 - carbon price: DEFAULT_CARBON_PRICE_CNY_PER_T = 80 CNY per tonne CO2 (0.08 CNY/kg). Assumption: the order of
@@ -28,6 +31,7 @@ Assumptions:
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -40,7 +44,10 @@ from suanwang.scheduler.decision import Decision, Placement
 from suanwang.scheduler.optimize_classes import group_jobs, static_mask
 from suanwang.scheduler.optimize_columns import Columns, build_columns
 from suanwang.scheduler.optimize_lp import solve
-from suanwang.scheduler.optimize_round import round_plan
+from suanwang.scheduler.optimize_mip import mip_closed, solve_mip
+from suanwang.scheduler.optimize_round import Residual, round_plan
+from suanwang.scheduler.optimize_round import objective as counts_objective
+from suanwang.scheduler.optimize_search import improve
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
@@ -68,7 +75,8 @@ class Plan:
     n_classes: int = 0
     n_candidates: int = 0  # feasible (class, site, slot) columns in the full model
     rounds: int = 0  # column-generation rounds
-    exact: bool = False  # solved as an integer program to optimality (or time limit)
+    exact: bool = False  # proven optimal: HiGHS closed the integer program's gap (never at a time limit)
+    mip_bound: float = -math.inf  # HiGHS's dual bound of the integer program, when one was solved (CNY-equivalent)
     totals: dict[str, float] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)  # seconds per step (see BatchOptimizer.plan)
 
@@ -80,13 +88,29 @@ class Plan:
         return (self.objective - self.lp_bound) / abs(self.lp_bound)
 
     @property
+    def bound(self) -> float:
+        """The best proven lower bound of the integer optimum: max(lp_bound, mip_bound) (CNY-equivalent)."""
+        return max(self.lp_bound, self.mip_bound)
+
+    @property
+    def mip_gap(self) -> float:
+        """(objective - bound) / |bound|: how far the whole-job plan can be from the integer optimum, at most
+        (fraction; 0 when exact)."""
+        if self.exact:
+            return 0.0
+        b = self.bound
+        if b == 0:
+            return 0.0 if abs(self.objective) < 1e-9 else math.inf
+        return max(0.0, (self.objective - b) / abs(b))
+
+    @property
     def placed(self) -> int:
         """Number of jobs placed."""
         return sum(d.placed for d in self.decisions)
 
 
 class BatchOptimizer:
-    """Plans a window of jobs at once: LP / MIP over (class, site, slot), rounded to whole jobs."""
+    """Plans a window of jobs at once: LP over (class, site, slot), whole jobs by rounding, MIP and local search."""
 
     name = "batch-lp"
 
@@ -105,7 +129,14 @@ class BatchOptimizer:
         per_class: int = 20,
         max_rounds: int = 100,
         bound_tol: float = 1e-3,
+        polish_time_limit_s: float = 0.5,
+        polish_max_cols: int = 3000,
+        search_evals: int = 200,
     ):
+        """mip_max_cols / mip_time_limit_s (s): the integer program's budget on models that small (the default
+        mode); polish_max_cols / polish_time_limit_s (s): its budget on larger models up to that size (what
+        `mip_max_cols=0`, the simulator's LP mode, gets on small windows); search_evals: local-search moves on
+        models up to polish_max_cols columns. 0 turns each off."""
         self.ctx = ctx
         self.weights = _check_weights(weights)
         _require(slot_h, "slot_h", "a slot length in hours > 0, e.g. 0.25", positive=True)
@@ -113,6 +144,15 @@ class BatchOptimizer:
             raise OptimizerConfigError(f"horizon_slots must be a whole number >= 1, got {horizon_slots!r}")
         _require(carbon_price_cny_per_t, "carbon_price_cny_per_t", "a price in CNY per tonne >= 0, e.g. 80")
         _require(penalty_factor, "penalty_factor", "a factor >= 1, e.g. 10", minimum=1.0)
+        for name, value in (("mip_time_limit_s", mip_time_limit_s), ("polish_time_limit_s", polish_time_limit_s)):
+            _require(value, name, "seconds >= 0 (0: no integer program), e.g. 0.5")
+        for name, value in (
+            ("mip_max_cols", mip_max_cols),
+            ("polish_max_cols", polish_max_cols),
+            ("search_evals", search_evals),
+        ):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 0:
+                raise OptimizerConfigError(f"{name} must be a whole number >= 0, got {value!r}")
         self.slot_h = float(slot_h)
         self.horizon_slots = int(horizon_slots)
         self.carbon_price_cny_per_t = float(carbon_price_cny_per_t)
@@ -123,6 +163,9 @@ class BatchOptimizer:
         self.per_class = int(per_class)
         self.max_rounds = int(max_rounds)
         self.bound_tol = float(bound_tol)
+        self.polish_time_limit_s = float(polish_time_limit_s)
+        self.polish_max_cols = int(polish_max_cols)
+        self.search_evals = int(search_evals)
 
     @property
     def carbon_cny_per_kg(self) -> float:
@@ -162,9 +205,9 @@ class BatchOptimizer:
         t0 = time.perf_counter()
         if not jobs:
             return Plan([], 0.0, 0.0, 0.0, 0.0, 0.0, 0)
-        cols, _ = self.columns(jobs, state, now_h, free)
+        cols, job_class = self.columns(jobs, state, now_h, free)
         t1 = time.perf_counter()
-        mip = 0 < len(cols) <= self.mip_max_cols
+        exact_try = 0 < len(cols) <= self.mip_max_cols
         greedy = round_plan(cols, np.zeros(len(cols)))  # cheapest column with room, class by class
         t_greedy = time.perf_counter()
         lp = solve(
@@ -173,38 +216,55 @@ class BatchOptimizer:
             per_class=self.per_class,
             max_rounds=self.max_rounds,
             bound_tol=self.bound_tol,
-            mip=mip,
-            mip_time_limit_s=self.mip_time_limit_s,
+            all_columns=exact_try,
             seed=np.nonzero(greedy)[0],
         )
         t2 = time.perf_counter()
-        counts = round_plan(cols, np.rint(lp.x) if lp.integral else lp.x)
-        if _objective(cols, greedy) < _objective(cols, counts):  # keep the better of rounded LP and greedy
-            counts = greedy
+        plans = [greedy, round_plan(cols, lp.x)]
+        if free is None and len(cols) <= self.polish_max_cols:  # small windows: the nearest baseline as a floor
+            plans.append(self._nearest_counts(jobs, cols, job_class, state, now_h))
+        counts = min(plans, key=lambda c: counts_objective(cols, c))  # the first of the cheapest
         t_round = time.perf_counter()
+        mip = None
+        budget_s = self.mip_time_limit_s if exact_try else self.polish_time_limit_s
+        if 0 < len(cols) <= (self.mip_max_cols if exact_try else self.polish_max_cols) and budget_s > 0:
+            if not mip_closed(counts_objective(cols, counts), lp.lp_bound):
+                mip = solve_mip(cols, budget_s, start=counts)  # starts from the plan so far: never worse
+                if mip.counts is not None and counts_objective(cols, mip.counts) < counts_objective(cols, counts):
+                    counts = mip.counts
+        t_mip = time.perf_counter()
+        bound = max(lp.lp_bound, -math.inf if mip is None else mip.bound)
+        proven = len(cols) == 0 or mip_closed(counts_objective(cols, counts), bound)
+        if self.search_evals > 0 and not proven and len(cols) <= self.polish_max_cols:  # small windows: cheap there
+            counts = improve(cols, counts, max_evals=self.search_evals)
+        t_search = time.perf_counter()
         decisions, objective, totals = self._decisions(jobs, cols, counts, now_h)
         t3 = time.perf_counter()
         timings = {
             "columns": t1 - t0,  # classes, coefficients and candidate columns
             "greedy": t_greedy - t1,  # the greedy plan (a fallback and the first master's seed)
-            "lp_highs": lp.highs_s,  # inside HiGHS: every master solve (and the MIP)
+            "lp_highs": lp.highs_s,  # inside HiGHS: every master solve
             "lp_pricing": lp.pricing_s,  # pricing every candidate and the Lagrangian bound, per round
             "lp_other": t2 - t_greedy - lp.highs_s - lp.pricing_s,  # building and growing the master, link checks
             "round": t_round - t2,  # floor + greedy repair
-            "decisions": t3 - t_round,  # one Decision per job
+            "mip": t_mip - t_round,  # the whole-job integer program (optimize_mip), when it runs
+            "search": t_search - t_mip,  # local search (optimize_search), when the plan is not proven optimal
+            "decisions": t3 - t_search,  # one Decision per job
         }
         return Plan(
             decisions=decisions,
             objective=objective,
             lp_bound=lp.lp_bound,
-            solve_s=lp.solve_s,
+            solve_s=lp.solve_s + (t_mip - t_round),
             build_s=t1 - t0 + (t2 - t1 - lp.solve_s),
-            round_s=t3 - t2,
+            round_s=t3 - t2 - (t_mip - t_round),
             n_vars=lp.n_vars,
             n_classes=len(cols.count),
             n_candidates=len(cols),
             rounds=lp.rounds,
-            exact=lp.integral or len(cols) == 0,  # no candidate column: placing nothing is the only plan
+            # the plan meets a proven lower bound (no candidate column: placing nothing is the only plan)
+            exact=proven,
+            mip_bound=-math.inf if mip is None else mip.bound,
             totals=totals,
             timings_s=timings,
         )
@@ -232,6 +292,27 @@ class BatchOptimizer:
         return total
 
     # --- internals -------------------------------------------------------------------------------------------
+    def _nearest_counts(self, jobs: list[Job], cols: Columns, job_class, state: ClusterState, now_h: float):
+        """The `nearest` baseline's placements at now_h as whole-job counts over the columns (a placement without a
+        slot-0 column - e.g. a job released later - is left out): a plan candidate, so a small window's plan is
+        never worse than that baseline's where the state's room is the whole capacity model."""
+        from suanwang.scheduler.baselines import nearest
+
+        sched, st = nearest(self.ctx), copy.deepcopy(state)
+        counts = np.zeros(len(cols), dtype=np.int64)
+        res = Residual(cols)
+        one = np.ones(1, dtype=np.int64)
+        for job, c in zip(jobs, job_class, strict=True):
+            d = sched.place(job, st, now_h)
+            if not d.placed:
+                continue
+            lo, hi = cols.class_start[c], cols.class_start[c + 1]
+            hit = lo + np.nonzero((cols.site[lo:hi] == d.placement.site_index) & (cols.slot[lo:hi] == 0))[0]
+            if hit.size and res.fit(hit[:1])[0] >= 1:
+                res.take(hit[:1], one)
+                counts[hit[0]] += 1
+        return counts
+
     def _decisions(self, jobs: list[Job], cols: Columns, counts: np.ndarray, now_h: float):
         ctx = self.ctx
         col_of = np.full(len(jobs), -1, dtype=np.int64)
@@ -309,12 +390,6 @@ class BatchOptimizer:
                 "state.sites must list the same sites in the same order as the context's sites - "
                 "build both from one list: ClusterState.from_sites(ctx.sites)"
             )
-
-
-def _objective(cols: Columns, counts: np.ndarray) -> float:
-    """Objective (CNY-equivalent) of whole-job counts per column, unplaced penalties included."""
-    placed = np.bincount(cols.cls, weights=counts, minlength=len(cols.count))
-    return float(cols.w @ counts + cols.penalty @ (cols.count - placed))
 
 
 def _job_class(cols: Columns, n_jobs: int) -> np.ndarray:

@@ -100,9 +100,10 @@ def build_columns(
     first = classes.release_slot
     with np.errstate(invalid="ignore"):
         latest = np.floor((classes.deadline_rel_h[:, None] - xfer_h0 - runtime[:, None]) / slot_h + _EPS)
+    # [C] some allowed site could meet the deadline from the first slot the job may start in (room and horizon aside)
+    timely = ((np.nan_to_num(latest, nan=np.inf) >= first[:, None]) & static).any(axis=1)
     latest = np.minimum(np.nan_to_num(latest, posinf=horizon_slots - 1), horizon_slots - 1).astype(np.int64)
     n_slots = np.where(static & fits_now, np.maximum(latest - first[:, None] + 1, 0), 0)
-    timely = (n_slots > 0).any(axis=1)  # [C] some allowed site and start meets the deadline (room aside)
     xfer_cs = np.ceil(xfer_h0 / slot_h - _EPS).astype(np.int64)
 
     pair_c, pair_s = np.nonzero(n_slots)
@@ -129,10 +130,10 @@ def build_columns(
 
     class_start = np.searchsorted(cls, np.arange(n_cls + 1))
     has = np.diff(class_start) > 0
-    penalty = np.zeros(n_cls)
-    if total:
-        worst = np.maximum.reduceat(w, np.minimum(class_start[:-1], total - 1))
-        penalty = np.where(has, penalty_factor * np.where(worst > 0, worst, 1.0), 0.0)
+    worst = np.zeros(n_cls)  # the dearest column of each class (reduceat over the classes that have columns only:
+    if has.any():  # an empty class's start would cut the previous class's last column off)
+        worst[has] = np.maximum.reduceat(w, class_start[:-1][has])
+    penalty = np.where(has, penalty_factor * np.where(worst > 0, worst, 1.0), 0.0)
 
     provinces = {p: k for k, p in enumerate(sorted(set(ctx.site_province) | {j.data_province for j in reps}))}
     data_p = np.array([provinces[j.data_province] for j in reps], dtype=np.int64)
@@ -147,11 +148,7 @@ def build_columns(
     dur = dur_cs[cls, site]
     xfer_slots = np.where(link >= 0, xfer_cs[cls, site], 0)
     reasons = [
-        ""
-        if has[c]
-        else _no_column_reason(
-            ctx, reps[c], bool(static[c].any()), bool((static[c] & fits_now[c]).any()) and not timely[c]
-        )
+        "" if has[c] else _no_column_reason(ctx, reps[c], bool(static[c].any()), bool(timely[c]), horizon_slots)
         for c in range(n_cls)
     ]
     return Columns(
@@ -232,10 +229,12 @@ def _stack(rows: list[np.ndarray], n_sites: int) -> np.ndarray:
     return np.array(rows, dtype=float).reshape(len(rows), n_sites)
 
 
-def _no_column_reason(ctx: SchedulerContext, job, any_static: bool, any_free: bool) -> str:
+def _no_column_reason(ctx: SchedulerContext, job, any_static: bool, timely: bool, horizon_slots: int) -> str:
+    """Why a class has no column. The rules first, then the deadline (judged at every eligible site, whatever its
+    room now: a deadline no eligible site can meet never will be, retrying cannot help), then room (retryable)."""
     if not any_static:
         return rejection_reason(ctx, job)
-    if not any_free:
-        return "capacity: no eligible site is up with enough free cores and cards"
-    deadline = "none" if job.deadline_h is None else f"{job.deadline_h:g} h"
-    return f"deadline: no eligible site can finish transfer + runtime by the deadline ({deadline}) in the horizon"
+    if not timely:
+        deadline = "none" if job.deadline_h is None else f"{job.deadline_h:g} h"
+        return f"deadline: no eligible site can finish transfer + runtime by the deadline ({deadline})"
+    return f"capacity: no eligible site is up with room for it in time, within the {horizon_slots}-slot horizon"

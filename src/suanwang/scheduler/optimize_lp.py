@@ -68,9 +68,8 @@ class LpResult:
     n_vars: int
     rounds: int
     converged: bool
-    integral: bool
     solve_s: float
-    highs_s: float = 0.0  # seconds inside HiGHS (all master solves, and the MIP)
+    highs_s: float = 0.0  # seconds inside HiGHS (all master solves)
     pricing_s: float = 0.0  # seconds pricing candidates and computing the Lagrangian bound
 
 
@@ -305,22 +304,21 @@ def solve(
     per_class: int = 20,
     max_rounds: int = 100,
     bound_tol: float = 1e-3,
-    mip: bool = False,
-    mip_time_limit_s: float = 10.0,
+    all_columns: bool = False,
     seed: np.ndarray | None = None,
 ) -> LpResult:
-    """Solve the LP by column generation or, with `mip`, the exact integer program over all columns.
+    """Solve the LP by column generation or, with `all_columns`, over every candidate column at once.
 
     `seed`: extra column indices for the first restricted master (e.g. those a greedy plan uses)."""
     t0 = time.perf_counter()
     rows = RowIndex(cols)
     n = len(cols)
-    first = np.arange(n) if mip else initial_columns(cols, per_pair)
-    if seed is not None and not mip:
+    first = np.arange(n) if all_columns else initial_columns(cols, per_pair)
+    if seed is not None and not all_columns:
         first = np.union1d(first, seed).astype(np.int64)
     model = _Model(cols, rows, first)
     h = model.h
-    if mip and n:  # the integer program gets every link row up front
+    if all_columns and n:  # every link row up front
         keys = np.unique(np.concatenate([key[key >= 0] for key, _ in _transfers(cols, model.order)] or [[]]))
         if keys.size:
             model.add_link_rows(keys.astype(np.int64))
@@ -353,28 +351,15 @@ def solve(
             break
         cand = np.nonzero(negative)[0]
         model.add_columns(np.sort(cand[_best_per_group(cols.cls[cand], rc_full[cand], cols.slot[cand], per_class)]))
-    lp_objective = obj
-    integral = False
-    if mip and n:
-        integer = np.concatenate([np.arange(model.classes.size), np.arange(model.n_fixed, h.getNumCol())])
-        kinds = np.full(integer.size, highspy.HighsVarType.kInteger.value, dtype=np.uint8)
-        h.changeColsIntegrality(integer.size, integer.astype(np.int32), kinds)
-        h.setOptionValue("time_limit", float(mip_time_limit_s))
-        h.setOptionValue("mip_rel_gap", 0.0)
-        ta = time.perf_counter()
-        h.run()
-        highs_s += time.perf_counter() - ta
-        integral = bool(h.getSolution().value_valid)
     x, u = model.values()
     return LpResult(
         x,
         u,
         best_bound,
-        lp_objective,
+        obj,
         h.getNumCol(),
         rounds,
         converged,
-        integral,
         time.perf_counter() - t0,
         highs_s=highs_s,
         pricing_s=pricing_s,

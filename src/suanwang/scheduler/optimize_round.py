@@ -60,6 +60,12 @@ class Residual:
         return np.maximum(room, 0)
 
 
+def objective(cols: Columns, counts: np.ndarray) -> float:
+    """Objective (CNY-equivalent) of whole-job counts per column, unplaced penalties included."""
+    placed = np.bincount(cols.cls, weights=counts, minlength=len(cols.count))
+    return float(cols.w @ counts + cols.penalty @ (cols.count - placed))
+
+
 def round_plan(cols: Columns, x: np.ndarray) -> np.ndarray:
     """Whole jobs per column: floor of `x`, then greedy repair of the leftovers. Returns counts [n] (int)."""
     counts = np.floor(x + _TOL).astype(np.int64)

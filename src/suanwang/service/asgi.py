@@ -13,9 +13,11 @@ from fastapi import FastAPI
 
 from suanwang.service.api import create_app
 from suanwang.service.config import ServiceConfig
+from suanwang.service.lifeline import die_with_parent
 from suanwang.service.runtime import Service
 
 
 def app_from_env() -> FastAPI:
-    """The service app over `ServiceConfig.from_env()`."""
+    """The service app over `ServiceConfig.from_env()`; a worker started by `suanwang serve` dies with it."""
+    die_with_parent()
     return create_app(Service(ServiceConfig.from_env()))

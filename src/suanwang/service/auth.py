@@ -12,30 +12,35 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from suanwang.service.db import Tenant, Token
+from suanwang.service.db import Tenant, Token, iso, utcnow
+from suanwang.service.errors import Conflict, NotFound
 
 
 class Role(StrEnum):
-    """admin: everything; operator: sites, all jobs, audit; tenant: its own jobs only."""
+    """admin: everything; operator: sites, all jobs, audit; tenant: its own jobs only; site: the agent of one site
+    (heartbeat, claim and report that site's jobs, upload their logs) and nothing else."""
 
     ADMIN = "admin"
     OPERATOR = "operator"
     TENANT = "tenant"
+    SITE = "site"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: role, and the tenant (id, name) for tenant tokens (admins may have none)."""
+    """Who is calling: role, the tenant (id, name) for tenant tokens (admins may have none), the site for site
+    tokens."""
 
     role: Role
     tenant_id: int | None
     tenant: str | None
     token_id: int
+    site_id: str | None = None
 
     @property
     def actor(self) -> str:
         """How the audit log names this caller."""
-        return f"{self.role.value}:{self.tenant or '-'}#{self.token_id}"
+        return f"{self.role.value}:{self.tenant or self.site_id or '-'}#{self.token_id}"
 
     @property
     def staff(self) -> bool:
@@ -56,10 +61,17 @@ def new_token_string() -> str:
     return "sw_" + secrets.token_urlsafe(32)
 
 
-def store_token(session: Session, token: str, role: Role, tenant_id: int | None) -> Token:
-    """Add a hashed token row for `token` (the caller commits)."""
+def store_token(session: Session, token: str, role: Role, tenant_id: int | None, site_id: str | None = None) -> Token:
+    """Add a hashed token row for `token` (the caller commits); `site_id` for a site token."""
     salt = secrets.token_hex(16)
-    row = Token(lookup=_lookup(token), salt=salt, digest=_digest(salt, token), role=role.value, tenant_id=tenant_id)
+    row = Token(
+        lookup=_lookup(token),
+        salt=salt,
+        digest=_digest(salt, token),
+        role=role.value,
+        tenant_id=tenant_id,
+        site_id=site_id,
+    )
     session.add(row)
     session.flush()
     return row
@@ -67,16 +79,53 @@ def store_token(session: Session, token: str, role: Role, tenant_id: int | None)
 
 def authenticate(session: Session, token: str) -> Principal | None:
     """The principal holding `token`, or None. Digests are compared in constant time."""
-    rows = session.execute(sa.select(Token, Tenant.name).outerjoin(Tenant).where(Token.lookup == _lookup(token)))
+    rows = session.execute(
+        sa.select(Token, Tenant.name)
+        .outerjoin(Tenant)
+        .where(Token.lookup == _lookup(token), Token.revoked_at.is_(None))
+    )
     found = None
     for row, tenant_name in rows:
         if hmac.compare_digest(row.digest, _digest(row.salt, token)):
-            found = Principal(Role(row.role), row.tenant_id, tenant_name, row.id)
+            found = Principal(Role(row.role), row.tenant_id, tenant_name, row.id, row.site_id)
     return found
 
 
+def token_json(row: Token, tenant: str | None) -> dict:
+    """The API's view of a token: never the token itself (the server does not keep it), only its metadata."""
+    return {
+        "id": row.id,
+        "role": row.role,
+        "tenant": tenant,
+        "created_at": iso(row.created_at),
+        "revoked_at": iso(row.revoked_at),
+    }
+
+
+def list_tokens(session: Session) -> list[dict]:
+    """Every token, revoked ones too, oldest first."""
+    rows = session.execute(sa.select(Token, Tenant.name).outerjoin(Tenant).order_by(Token.id))
+    return [token_json(row, tenant) for row, tenant in rows]
+
+
+def revoke(session: Session, token_id: int) -> dict:
+    """Mark a token revoked (the caller audits and commits); NotFound / Conflict for an unknown or revoked one.
+    Replicas that cached it stop accepting it within their `auth_cache_s`."""
+    found = session.execute(
+        sa.select(Token, Tenant.name).outerjoin(Tenant).where(Token.id == token_id).with_for_update(of=Token)
+    ).first()
+    if found is None:
+        raise NotFound(f"no token {token_id} - list them with GET /api/v1/tokens", "token_id")
+    row, tenant = found
+    if row.revoked_at is not None:
+        raise Conflict(f"token {token_id} was already revoked at {iso(row.revoked_at)}")
+    row.revoked_at = utcnow()
+    return token_json(row, tenant)
+
+
 def ensure_admin_token(session: Session, token: str) -> bool:
-    """Make sure `token` is a valid admin token; True when it had to be created (the caller commits)."""
+    """Make sure `token` is a valid admin token; True when it had to be created (the caller commits). A revoked
+    bootstrap token is stored afresh: the configured admin token works after every start."""
     principal = authenticate(session, token)
     if principal and principal.role is Role.ADMIN:
         return False

@@ -17,10 +17,12 @@ class ServiceConfig:
     loop_interval_s: pause between scheduling-loop ticks.
     heartbeat_timeout_s: a monitored site silent this long is marked down and its jobs re-queued.
     simulated_run_s: wall time a job without a `command` "runs" on the local executor.
-    allow_commands: let tenants submit shell commands to the local executor (off by default: a command runs
-        with the server's own rights).
+    allow_commands: let tenants submit shell commands to the local executor (off by default); each runs in a
+        bubblewrap sandbox as an unprivileged uid with limits from its request (executors/local.py).
     batch_size: jobs the loop claims and places per transaction; a full batch is followed at once by the next.
     intake_batch: most single-job submissions stored together in one transaction (group commit).
+    max_attempts: runs a job may be given when engines lose it (a retry never goes back to the site that lost it).
+    agent_lost_s: an agent site down and silent this long has its running jobs failed as lost (and retried).
     auth_cache_s: how long a replica trusts a token it has already checked without asking the database (0: never);
         a deleted token keeps working on a replica for at most this long.
     """
@@ -33,6 +35,8 @@ class ServiceConfig:
     intake_batch: int = 256
     auth_cache_s: float = 10.0
     heartbeat_timeout_s: float = 30.0
+    max_attempts: int = 3
+    agent_lost_s: float = 600.0
     simulated_run_s: float = 1.0
     allow_commands: bool = False
     max_body_bytes: int = 1 << 20
@@ -54,9 +58,12 @@ class ServiceConfig:
             "SUANWANG_HEARTBEAT_TIMEOUT_S",
             "SUANWANG_SIMULATED_RUN_S",
             "SUANWANG_AUTH_CACHE_S",
+            "SUANWANG_AGENT_LOST_S",
         ):
             if key in env:
                 setattr(cfg, key.removeprefix("SUANWANG_").lower(), float(env[key]))
+        if "SUANWANG_MAX_ATTEMPTS" in env:
+            cfg.max_attempts = int(env["SUANWANG_MAX_ATTEMPTS"])
         if "SUANWANG_LOOP" in env:
             cfg.loop = env["SUANWANG_LOOP"] not in ("0", "false", "no")
         if "SUANWANG_WORKDIR" in env:
@@ -78,6 +85,8 @@ class ServiceConfig:
             "SUANWANG_HEARTBEAT_TIMEOUT_S": repr(self.heartbeat_timeout_s),
             "SUANWANG_SIMULATED_RUN_S": repr(self.simulated_run_s),
             "SUANWANG_AUTH_CACHE_S": repr(self.auth_cache_s),
+            "SUANWANG_AGENT_LOST_S": repr(self.agent_lost_s),
+            "SUANWANG_MAX_ATTEMPTS": str(self.max_attempts),
             "SUANWANG_WORKDIR": str(self.workdir),
             "SUANWANG_POLICY": self.policy,
         }

@@ -6,6 +6,8 @@ The schema itself is created by the Alembic migrations in `migrations/`, never b
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -45,7 +47,9 @@ class Token(Base):
     digest: Mapped[str] = mapped_column(sa.String(64))
     role: Mapped[str] = mapped_column(sa.String(16))
     tenant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tenants.id"))
+    site_id: Mapped[str | None] = mapped_column(sa.String(64))  # site tokens: the one site they act for
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]  # set: the token no longer authenticates (the row stays, for the audit)
 
 
 class SiteRow(Base):
@@ -68,7 +72,14 @@ class SiteRow(Base):
     role: Mapped[str] = mapped_column(sa.String(16), default="east")
     hub_id: Mapped[str] = mapped_column(sa.String(32), default="")
     labels: Mapped[list] = mapped_column(sa.JSON, default=list)
-    executor: Mapped[str] = mapped_column(sa.String(32), default="local")
+    executor: Mapped[str] = mapped_column(sa.String(32), default="local")  # the engine: local, slurm or ray
+    engine_settings: Mapped[dict | None] = mapped_column(sa.JSON)  # how the agent reaches the engine (operator's)
+    allow_commands: Mapped[bool] = mapped_column(default=False)  # agent sites: may tenants' commands run here
+    engine_cpu_total: Mapped[int | None] = mapped_column(sa.BigInteger)  # capacity the agent read from the engine
+    engine_cpu_free: Mapped[int | None] = mapped_column(sa.BigInteger)
+    engine_gpu_total: Mapped[int | None] = mapped_column(sa.BigInteger)
+    engine_gpu_free: Mapped[int | None] = mapped_column(sa.BigInteger)
+    engine_message: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(8), default="up")
     monitored: Mapped[bool] = mapped_column(default=False)
     last_heartbeat: Mapped[datetime | None]
@@ -85,6 +96,7 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(sa.String(40), unique=True)
     tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id"), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    request_hash: Mapped[str | None] = mapped_column(sa.String(64))  # sha256 of the request the key came with
     origin: Mapped[str] = mapped_column(sa.String(12))
     origin_label: Mapped[str] = mapped_column(sa.String(100))
     origin_province: Mapped[str] = mapped_column(sa.String(32))
@@ -116,10 +128,22 @@ class JobRow(Base):
     executor_ref: Mapped[str | None] = mapped_column(sa.String(200))
     exit_code: Mapped[int | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    avoid_site: Mapped[str | None] = mapped_column(sa.String(64))  # a retry never goes back to the site that failed
+    claimed_at: Mapped[datetime | None]  # when a site agent first took the placed job
+    cancel_confirmed_at: Mapped[datetime | None]  # when the agent confirmed the engine stopped a cancelled job
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class JobLog(Base):
+    """The captured output of a job run by a site agent's engine (the agent uploads it; the last bytes kept)."""
+
+    __tablename__ = "job_logs"
+    job_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEvent(Base):
@@ -139,11 +163,14 @@ def dialect_name(url: str) -> str:
     return sa.make_url(url).get_backend_name()
 
 
+SQLITE_BUSY_S = 30  # how long a SQLite statement waits for another writer's lock
+
+
 def make_engine(url: str) -> sa.Engine:
     """An engine for `url`. SQLite runs in WAL mode, fsyncs every commit, and takes the write lock at BEGIN."""
     if dialect_name(url) != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_S})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -173,3 +200,82 @@ def pg_unnest(table: sa.Table, names: list[str] | tuple[str, ...]) -> str:
     types = ["TEXT" if isinstance(table.c[n].type, sa.JSON) else table.c[n].type.compile(dialect=pg) for n in names]
     arrays = ", ".join(f"%b::{t}[]" for t in types)  # binary: no per-element escaping of text
     return f"unnest({arrays}) AS u({', '.join(names)})"
+
+
+def fault_reason(exc: BaseException) -> str:
+    """One line saying what the database answered (the driver's own message: no SQL, no parameters)."""
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+
+
+PROBE_TIMEOUT_MS = 2000  # how long the health probe waits for the write lock / a statement
+FAULT_MEMORY_S = 30.0  # a failed write counts against health this long, unless a write succeeds first
+
+
+class WriteHealth:
+    """Whether this replica's database takes writes: a probe (a write rolled back) plus the last write that failed.
+
+    A probe alone misses a full disk (a small write may still fit where a batch does not), so a failed write of a
+    submission or of a loop step is remembered for `FAULT_MEMORY_S` seconds, or until a write succeeds."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._fault: tuple[float, str] | None = None
+
+    def failed(self, reason: str) -> None:
+        """Record that a write failed for `reason` (one line)."""
+        with self._lock:
+            self._fault = (time.monotonic(), reason)
+
+    def succeeded(self) -> None:
+        """Record that a write committed."""
+        if self._fault is not None:
+            with self._lock:
+                self._fault = None
+
+    def check(self, engine: sa.Engine) -> str | None:
+        """None when the database takes a write now, else why not (one line)."""
+        try:
+            write_probe(engine)
+        except Exception as e:  # any failure to write is the answer, not an error of the probe
+            return fault_reason(e)
+        with self._lock:
+            fault = self._fault
+        if fault is not None and time.monotonic() - fault[0] < FAULT_MEMORY_S:
+            return f"a write failed {time.monotonic() - fault[0]:.0f} s ago: {fault[1]}"
+        return None
+
+
+def write_probe(engine: sa.Engine) -> None:
+    """Insert an audit row and roll it back, waiting at most PROBE_TIMEOUT_MS for locks; raises what the database
+    answered when it cannot be written (read-only, unreachable, restarting, locked)."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if engine.dialect.name == "sqlite":  # autocommit driver connection: we issue BEGIN ourselves
+            cur.execute(f"PRAGMA busy_timeout = {PROBE_TIMEOUT_MS}")
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                cur.execute(
+                    "INSERT INTO audit (at, actor, action, object, detail) VALUES (?, 'system:healthz', 'probe', "
+                    "'-', '{}')",
+                    (utcnow().isoformat(" "),),
+                )
+            finally:
+                if raw.driver_connection.in_transaction:
+                    cur.execute("ROLLBACK")
+                cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_S * 1000}")
+        else:
+            try:
+                cur.execute(f"SET LOCAL lock_timeout = {PROBE_TIMEOUT_MS}")
+                cur.execute(f"SET LOCAL statement_timeout = {PROBE_TIMEOUT_MS}")
+                cur.execute(
+                    "INSERT INTO audit (at, actor, action, object, detail) VALUES (%s, 'system:healthz', 'probe', "
+                    "'-', '{}')",
+                    (utcnow(),),
+                )
+            finally:
+                raw.rollback()
+        cur.close()
+    finally:
+        raw.close()

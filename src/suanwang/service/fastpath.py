@@ -8,8 +8,10 @@ the atlas. It then does exactly what the route does - the same functions, in the
 
 Everything else goes to FastAPI with the body replayed untouched: an unknown or uncached token, an admin token, a
 body that does not validate, an unknown city, a tenant mismatch. So every error answer (401, 403, 422 with its
-field, 413) is FastAPI's own and stays identical; the fast path never answers an error itself. Nothing is written
-before that decision is made, so a request is never stored twice.
+field, 413) is FastAPI's own and stays identical. The only errors the fast path answers itself come after the
+decision, from the same code the route runs (`store_and_answer`, `errors.error_response`): an Idempotency-Key
+reused for another request (422), a database fault (503). Nothing is written before that decision is made, so
+a request is never stored twice.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ from typing import Any
 
 from fastapi import status
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from suanwang.service import jobs
 from suanwang.service.auth import Principal, Role
-from suanwang.service.errors import ServiceError
+from suanwang.service.errors import DB_FAULTS, ServiceError, db_fault_response, error_response
 from suanwang.service.runtime import Service
 from suanwang.service.schemas import JobIn
 
@@ -33,8 +34,10 @@ KEY_MAX_CHARS = 150  # the route's bound on Idempotency-Key (api.IdemKey)
 
 async def store_and_answer(svc: Service, new: jobs.NewJob) -> JSONResponse:
     """Store one new job through the replica's group commit and build the answer: 201 with the job, or 200 with the
-    stored job when its Idempotency-Key was already used."""
+    stored job when its Idempotency-Key was already used for the same request (Invalid when for another)."""
     row, created = await svc.intake.submit(new)
+    if not created:
+        jobs.check_retry(new, row, new.values["idempotency_key"])
     code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return JSONResponse(jobs.job_json(row, new.tenant, svc.atlas), status_code=code)
 
@@ -94,7 +97,12 @@ class SubmitFastPath:
         new = self._prepare(raw, who, key)
         if new is None:
             return await self.app(scope, _replay(raw, receive), send)
-        response = await store_and_answer(self.svc, new)
+        try:
+            response = await store_and_answer(self.svc, new)
+        except ServiceError as e:  # an Idempotency-Key reused for another request: the route's own answer
+            response = error_response(e)
+        except DB_FAULTS as e:  # the database is down, full or read-only: the route's own 503
+            response = db_fault_response(e)
         await response(scope, receive, send)
 
     def _prepare(self, raw: bytes, who: Principal, key: str | None) -> jobs.NewJob | None:
@@ -103,7 +111,7 @@ class SubmitFastPath:
             body = JobIn.model_validate(json.loads(raw))  # what FastAPI does with a JSON body (stdlib json)
             tenant_id, tenant = jobs.tenant_for_submit(None, who, body.tenant)  # a tenant token needs no database
             return jobs.new_job(self.svc.atlas, body, tenant_id, tenant, key, who, self.svc.cfg.allow_commands)
-        except (ValueError, ValidationError, ServiceError):  # json errors are ValueErrors; unknown city: Invalid
+        except Exception:  # anything the route would refuse (bad JSON, too deep, not UTF-8, invalid): FastAPI judges
             return None
 
 

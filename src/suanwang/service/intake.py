@@ -4,7 +4,8 @@ Each request is answered only after the transaction holding its job has committe
 (committed before the 201) is unchanged; what changes is that one commit (one WAL fsync) and one INSERT serve
 every request that arrived while the previous commit was in flight. There is no added delay: a lone request is
 written at once. If a shared transaction fails, its requests are retried one by one, so one bad request cannot
-fail the others.
+fail the others; a fault of the database itself (unreachable, full, read-only) fails the whole batch at once (each
+request is answered 503) and the next batch opens a fresh connection.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from suanwang.service.db import WriteHealth, fault_reason
+from suanwang.service.errors import DB_FAULTS
 from suanwang.service.jobs import NewJob, store
 
 log = logging.getLogger("suanwang.service")
@@ -27,9 +30,10 @@ _STOP = object()
 class Intake:
     """A writer thread that stores queued submissions in batches of at most `max_batch` jobs per transaction."""
 
-    def __init__(self, engine: sa.Engine, max_batch: int = 256):
+    def __init__(self, engine: sa.Engine, max_batch: int = 256, health: WriteHealth | None = None):
         self.engine = engine
         self.max_batch = max_batch
+        self.health = health or WriteHealth()  # told of every commit and every database fault
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -91,9 +95,14 @@ class Intake:
             with self._conn.begin():
                 results = store(self._conn, [job for job, _ in batch])
         except Exception as e:
-            if self._conn is not None and self._conn.invalidated:
-                self._conn.close()
+            if self._conn is not None and (self._conn.invalidated or isinstance(e, DB_FAULTS)):
+                self._conn.close()  # a fault may leave the held connection unusable: the next batch opens one
                 self._conn = None
+            if isinstance(e, DB_FAULTS):  # the database's fault, not one request's: every request gets it (503)
+                self.health.failed(fault_reason(e))
+                for _, fut in batch:
+                    fut.set_exception(e)
+                return
             if len(batch) > 1:  # isolate the request that failed
                 for one in batch:
                     self._write([one])
@@ -101,6 +110,7 @@ class Intake:
             log.warning("storing a submitted job failed: %s", e)
             batch[0][1].set_exception(e)
             return
+        self.health.succeeded()
         for (_, fut), result in zip(batch, results, strict=True):
             fut.set_result(result)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -118,6 +119,9 @@ UNSET = (
     "exit_code",
     "started_at",
     "finished_at",
+    "avoid_site",
+    "claimed_at",
+    "cancel_confirmed_at",
 )
 
 
@@ -144,10 +148,26 @@ def new_job_id() -> str:
     return f"job_{_ids.getrandbits(80):020x}"
 
 
+def request_hash(bodies: list[JobIn]) -> str:
+    """SHA-256 (hex) of the canonical form of a submission: every field of every job, defaults filled in, keys
+    sorted - so the same request hashes the same however its JSON was spelled."""
+    canonical = json.dumps([b.model_dump(mode="json") for b in bodies], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def new_job(
-    atlas: Atlas, body: JobIn, tenant_id: int, tenant: str, key: str | None, who: Principal, allow_commands: bool
+    atlas: Atlas,
+    body: JobIn,
+    tenant_id: int,
+    tenant: str,
+    key: str | None,
+    who: Principal,
+    allow_commands: bool,
+    digest: str | None = None,
 ) -> NewJob:
-    """A new queued job from a validated body; origin and data province are resolved against the atlas."""
+    """A new queued job from a validated body; origin and data province are resolved against the atlas. With an
+    idempotency key the job keeps the request's hash (`digest`, default: of this one body) to tell a retry from a
+    reuse."""
     try:
         place = atlas.place(body.origin)
     except UnknownPlaceError as e:
@@ -166,6 +186,7 @@ def new_job(
         id=new_job_id(),
         tenant_id=tenant_id,
         idempotency_key=key,
+        request_hash=None if key is None else digest or request_hash([body]),
         origin=place.adcode,
         origin_label=place.label,
         origin_province=place.province_id,
@@ -260,23 +281,49 @@ def store(conn: sa.Connection, new: list[NewJob]) -> list[tuple[Any, bool]]:
     return out
 
 
+def check_retry(new: NewJob, stored: Any, key: str) -> None:
+    """Invalid (422 naming the header) when `stored`, the job already holding the request's Idempotency-Key, came
+    from a different request; a job stored before hashes were kept passes as a retry."""
+    was = getattr(stored, "request_hash", None)
+    if was is not None and was != new.values["request_hash"]:
+        raise Invalid(
+            f"Idempotency-Key: '{key}' was already used for a different request (job {stored.id}) - resend the "
+            "original request unchanged, or use a fresh key for a new one",
+            "Idempotency-Key",
+            where="header",
+        )
+
+
 def submit(
     session: Session, atlas: Atlas, who: Principal, bodies: list[JobIn], key: str | None, allow_commands: bool
 ) -> tuple[list[tuple[Any, str]], bool]:
     """Insert the jobs in one transaction and commit, all or none; returns ([(job, tenant)], created).
 
     With an idempotency key a repeated request returns the jobs stored the first time (created=False); a batch
-    uses key#0, key#1, ... per job. A key set that is only partly stored is a Conflict.
+    uses key#0, key#1, ... per job, each stored with the hash of the whole batch, so a key reused with other jobs
+    or another number of jobs is Invalid (422). A key set that is only partly stored is a Conflict.
     """
     owners = [tenant_for_submit(session, who, b.tenant) for b in bodies]
     keys = [None if key is None else (key if len(bodies) == 1 else f"{key}#{i}") for i in range(len(bodies))]
+    digest = None if key is None else request_hash(bodies)  # of the whole batch: each job's key checks all of it
     new = [
-        new_job(atlas, b, tid, name, k, who, allow_commands)
+        new_job(atlas, b, tid, name, k, who, allow_commands, digest)
         for b, (tid, name), k in zip(bodies, owners, keys, strict=True)
     ]
     session.rollback()  # end the read transaction of the tenant lookup
     with session.begin():
+        if key is not None and len(bodies) > 1:  # the bare key taken by a one-job request: another request
+            single = session.execute(
+                sa.select(JobRow.id, JobRow.request_hash).where(
+                    JobRow.tenant_id == new[0].values["tenant_id"], JobRow.idempotency_key == key
+                )
+            ).first()
+            if single is not None:
+                check_retry(new[0], single, key)
         stored = store(session.connection(), new)
+        for n, (row, was_created) in zip(new, stored, strict=True):
+            if not was_created:
+                check_retry(n, row, key)
         created = [c for _, c in stored]
         if any(created) and not all(created):
             raise Conflict("Idempotency-Key: reused for a different set of jobs - send a fresh key")
@@ -334,6 +381,8 @@ def cancel(session: Session, who: Principal, job_id: str, executors: dict[str, E
         raise Conflict(f"job {job_id} is already {row.state}")
     if row.state == "running" and row.executor_ref:
         stop(executors, row)
+        if row.executor_ref.partition(":")[0] not in executors:  # an agent's engine: the agent stops it
+            row.reason = "cancelled; waiting for the site's agent to stop it in the engine"
     row.state, row.updated_at, row.finished_at = "cancelled", utcnow(), utcnow()
     audit.record(session, who.actor, "cancel", f"job:{row.id}", site_id=row.site_id)
     session.commit()

@@ -16,11 +16,13 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from suanwang.service import audit, jobs, sites
+from suanwang.service import agents, audit, jobs, sites
 from suanwang.service.config import ServiceConfig
-from suanwang.service.db import JobRow, SiteRow, Tenant, pg_unnest, utcnow
+from suanwang.service.db import JobRow, SiteRow, Tenant, fault_reason, pg_unnest, utcnow
+from suanwang.service.errors import DB_FAULTS
 from suanwang.service.executors import ExecRequest, Executor
 from suanwang.service.placement import Placer, explanation_text, finite, now_h
+from suanwang.service.prometheus import ServiceMetrics
 
 log = logging.getLogger("suanwang.service")
 CAPACITY_LOCK_KEY = 0x5A3E_0002  # arbitrary constant key for pg_advisory_xact_lock
@@ -57,8 +59,16 @@ def _event(actor: str, action: str, job_id: str, at, **detail) -> dict:
 class SchedulingLoop:
     """One replica's loop. `tick()` runs every step once (tests call it directly); `start()` runs it in a thread."""
 
-    def __init__(self, sessions: sessionmaker, placer: Placer, executors: dict[str, Executor], cfg: ServiceConfig):
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        placer: Placer,
+        executors: dict[str, Executor],
+        cfg: ServiceConfig,
+        metrics: ServiceMetrics | None = None,
+    ):
         self.sessions = sessions
+        self.metrics = metrics or ServiceMetrics()
         self.placer = placer
         self.executors = executors
         self.cfg = cfg
@@ -107,7 +117,11 @@ class SchedulingLoop:
             if s.bind.dialect.name == "postgresql":
                 s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CAPACITY_LOCK_KEY})
             decisions = self.placer.place(
-                [(r, r.tenant_name) for r in claimed], sites.all_sites(s), sites.held(s), now_h()
+                [(r, r.tenant_name) for r in claimed],
+                sites.all_sites(s),
+                sites.held(s),
+                now_h(),
+                waiting=sites.held(s, ("placed",)),
             )
             now = utcnow()
             changes, events = [], []
@@ -141,6 +155,7 @@ class SchedulingLoop:
                     events.append(
                         _event(self.actor, "place", row.id, now, site_id=p.site_id, cost_cny=change["cost_cny"])
                     )
+                    self.metrics.placed(p.site_id, (now - row.created_at).total_seconds())
                 elif not d.retryable:  # a retryable job stays queued (with the reason) until capacity frees
                     change.update(state="rejected", finished_at=now)
                     events.append(_event(self.actor, "reject", row.id, now, reason=d.reason))
@@ -153,26 +168,39 @@ class SchedulingLoop:
         """Hand placed jobs to their site's executor and mark them running."""
         t = JobRow.__table__
         cols = (t.c.seq, t.c.id, t.c.command, t.c.cpu_cores, t.c.gpu_cards, t.c.runtime_h, t.c.site_id)
+        cols += (t.c.mem_gb, t.c.output_gb)
         with self.sessions() as s, s.begin():
             rows = s.execute(
                 self._claim(
                     s,
                     sa.select(*cols, SiteRow.executor)
                     .join(SiteRow, SiteRow.id == t.c.site_id)
-                    .where(t.c.state == "placed")
+                    .where(t.c.state == "placed", SiteRow.executor.in_(list(self.executors)))
                     .order_by(t.c.seq)
                     .limit(self.cfg.batch_size),
                 )
             ).all()
             now = utcnow()
-            changes, events = [], []
+            changes, ended, events = [], [], []
             for r in rows:
                 ex = self.executors[r.executor]
-                ref = ex.submit(ExecRequest(r.id, r.command, int(r.cpu_cores), int(r.gpu_cards), r.runtime_h))
+                try:
+                    ref = ex.submit(
+                        ExecRequest(
+                            r.id, r.command, int(r.cpu_cores), int(r.gpu_cards), r.runtime_h, r.mem_gb, r.output_gb
+                        )
+                    )
+                except (OSError, ValueError) as e:  # the engine refused it: the job fails with the engine's words
+                    self.metrics.dispatch_failed(r.site_id)
+                    failed = {"state": "failed", "exit_code": None, "reason": f"engine rejected it: {e}"}
+                    ended.append({"seq": r.seq, **failed, "finished_at": now, "updated_at": now})
+                    events.append(_event(self.actor, "fail", r.id, now, site_id=r.site_id, reason=failed["reason"]))
+                    continue
                 started = {"state": "running", "executor_ref": f"{ex.name}:{ref}", "started_at": now, "updated_at": now}
                 changes.append({"seq": r.seq, **started})
                 events.append(_event(self.actor, "start", r.id, now, site_id=r.site_id, executor=ex.name))
             _update_jobs(s.connection(), changes, STARTED)
+            _update_jobs(s.connection(), ended, ENDED)
             audit.record_many(s.connection(), events)
             return len(rows)
 
@@ -184,7 +212,8 @@ class SchedulingLoop:
                 self._claim(
                     s,
                     sa.select(t.c.seq, t.c.id, t.c.executor_ref, t.c.site_id)
-                    .where(t.c.state == "running")
+                    .join(SiteRow, SiteRow.id == t.c.site_id)
+                    .where(t.c.state == "running", SiteRow.executor.in_(list(self.executors)))
                     .order_by(t.c.seq)
                     .limit(1000),
                 )
@@ -208,8 +237,10 @@ class SchedulingLoop:
             return len(changes)
 
     def watch_heartbeats(self) -> int:
-        """Mark monitored sites silent for longer than the timeout down and re-queue their jobs."""
-        cutoff = utcnow() - timedelta(seconds=self.cfg.heartbeat_timeout_s)
+        """Mark monitored sites silent for longer than the timeout down and re-queue their jobs; fail (and retry
+        elsewhere) the running jobs of agent sites silent for longer than `agent_lost_s`."""
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self.cfg.heartbeat_timeout_s)
         with self.sessions() as s, s.begin():
             stale = s.scalars(
                 sa.select(SiteRow)
@@ -217,7 +248,10 @@ class SchedulingLoop:
                 .with_for_update(skip_locked=True)
             ).all()
             for site in stale:
-                mark_down(s, site, self.executors, self.actor, f"no heartbeat for {self.cfg.heartbeat_timeout_s:g} s")
+                why = f"no heartbeat for {self.cfg.heartbeat_timeout_s:g} s"
+                mark_down(s, site, self.executors, self.actor, why, self.cfg.max_attempts)
+            lost_cutoff = now - timedelta(seconds=self.cfg.agent_lost_s)
+            agents.lost_running(s, lost_cutoff, self.actor, self.cfg.max_attempts)
             return len(stale)
 
     def _run(self) -> None:
@@ -230,6 +264,9 @@ class SchedulingLoop:
                     last_full = time.monotonic()
                 done = self.tick(busy=skip)
                 busy = max(done["placed"], done["started"]) >= self.cfg.batch_size  # more is waiting: go on
+            except DB_FAULTS as e:  # the database is down, full or read-only: one line, and retry next tick
+                log.warning("scheduling loop tick failed, database unavailable: %s", fault_reason(e))
+                busy = False
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("scheduling loop tick failed")
                 busy = False
@@ -249,8 +286,13 @@ class SchedulingLoop:
             self._thread = None
 
 
-def mark_down(session: Session, site: SiteRow, executors: dict[str, Executor], actor: str, why: str) -> int:
-    """Mark `site` down (audited) and re-queue its placed and running jobs; returns how many were re-queued."""
+def mark_down(
+    session: Session, site: SiteRow, executors: dict[str, Executor], actor: str, why: str, max_attempts: int = 3
+) -> int:
+    """Mark `site` down (audited) and re-queue its placed and running jobs; returns how many were re-queued.
+    An agent site keeps its running jobs (see `agents.site_down`)."""
+    if site.executor not in executors:
+        return agents.site_down(session, site, actor, why, False, max_attempts)
     site.status, site.updated_at = "down", utcnow()
     n = jobs.requeue_site(session, site.id, executors, actor, f"site {site.id} down ({why})")
     audit.record(session, actor, "site_down", f"site:{site.id}", why=why, requeued=n)

@@ -18,6 +18,7 @@ from suanwang.errors import SuanwangError
 from suanwang.scheduler.decision import Decision, verdicts_from_columns
 from suanwang.scheduler.state import ClusterState
 from suanwang.service.db import JobRow, SiteRow
+from suanwang.service.sites import room
 from suanwang.workload.job import Job
 
 # Signals are indexed by local hour of day; the programme's clock is China Standard Time.
@@ -30,8 +31,15 @@ def now_h(at: datetime | None = None) -> float:
     return (t.timestamp() + t.utcoffset().total_seconds()) / 3600.0
 
 
-def to_site(row: SiteRow) -> Site:
-    """The scheduler's Site for a site row."""
+COMMANDS_LABEL = "suanwang:commands"  # the scheduler's label of sites that run tenants' commands
+
+
+def to_site(row: SiteRow, embedded: tuple[str, ...] = ("local",)) -> Site:
+    """The scheduler's Site for a site row. Sites that may run commands (embedded ones: the service's own
+    setting; agent sites: their operator's) carry COMMANDS_LABEL, which every job with a command requires."""
+    labels = tuple(row.labels or ())
+    if row.executor in embedded or row.allow_commands:
+        labels = (*labels, COMMANDS_LABEL)
     return Site(
         id=row.id,
         name_zh=row.name_zh,
@@ -47,7 +55,7 @@ def to_site(row: SiteRow) -> Site:
         price_cny_per_kwh=row.price_cny_per_kwh,
         role=row.role,
         hub_id=row.hub_id,
-        labels=tuple(row.labels or ()),
+        labels=labels,
     )
 
 
@@ -72,7 +80,7 @@ def to_job(row: JobRow, tenant: str) -> Job:
         tenant=tenant,
         priority=row.priority,
         command=row.command,
-        labels=tuple(row.labels or ()),
+        labels=(*(row.labels or ()), *((COMMANDS_LABEL,) if row.command is not None else ())),
     )
 
 
@@ -118,29 +126,50 @@ class Placer:
             self._key = key
         return self._ctx, self._policy
 
-    def state(self, site_rows: list[SiteRow], held: dict[str, tuple[int, int]]) -> tuple[list[Site], ClusterState]:
-        """The cluster state now: every site, up or down, minus the (cores, cards) held by its jobs."""
+    def state(
+        self,
+        site_rows: list[SiteRow],
+        held: dict[str, tuple[int, int]],
+        waiting: dict[str, tuple[int, int]] | None = None,
+    ) -> tuple[list[Site], ClusterState]:
+        """The cluster state now: every site, up or down, with its free room (`sites.room`: declared capacity
+        minus the (cores, cards) `held` by its jobs, or the capacity its agent read from the engine minus the
+        placed jobs `waiting` to start there)."""
         sites = [to_site(r) for r in site_rows]
         state = ClusterState.from_sites(sites)
+        waiting = waiting or {}
         for i, row in enumerate(site_rows):
-            cpu, gpu = held.get(row.id, (0, 0))
-            state.cpu_free[i] = max(0, state.cpu_total[i] - cpu)
-            state.gpu_free[i] = max(0, state.gpu_total[i] - gpu)
+            cpu, cpu_free, gpu, gpu_free = room(row, held.get(row.id, (0, 0)), waiting.get(row.id, (0, 0)))
+            state.cpu_total[i], state.cpu_free[i], state.gpu_total[i], state.gpu_free[i] = cpu, cpu_free, gpu, gpu_free
             state.up[i] = row.status == "up"
         return sites, state
 
     def place(
-        self, jobs: list[tuple[JobRow, str]], site_rows: list[SiteRow], held: dict[str, tuple[int, int]], at_h: float
+        self,
+        jobs: list[tuple[JobRow, str]],
+        site_rows: list[SiteRow],
+        held: dict[str, tuple[int, int]],
+        at_h: float,
+        waiting: dict[str, tuple[int, int]] | None = None,
     ) -> list[Decision]:
-        """One decision per (job row, tenant name), in order; capacity taken by one job is gone for the next."""
-        sites, state = self.state(site_rows, held)
+        """One decision per (job row, tenant name), in order; capacity taken by one job is gone for the next.
+        A job with `avoid_site` (a retry) sees that site as down."""
+        sites, state = self.state(site_rows, held, waiting)
         if not sites:
             return [Decision(r.id, None, "no sites registered", None, self.policy_name, True) for r, _ in jobs]
         _, policy = self._ensure(sites)
+        index = {s.id: i for i, s in enumerate(sites)}
         out = []
         for row, tenant in jobs:
+            avoid = index.get(getattr(row, "avoid_site", None))
+            was_up = avoid is not None and bool(state.up[avoid])
+            if was_up:
+                state.up[avoid] = False
             try:
                 out.append(policy.place(to_job(row, tenant), state, at_h, explain=True))
             except SuanwangError as e:
                 out.append(Decision(row.id, None, str(e), None, self.policy_name, False))
+            finally:
+                if was_up:
+                    state.up[avoid] = True
         return out

@@ -10,11 +10,12 @@ from suanwang.atlas import Atlas, load_atlas
 from suanwang.service import audit, migrate, sites
 from suanwang.service.auth import Principal, TokenCache, authenticate, ensure_admin_token
 from suanwang.service.config import ServiceConfig
-from suanwang.service.db import dialect_name, make_engine, make_sessionmaker
+from suanwang.service.db import WriteHealth, dialect_name, make_engine, make_sessionmaker
 from suanwang.service.executors import Executor, LocalExecutor
 from suanwang.service.intake import Intake
 from suanwang.service.loop import SchedulingLoop
 from suanwang.service.placement import Placer
+from suanwang.service.prometheus import ServiceMetrics
 
 
 class Service:
@@ -39,8 +40,10 @@ class Service:
             "local": LocalExecutor(cfg.workdir, cfg.simulated_run_s, cfg.allow_commands)
         }
         self.placer = Placer(self.atlas, cfg.policy, make_policy)
-        self.loop = SchedulingLoop(self.sessions, self.placer, self.executors, cfg)
-        self.intake = Intake(self.engine, cfg.intake_batch)
+        self.metrics = ServiceMetrics(self.sessions)
+        self.loop = SchedulingLoop(self.sessions, self.placer, self.executors, cfg, self.metrics)
+        self.health = WriteHealth()
+        self.intake = Intake(self.engine, cfg.intake_batch, self.health)
         self.tokens = TokenCache(cfg.auth_cache_s)
 
     def authenticate(self, token: str) -> Principal | None:

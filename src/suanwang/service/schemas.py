@@ -93,6 +93,19 @@ class JobBatchIn(Strict):
     jobs: Annotated[list[JobIn], Field(min_length=1, max_length=1000)]
 
 
+Engine = Literal["local", "slurm", "ray"]
+SettingKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+SettingValue = Annotated[str, Field(max_length=1000)] | bool | Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)]
+EngineSettings = Annotated[
+    dict[SettingKey, SettingValue],
+    Field(
+        max_length=32,
+        description="how the site's agent reaches its engine, e.g. ray: {address}; slurm: {rest_url, partition, "
+        "account, workdir} (the operator's choice; tenants never set these)",
+    ),
+]
+
+
 class SiteIn(Strict):
     """A site to register. Price and carbon default to the province's; capacity in cores and cards."""
 
@@ -109,7 +122,9 @@ class SiteIn(Strict):
     gpu_cards: Count = 0
     price_cny_per_kwh: Annotated[float, Field(ge=0, le=1e3, allow_inf_nan=False)] | None = None
     labels: Annotated[list[Label], Field(max_length=MAX_LABELS)] = []
-    executor: Literal["local"] = "local"
+    engine: Engine = Field("local", description="local: run by the service itself; slurm / ray: by a site agent")
+    engine_settings: EngineSettings = {}
+    allow_commands: bool = Field(False, description="agent sites: run tenants' shell commands here")
     monitored: bool = True
 
 
@@ -124,3 +139,49 @@ class SitePatch(Strict):
     labels: Annotated[list[Label], Field(max_length=MAX_LABELS)] | None = None
     status: Literal["up", "down"] | None = None
     monitored: bool | None = None
+    engine: Engine | None = None
+    engine_settings: EngineSettings | None = None
+    allow_commands: bool | None = None
+
+
+class CapacityIn(Strict):
+    """Room the agent read from its engine (cores and cards), and whether the engine answered at all."""
+
+    cpu_total: Count
+    cpu_free: Count
+    gpu_total: Count = 0
+    gpu_free: Count = 0
+    up: bool = True
+    message: Annotated[str, Field(max_length=2000)] = ""
+
+
+class HeartbeatIn(Strict):
+    """An agent's heartbeat: the engine it drives and the capacity read from it (None: the engine cannot tell)."""
+
+    engine: Engine
+    capacity: CapacityIn | None = None
+
+
+class ClaimIn(Strict):
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class ReportIn(Strict):
+    """What the engine says about one job. lost: the engine lost it (retry elsewhere), not the job's own failure."""
+
+    state: Literal["running", "done", "failed", "cancelled"]
+    ref: Annotated[str, Field(min_length=1, max_length=180)] | None = None
+    exit_code: Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX)] | None = None
+    reason: Annotated[str, Field(max_length=2000)] = ""
+    lost: bool = False
+    logs: Annotated[str, Field(max_length=262_144)] | None = None
+
+
+class ReportItem(ReportIn):
+    job_id: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class ReportManyIn(Strict):
+    """Several reports in one request (one transaction): what an agent learnt in one pass."""
+
+    reports: Annotated[list[ReportItem], Field(min_length=1, max_length=1000)]

@@ -13,6 +13,7 @@ from suanwang.service.errors import Conflict, Invalid, NotFound
 from suanwang.service.schemas import SiteIn, SitePatch
 
 HOLDING = ("placed", "running")  # job states that hold a site's capacity
+EMBEDDED = ("local",)  # engines the service runs itself; every other engine is driven by a site agent
 
 
 def province_of(atlas: Atlas, name: str, field: str) -> Province:
@@ -68,14 +69,35 @@ def seed(session: Session, atlas: Atlas) -> int:
     return added
 
 
-def held(session: Session) -> dict[str, tuple[int, int]]:
-    """(cores, cards) held per site by placed and running jobs."""
+def held(
+    session: Session, states: tuple[str, ...] = HOLDING, tenant_id: int | None = None
+) -> dict[str, tuple[int, int]]:
+    """(cores, cards) held per site by jobs in `states` (placed and running by default), of one tenant only with
+    `tenant_id`."""
+    where = [JobRow.state.in_(states)] + ([JobRow.tenant_id == tenant_id] if tenant_id is not None else [])
     rows = session.execute(
         sa.select(JobRow.site_id, sa.func.sum(JobRow.cpu_cores), sa.func.sum(JobRow.gpu_cards))
-        .where(JobRow.state.in_(HOLDING))
+        .where(*where)
         .group_by(JobRow.site_id)
     )
     return {sid: (int(c or 0), int(g or 0)) for sid, c, g in rows if sid}
+
+
+def room(row: SiteRow, used: tuple[int, int], waiting: tuple[int, int] = (0, 0)) -> tuple[int, int, int, int]:
+    """(cores total, cores free, cards total, cards free) of a site for the scheduler.
+
+    A site whose agent reports the engine's capacity uses the engine's numbers: total as read, free as read less
+    `waiting` (placed jobs the engine has not started yet, so does not count), and never more than total less
+    `used` (placed and running jobs), since a report is up to one heartbeat old. Other sites: the declared
+    capacity less `used`.
+    """
+    if row.engine_cpu_total is None:
+        cpu, gpu = int(row.cpu_cores), int(row.gpu_cards)
+        return cpu, max(0, cpu - used[0]), gpu, max(0, gpu - used[1])
+    cpu, gpu = int(row.engine_cpu_total), int(row.engine_gpu_total or 0)
+    cpu_free = min(int(row.engine_cpu_free or 0) - waiting[0], cpu - used[0])
+    gpu_free = min(int(row.engine_gpu_free or 0) - waiting[1], gpu - used[1])
+    return cpu, max(0, cpu_free), gpu, max(0, gpu_free)
 
 
 def all_sites(session: Session) -> list[SiteRow]:
@@ -83,9 +105,13 @@ def all_sites(session: Session) -> list[SiteRow]:
     return list(session.scalars(sa.select(SiteRow).order_by(SiteRow.id)))
 
 
-def site_json(row: SiteRow, used: tuple[int, int] = (0, 0)) -> dict:
-    """The API's view of a site, with free capacity after `used` (cores, cards)."""
-    return {
+def site_json(
+    row: SiteRow, used: tuple[int, int] = (0, 0), waiting: tuple[int, int] = (0, 0), staff: bool = True
+) -> dict:
+    """The API's view of a site, with free capacity after `used` (cores, cards; see `room`). Engine connection
+    settings only for staff."""
+    cpu, cpu_free, gpu, gpu_free = room(row, used, waiting)
+    out = {
         "id": row.id,
         "name_zh": row.name_zh,
         "name_en": row.name_en,
@@ -97,8 +123,8 @@ def site_json(row: SiteRow, used: tuple[int, int] = (0, 0)) -> dict:
         "green_share": row.green_share,
         "cpu_cores": int(row.cpu_cores),
         "gpu_cards": int(row.gpu_cards),
-        "cpu_free": max(0, int(row.cpu_cores) - used[0]),
-        "gpu_free": max(0, int(row.gpu_cards) - used[1]),
+        "cpu_free": cpu_free,
+        "gpu_free": gpu_free,
         "price_cny_per_kwh": row.price_cny_per_kwh,
         "carbon_kg_per_kwh": row.carbon_kg_per_kwh,
         "status": row.status,
@@ -108,7 +134,21 @@ def site_json(row: SiteRow, used: tuple[int, int] = (0, 0)) -> dict:
         "role": row.role,
         "hub_id": row.hub_id,
         "executor": row.executor,
+        "engine": row.executor,
+        "allow_commands": bool(row.allow_commands),
+        "engine_capacity": None
+        if row.engine_cpu_total is None
+        else {
+            "cpu_total": cpu,
+            "cpu_free": int(row.engine_cpu_free or 0),
+            "gpu_total": gpu,
+            "gpu_free": int(row.engine_gpu_free or 0),
+        },
+        "engine_message": row.engine_message or "",
     }
+    if staff:
+        out["engine_settings"] = dict(row.engine_settings or {})
+    return out
 
 
 def get(session: Session, site_id: str, lock: bool = False) -> SiteRow:
@@ -142,13 +182,17 @@ def register(session: Session, atlas: Atlas, body: SiteIn, actor: str) -> SiteRo
         role="west" if p.region == "west" else "east",
         hub_id="",
         labels=list(body.labels),
-        executor=body.executor,
+        executor=body.engine,
+        engine_settings=dict(body.engine_settings),
+        allow_commands=body.allow_commands,
         status="up",
         monitored=body.monitored,
         last_heartbeat=utcnow() if body.monitored else None,
     )
     session.add(row)
-    audit.record(session, actor, "site_register", f"site:{row.id}", province=p.id, cpu_cores=body.cpu_cores)
+    audit.record(
+        session, actor, "site_register", f"site:{row.id}", province=p.id, cpu_cores=body.cpu_cores, engine=body.engine
+    )
     return row
 
 
@@ -157,12 +201,17 @@ def update(session: Session, atlas: Atlas, site_id: str, body: SitePatch, actor:
     row = get(session, site_id, lock=True)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     for key, value in changes.items():
-        setattr(row, key, value)
+        setattr(row, "executor" if key == "engine" else key, value)
+    if changes.get("engine") in EMBEDDED:  # capacity read from an engine no longer bound to the site
+        row.engine_cpu_total = row.engine_cpu_free = row.engine_gpu_total = row.engine_gpu_free = None
     if "green_share" in changes:
         row.carbon_kg_per_kwh = carbon_kg_per_kwh(atlas, row.province_id, row.green_share)
     if changes.get("monitored"):
         row.last_heartbeat = row.last_heartbeat or utcnow()
     row.updated_at = utcnow()
+    changes.pop("engine_settings", None)  # may hold credentials: the audit log says only that they changed
+    if body.engine_settings is not None:
+        changes["engine_settings"] = "changed"
     audit.record(session, actor, "site_update", f"site:{row.id}", **changes)
     return row
 

@@ -12,6 +12,7 @@ import signal
 import threading
 
 from suanwang.service.config import ServiceConfig
+from suanwang.service.lifeline import die_with_parent
 from suanwang.service.runtime import Service
 
 
@@ -30,6 +31,7 @@ def main() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    die_with_parent()  # SIGTERM (a clean stop) when the `suanwang serve` that started it dies
     run_loop(ServiceConfig.from_env(loop=True), stop)
 
 

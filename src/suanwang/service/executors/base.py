@@ -4,6 +4,7 @@ An engine adapter (local subprocess; Slurm and Ray driven by a site agent) imple
 `ref` is an opaque string stored with the job, so any replica - or the same one after a restart - can poll it.
 Engines that a site agent drives also implement `capacity()` (free room read from the engine, so the scheduler
 sees real numbers) and `find()` (reconciliation: a job already in the engine is adopted, never resubmitted).
+A site agent may call `find()` and `submit()` for different jobs from several threads at once.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class ExecRequest:
-    """What an engine needs to run one job: its id, shell command (None: no real work) and resources."""
+    """What an engine needs to run one job: its id, shell command (None: no real work) and resources (cores, cards,
+    hours, GB of memory and of output; the local executor turns them into limits)."""
 
     job_id: str
     command: str | None
     cpu_cores: int
     gpu_cards: int
     runtime_h: float
+    mem_gb: float = 0.0  # 0: not stated
+    output_gb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,14 @@ class ExecStatus:
 
 @dataclass(frozen=True)
 class EngineCapacity:
-    """Room an engine reports for its site: total and free cores and cards, and whether it answers at all."""
+    """Room an engine reports for its site: total and free cores and cards, whether it answers at all, and why not."""
 
     cpu_total: int
     cpu_free: int
     gpu_total: int
     gpu_free: int
     up: bool = True
+    message: str = ""
 
 
 class Executor(ABC):

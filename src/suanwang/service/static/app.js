@@ -376,6 +376,7 @@ function initChart() {
 }
 
 function loadOf(s) {
+  if (s.cpu_free == null && s.gpu_free == null) return null; // a tenant's view: free capacity is not shown
   if (s.cpu_cores > 0) return Math.min(1, Math.max(0, 1 - s.cpu_free / s.cpu_cores));
   if (s.gpu_cards > 0) return Math.min(1, Math.max(0, 1 - s.gpu_free / s.gpu_cards));
   return 0;
@@ -391,7 +392,7 @@ function siteTooltip(s) {
     `<b>${esc(siteNameBoth(s))}</b>`,
     `${esc(t("tip.kind"))}: ${esc(t(`kind.${s.kind}`) === `kind.${s.kind}` ? s.kind : t(`kind.${s.kind}`))} · ${esc(s.province_id)}`,
     `${esc(t("tip.status"))}: ${esc(t(`status.${s.status}`))}`,
-    `${esc(t("tip.load"))}: ${fmt(100 * loadOf(s), 0)}%`,
+    `${esc(t("tip.load"))}: ${loadOf(s) === null ? "–" : `${fmt(100 * loadOf(s), 0)}%`}`,
     `${esc(t("tip.cpu"))}: ${fmt(s.cpu_free)} / ${fmt(s.cpu_cores)}`,
     `${esc(t("tip.gpu"))}: ${fmt(s.gpu_free)} / ${fmt(s.gpu_cards)}`,
     `${esc(t("tip.price"))}: ${fmt(s.price_cny_per_kwh, 3)} CNY/kWh`,
@@ -432,7 +433,7 @@ function mapOption() {
   const selFlow = sel && selSite && hasOrigin(sel)
     ? [{ name: sel.id, coords: [[sel.origin_lon, sel.origin_lat], [selSite.lon, selSite.lat]], job: sel }]
     : [];
-  const size = (v) => 9 + 24 * Math.sqrt(v[2]);
+  const size = (v) => 9 + 24 * Math.sqrt(v[2] || 0);
 
   return {
     animation: !CALM,

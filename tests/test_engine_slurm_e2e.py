@@ -1,0 +1,169 @@
+"""Slurm end to end: jobs submitted through the API run on real Slurm clusters through `suanwang agent` processes.
+
+Two sites bound to engine `slurm` in two provinces: "east" in Henan (next to the jobs' origin, Xuchang) on the
+session's cluster through slurmrestd, "west" in Guizhou on a second cluster of its own through sbatch. The platform
+(engines/platform.py) is a real `suanwang serve` with one agent process per site, which the tests kill, pause and
+restart; the atlas's own sites are down, so only these two take work. The oracle for what ran is Slurm's own
+record (`squeue -t all`) and the jobs' output files.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+from engines.platform import Platform, wait_for
+from engines.slurm_cluster import ClusterError, SlurmCluster
+
+from suanwang.service.executors.slurm import slurm_name
+
+pytestmark = pytest.mark.xdist_group("slurm-e2e")  # one platform: every test here on one worker
+
+EAST = {"province_id": "henan", "lat": 34.035771, "lon": 113.852454}  # at the jobs' origin, Xuchang
+WEST = {"province_id": "guizhou", "lat": 26.4, "lon": 106.4}
+
+
+# session-scoped: an xdist worker may run other modules' tests between these, and a module-scoped platform would
+# then be built again (about 30 s here)
+@pytest.fixture(scope="session")
+def west_cluster() -> Iterator[SlurmCluster]:
+    """A second Slurm cluster on this host (its own controller, ports and folders)."""
+    cluster = SlurmCluster(name="swwest")
+    try:
+        cluster.start()
+    except ClusterError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+class Live:
+    """The platform with a Slurm site "east" (slurmrestd) and "west" (sbatch), and Slurm's own view of both."""
+
+    def __init__(self, p: Platform, clusters: dict[str, SlurmCluster]):
+        self.p, self.clusters = p, clusters
+        self.workdirs = {"east": clusters["east"].workdir("nobody"), "west": clusters["west"].workdir("root")}
+        settings = {
+            "east": {"mode": "rest", "rest_url": f"unix:{clusters['east'].rest_socket}"},
+            "west": {"mode": "sbatch", "slurm_conf": str(clusters["west"].conf)},
+        }
+        for sid, where in (("east", EAST), ("west", WEST)):
+            engine = {**settings[sid], "workdir": str(self.workdirs[sid]), "partition": clusters[sid].partition}
+            p.add_site({"id": sid, "name_zh": sid, "name_en": sid, **where, "pue": 1.2, "cpu_cores": 64,
+                        "engine": "slurm", "allow_commands": True, "engine_settings": engine})  # fmt: skip
+        for sid in ("east", "west"):  # the agents' first heartbeats carry what Slurm has
+            wait_for(lambda sid=sid: self.p.site(sid)["cpu_free"] == clusters[sid].cpus, f"{sid}'s capacity")
+
+    def wait(self, jid: str, *states: str) -> dict:
+        return self.p.wait_state(jid, *states)
+
+    def wait_site(self, sid: str, status: str) -> dict:
+        return wait_for(lambda: (s := self.p.site(sid))["status"] == status and s, f"site {sid} to be {status}")
+
+    def in_engine(self, sid: str, jid: str) -> list[str]:
+        """Slurm's own record of the job on the site's cluster: one 'id state' line per Slurm job of its name."""
+        out = self.clusters[sid].cli("squeue", "-h", "-t", "all", "-n", slurm_name(jid), "-o", "%i %T").stdout
+        return out.splitlines()
+
+    def states(self, sid: str, jid: str) -> list[str]:
+        return [line.split()[1] for line in self.in_engine(sid, jid)]
+
+    def idle(self, sid: str) -> None:
+        """Wait until the site's cluster runs nothing and the service has heard so from the agent."""
+        cluster = self.clusters[sid]
+        wait_for(lambda: not cluster.cli("squeue", "-h", "-o", "%i").stdout.strip(), f"{sid}'s cluster to drain")
+        wait_for(lambda: self.p.site(sid)["cpu_free"] == cluster.cpus, f"the service to see {sid} idle")
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory, slurm_cluster, west_cluster) -> Iterator[Live]:
+    p = Platform(tmp_path_factory.mktemp("slurm-e2e"))
+    try:
+        p.only_engine_sites()
+        yield Live(p, {"east": slurm_cluster, "west": west_cluster})
+    finally:
+        p.close()
+
+
+def test_job_runs_on_slurm_and_its_output_comes_back_as_logs(live: Live):
+    jid = live.p.submit("echo hello-$((6*7)) from $SUANWANG_JOB_ID")
+    got = live.wait(jid, "done", "failed")
+    assert (got["state"], got["exit_code"], got["site_id"]) == ("done", 0, "east")
+    assert f"hello-42 from {jid}" in live.p.logs(jid)
+    assert live.states("east", jid) == ["COMPLETED"]
+    assert live.in_engine("west", jid) == []
+
+
+def test_long_job_is_cancelled_and_gone_from_squeue(live: Live):
+    jid = live.p.submit("sleep 600")
+    live.wait(jid, "running")
+    wait_for(lambda: live.states("east", jid) == ["RUNNING"], "Slurm to run it")
+    assert live.p.call("POST", f"/api/v1/jobs/{jid}/cancel", headers=live.p.tenant)["state"] == "cancelled"
+    wait_for(lambda: "stopped in the slurm engine" in live.p.job(jid)["reason"], "the agent to confirm the stop")
+    east = live.clusters["east"]
+    assert east.cli("squeue", "-h", "-n", slurm_name(jid), "-o", "%i").stdout.strip() == ""  # gone from squeue
+    assert live.states("east", jid) == ["CANCELLED"]
+
+
+def test_exit_3_is_failed_with_exit_code_3(live: Live):
+    jid = live.p.submit("echo trying; exit 3")
+    got = live.wait(jid, "done", "failed")
+    assert (got["state"], got["exit_code"]) == ("failed", 3)
+    assert got["attempts"] == 0  # the job's own failure is not retried
+    assert "trying" in live.p.logs(jid)
+
+
+def test_agent_killed_and_restarted_runs_every_job_exactly_once(live: Live):
+    jids = [live.p.submit(f"sleep 0.5; echo ran {i}") for i in range(6)]
+    deadline = time.monotonic() + 30
+    while sum(bool(live.in_engine("east", j)) for j in jids) < 2:  # mid-stream: some are in Slurm, not all
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    live.p.kill_agent("east")
+    time.sleep(1.0)  # Slurm keeps running what it has; the service still has the rest placed or queued
+    live.p.start_agent("east")
+    for j in jids:
+        assert live.wait(j, "done", "failed")["state"] == "done"
+    for i, j in enumerate(jids):  # Slurm's record and the output files: one run each, in one engine only
+        runs = live.in_engine("east", j) + live.in_engine("west", j)
+        assert len(runs) == 1, (j, runs)
+        site = "east" if live.in_engine("east", j) else "west"
+        output = (live.workdirs[site] / slurm_name(j) / "output.log").read_text()
+        assert output.splitlines() == [f"ran {i}"]
+
+
+def test_slurmctld_stopped_takes_the_site_down_and_placed_work_moves_west(live: Live):
+    east = live.clusters["east"]
+    live.idle("east")  # nothing running in east: only placed work moves
+    agent = live.p.agents["east"]
+    agent.send_signal(signal.SIGSTOP)  # the agent holds still while work is placed on its site
+    try:
+        jids = [live.p.submit(f"echo moved {i}") for i in range(2)]
+        for j in jids:
+            assert live.wait(j, "placed")["site_id"] == "east"
+        east.stop_controller()
+    finally:
+        agent.send_signal(signal.SIGCONT)
+    try:
+        site = live.wait_site("east", "down")
+        assert "slurmctld does not answer" in site["engine_message"]
+        for j in jids:  # re-placed within a scheduling cycle, run by the west cluster
+            got = live.wait(j, "done", "failed")
+            assert (got["state"], got["site_id"], got["attempts"]) == ("done", "west", 1)
+            assert len(live.in_engine("west", j)) == 1
+    finally:
+        east.start_controller()
+    live.wait_site("east", "up")
+    assert all(live.in_engine("east", j) == [] for j in jids)  # never submitted in east
+
+
+def test_two_provinces_residency_holds_in_the_engines(live: Live):
+    # sensitive data of Guizhou must stay in Guizhou even though Henan is next to the origin
+    held = live.p.submit("echo guizhou data", data_class="sensitive", data_province="guizhou")
+    near = live.p.submit("echo henan data", data_class="sensitive", data_province="henan")
+    for jid, site, other in ((held, "west", "east"), (near, "east", "west")):
+        got = live.wait(jid, "done", "failed")
+        assert (got["state"], got["site_id"]) == ("done", site)
+        assert len(live.in_engine(site, jid)) == 1 and live.in_engine(other, jid) == []
