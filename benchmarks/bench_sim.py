@@ -252,7 +252,7 @@ def _run_timed(sim, ctx) -> tuple:
     from suanwang.sim.metrics import summarise
 
     decide = _timed(sim.sched, "place")
-    plan = _timed(sim.optimizer, "plan") if sim.batch else [0.0, 0]
+    plan = _timed(sim.sched, "plan") if sim.windowed else [0.0, 0]
     run = sim.run()
     ended = time.perf_counter()
     totals = summarise(run, ctx, 2022)["totals"]

@@ -77,6 +77,7 @@ def test_weights_change_the_choice_and_csv_is_written(tmp_path):
         (["--explain", "gov-zz-9"], "gov-zz-1"),
         (["--policy-file", "missing.yaml"], "missing.yaml"),
         (["--policy", "nearest", "--weights", "cost=1"], "online policy"),
+        (["--policy", "batch-lp"], "plans windows of jobs"),
     ],
 )
 def test_errors_are_clean(args, words):

@@ -213,3 +213,14 @@ def test_a_policy_against_itself_is_ratio_one(x):
 def test_fmt_never_fails(x, digits):
     out = fmt(x, digits)
     assert isinstance(out, str) and out
+
+
+def test_a_run_on_another_scenario_is_not_completed_from_the_national_atlas(results):
+    r = json.loads(json.dumps(results))
+    used = r["policies"][next(iter(r["policies"]))]["site_load"][0]["site_id"]
+    r["sites"] = [s for s in r["sites"] if s["id"] != used]
+    r.pop("provinces", None)
+    assert used in build_view(r).sites  # a national run: the atlas fills the gap
+    r["meta"]["scenario"] = "my-region"
+    view = build_view(r)
+    assert used not in view.sites and not view.provinces  # another scenario: its own results only

@@ -133,7 +133,7 @@ def test_a_day_of_estimates_equals_each_hours_estimate_exactly(ctx):
 
 
 def test_combining_many_hours_equals_combining_each_hour_exactly():
-    from suanwang.scheduler.framework import combine
+    from suanwang.scheduler.cache import combine
 
     rng = np.random.default_rng(3)
     matrix = rng.random((24, 3, 17)) * [[1.0], [100.0], [5.0]]
@@ -200,7 +200,7 @@ def test_scores_that_ignore_the_data_size_are_shared_between_sizes(ctx):
             uncached.reason,
             uncached.retryable,
         )
-    assert len(sched._scores) == 1 and sched.day_misses == 0
+    assert len(sched.caches.scores) == 1 and sched.day_misses == 0
 
 
 def test_scores_are_shared_only_between_jobs_alike_in_what_they_read(ctx):
@@ -229,15 +229,15 @@ def test_scores_are_shared_only_between_jobs_alike_in_what_they_read(ctx):
             d = sched.place(replace(job, data_province="hebei" if k % 2 else job.data_province), state, 1.0 + k)
             out.append((d.placement, d.reason, d.retryable))
         if cache:
-            assert sched._score_inputs() == ("origin", "data_province", "input_gb") and len(sched._scores) == 6
+            assert sched._score_inputs() == ("origin", "data_province", "input_gb") and len(sched.caches.scores) == 6
             cached = out
     assert cached == out
 
 
 def test_day_caches_stay_bounded_and_decide_alike(ctx, monkeypatch):
-    from suanwang.scheduler import framework
+    from suanwang.scheduler import cache
 
-    monkeypatch.setattr(framework, "DAY_ENTRIES", 3)
+    monkeypatch.setattr(cache, "DAY_ENTRIES", 3)
     sched, plain = make_policy("online", ctx), make_policy("online", ctx, cache=False)
     a, b = ClusterState.from_sites(ctx.sites), ClusterState.from_sites(ctx.sites)
     for k in range(120):
@@ -246,5 +246,5 @@ def test_day_caches_stay_bounded_and_decide_alike(ctx, monkeypatch):
         for again in (job, replace(job, id=f"j{k}-again")):  # the second one hits the entry the first built
             cached, uncached = sched.place(again, a, k * 0.37), plain.place(again, b, k * 0.37)
             assert (cached.placement, cached.reason) == (uncached.placement, uncached.reason)
-        assert len(sched._days) <= 3 and len(sched._combined) <= 3
+        assert len(sched.caches.days) <= 3 and len(sched.caches.combined) <= 3
     assert sched.day_misses > 3 and sched.hits > 0

@@ -15,9 +15,10 @@ from test_service_fixtures import *  # noqa: F403 - fixtures
 from test_service_fixtures import JOB, World, build_world, make_service
 
 from suanwang.service import sites
+from suanwang.service.convert import now_h
 from suanwang.service.db import AuditEvent, JobRow, SiteRow, utcnow
 from suanwang.service.executors import ExecRequest, LocalExecutor
-from suanwang.service.placement import explanation_text, now_h, verdicts_of
+from suanwang.service.placement import explanation_text, verdicts_of
 
 
 def test_two_replicas_place_every_job_exactly_once(pg_url, tmp_path):

@@ -12,23 +12,15 @@ from hypothesis import strategies as st
 
 from suanwang.atlas import load_atlas
 from suanwang.errors import UnknownPlaceError
-from suanwang.scheduler import SchedulerContext
+from suanwang.scheduler import POLICIES, SchedulerContext
 from suanwang.scheduler.decision import Placement
 from suanwang.sim.engine import Engine
+from suanwang.sim.faults import LinkCut, Outage
 from suanwang.sim.metrics import summarise
-from suanwang.sim.runner import ALL_POLICIES, SimulationError, check_policies, simulate, write_results
-from suanwang.sim.simulator import (
-    DONE,
-    FAILED,
-    REJECTED,
-    LinkCut,
-    Outage,
-    Run,
-    Segments,
-    Simulation,
-    _any_fits,
-    _smallest,
-)
+from suanwang.sim.queues import _any_fits, _smallest
+from suanwang.sim.records import DONE, FAILED, REJECTED, Run, Segments
+from suanwang.sim.runner import SimulationError, check_policies, simulate, write_results
+from suanwang.sim.simulator import Simulation
 from suanwang.workload.demand import national_demand
 from suanwang.workload.job import Job
 
@@ -85,7 +77,7 @@ def test_engine_refuses_the_past_and_stops_at_until():
 
 
 # --- whole runs -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("policy", ALL_POLICIES)
+@pytest.mark.parametrize("policy", POLICIES)
 def test_every_job_ends_done_failed_or_rejected_with_zero_violations(policy):
     jobs = demand()
     run = Simulation(ctx(), jobs, policy, horizon_h=12).run()
@@ -234,7 +226,7 @@ def test_audits_count_every_segment_that_breaks_latency_or_residency():
 def test_free_profile_is_the_room_free_over_each_whole_slot(running, holds):
     # times on a quarter-hour grid so the slot arithmetic is exact; now = 10 h, slots of 1 h
     sim = Simulation(ctx(), [], "batch-lp", horizon_h=24)
-    now, n_slots = 10.0, 2 * sim.optimizer.horizon_slots
+    now, n_slots = 10.0, 2 * sim.sched.horizon_slots
     jobs = []
     for s, end_q, cores in running:  # running at site s, ending at now + end_q / 4 hours
         i = len(jobs)
@@ -244,7 +236,7 @@ def test_free_profile_is_the_room_free_over_each_whole_slot(running, holds):
     for s, start_q, len_q, cores in holds:  # planned at s from now + start_q / 4 for len_q / 4 hours
         i = len(jobs)
         jobs.append(Job(id=f"h{i}", origin="", origin_province="x", cpu_cores=cores, runtime_h=len_q / 4))
-        sim.holds[i] = (s, now + start_q / 4, now + (start_q + len_q) / 4)
+        sim.holds.items[i] = (s, now + start_q / 4, now + (start_q + len_q) / 4, cores, 0)
     sim.jobs, sim.cores, sim.cards = jobs, [j.cpu_cores for j in jobs], [j.gpu_cards for j in jobs]
     cpu, gpu = sim._free_profile(now)
     assert cpu.shape == gpu.shape == (len(ctx().sites), n_slots)
@@ -252,7 +244,7 @@ def test_free_profile_is_the_room_free_over_each_whole_slot(running, holds):
         for k in range(n_slots):
             t0, t1 = now + k, now + k + 1
             released = [i for i, (p, st_h) in sim.running[s].items() if st_h + p.transfer_h + jobs[i].runtime_h <= t0]
-            held = [i for i, (hs, a, b) in sim.holds.items() if hs == s and a < t1 and b > t0]
+            held = [i for i, (hs, a, b, _, _) in sim.holds.items.items() if hs == s and a < t1 and b > t0]
             want_cpu = (
                 sim.state.cpu_free[s] + sum(jobs[i].cpu_cores for i in released) - sum(jobs[i].cpu_cores for i in held)
             )
@@ -285,26 +277,20 @@ class _EveryJobScan(Simulation):
     def _retry(self, s: int) -> None:
         from itertools import islice
 
-        from suanwang.sim.simulator import PENDING, QUEUED
+        from suanwang.sim.records import PENDING, QUEUED
 
-        st = self.state
-        if not self.active[s] or not st.up[s]:
+        st, w = self.state, self.waiting
+        if not w.active[s] or not st.up[s]:
             return
-        for _, key in sorted((self.queues[k][0], k) for k in self.active[s]):
-            q, gone = self.queues[key], []
-            for idx in list(islice(q, self.queue_depth)):
+        for _, key in sorted((w.queues[k][0], k) for k in w.active[s]):
+            gone = []
+            for idx in list(islice(w.queues[key], w.depth)):
                 if self.cores[idx] <= int(st.cpu_free[s]) and self.cards[idx] <= int(st.gpu_free[s]):
                     self.status[idx] = PENDING
                     if self._try(idx, enqueue=False) != QUEUED:
                         gone.append(idx)
-            for idx in gone:
-                q.remove(idx)
-            if q:
-                self.queue_min[key] = _smallest([(self.cores[i], self.cards[i]) for i in islice(q, self.queue_depth)])
-            elif gone:
-                for t in self.bucket_sites[key]:
-                    self.active[t].pop(key, None)
-                del self.queue_min[key]
+            if gone:
+                w.remove(key, gone)
 
 
 @pytest.mark.parametrize("policy", ["nearest", "online"])
@@ -320,3 +306,16 @@ def test_the_queue_scan_shortcuts_try_the_same_jobs_in_the_same_order(policy):
     assert a.segments == b.segments and a.events == b.events
     sa, sb = summarise(a, ctx(), 2022), summarise(b, ctx(), 2022)
     assert json.dumps(sa, sort_keys=True) == json.dumps(sb, sort_keys=True)
+
+
+def test_a_provincial_dc_is_found_by_kind_not_by_its_name():
+    from dataclasses import replace
+
+    from suanwang.sim.metrics import provincial_dcs
+
+    atlas = ctx().atlas
+    renamed = [replace(s, id="bj-gov-cloud") if s.id == "beijing-dc" else s for s in atlas.sites]
+    dcs = provincial_dcs(renamed)
+    assert renamed[dcs["beijing"]].id == "bj-gov-cloud"
+    assert "gansu" in dcs and renamed[dcs["gansu"]].kind == "provincial-dc"
+    assert all(renamed[i].province_id == p for p, i in dcs.items())

@@ -9,8 +9,10 @@ import pytest
 
 from suanwang.atlas import load_atlas
 from suanwang.scheduler import SchedulerContext
+from suanwang.sim.faults import Outage
 from suanwang.sim.metrics import summarise
-from suanwang.sim.simulator import DONE, FAILED, REJECTED, Outage, Simulation
+from suanwang.sim.records import DONE, FAILED, REJECTED
+from suanwang.sim.simulator import Simulation
 from suanwang.workload.demand import DemandError, national_demand_days
 
 

@@ -50,6 +50,10 @@ def run_placement(
 
     `on_progress(n)` is called after every PROGRESS_EVERY jobs placed."""
     sched = make_policy(policy, ctx, weights)
+    if sched.window_h is not None:
+        why = "plans windows of jobs over time, not one placement per job on a fresh cluster"
+        fix = f"use `suanwang simulate --policies {policy}` or `suanwang serve --policy {policy}`"
+        raise PolicyError("--policy", None, policy, why, fix)
     state = ClusterState.from_sites(ctx.sites)
     running: list[tuple[float, int, int]] = []  # (end_h, order, site index)
     by_id = {j.id: j for j in jobs}

@@ -27,7 +27,12 @@ def serve(
     allow_commands: Annotated[bool, typer.Option("--allow-commands", help="run jobs' commands, sandboxed")] = False,
     heartbeat_timeout_s: Annotated[float | None, typer.Option(help="seconds before a silent site is down")] = None,
     workdir: Annotated[Path | None, typer.Option(help="folder for the local executor's job directories")] = None,
-    policy: Annotated[str | None, typer.Option(help="scheduling policy (online, cheapest, ...)")] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="scheduling policy: online, a baseline (cheapest, ...) or batch-lp (plans batch jobs in windows)"
+        ),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(

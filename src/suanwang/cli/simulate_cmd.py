@@ -67,7 +67,7 @@ def _start_month(start: str) -> int:
 
 
 def _outages(specs: list[str], atlas):
-    from suanwang.sim.simulator import Outage
+    from suanwang.sim.faults import Outage
 
     out = []
     for spec in specs:
@@ -77,7 +77,7 @@ def _outages(specs: list[str], atlas):
 
 
 def _cuts(specs: list[str], atlas):
-    from suanwang.sim.simulator import LinkCut
+    from suanwang.sim.faults import LinkCut
 
     out = []
     for spec in specs:
@@ -134,13 +134,16 @@ def register(app) -> None:
         workers: int = typer.Option(
             0, "--workers", min=0, max=MAX_WORKERS, help="Worker processes (0: CPU count, at most 4)."
         ),
+        quotas: Path = typer.Option(
+            None, "--quotas", help="Tenants file: weights, quotas, demand mix (docs/tenancy.md)."
+        ),
     ):
         """Simulate the national computing network under each policy and compare them with local-only."""
         from suanwang import __version__
         from suanwang.atlas import load_atlas
         from suanwang.atlas.signals import build_signals
         from suanwang.scheduler import SchedulerContext
-        from suanwang.sim.runner import check_policies, default_workers, simulate, write_results
+        from suanwang.sim.runner import NATIONAL_SCENARIO, check_policies, default_workers, simulate, write_results
         from suanwang.workload.demand import national_demand
         from suanwang.workload.traces import replay
 
@@ -151,7 +154,7 @@ def register(app) -> None:
         month = _start_month(start)  # checked before any work
         _writable_folder(out)
         names = check_policies([p.strip() for p in policies.split(",") if p.strip()])
-        name, network = "national default", None
+        name, network = NATIONAL_SCENARIO, None
         if scenario is not None:
             from suanwang.atlas.scenario import load_scenario
 
@@ -177,6 +180,14 @@ def register(app) -> None:
                 f"national default demand: offered load {demand.offered_cpu_util:.0%} of cores, "
                 f"{demand.offered_gpu_util:.0%} of cards"
             )
+        tenancy = None
+        if quotas is not None:
+            from suanwang.policy.quotas import load_tenancy
+            from suanwang.sim.tenants import with_tenants
+
+            tenancy = load_tenancy(quotas, atlas)
+            if trace is None and tenancy.demand:
+                job_list = with_tenants(job_list, tenancy.demand, seed)
         console.print(f"[bold]{len(job_list)} jobs[/bold] over {days:g} days ({source}); {len(names)} policies")
         meta = {
             "seed": seed,
@@ -207,6 +218,7 @@ def register(app) -> None:
                 cuts=cuts,
                 workers=workers or default_workers(),
                 carbon_year=carbon_year,
+                tenancy=tenancy,
                 on_done=lambda p: bar.update(task, advance=1, description=f"done {p}"),
             )
         paths = write_results(results, out)
@@ -217,6 +229,8 @@ def register(app) -> None:
         except ImportError:  # the report module is optional in a trimmed install
             pass
         _table(results, stats)
+        if tenancy is not None:
+            _tenants_table(results)
         for p in paths:
             console.print(f"[dim]wrote[/dim] {p}", highlight=False)
 
@@ -253,3 +267,23 @@ def _table(results: dict, stats: dict) -> None:
 
 def _ratio(value: float, base: float) -> str:
     return f"{value / base:.3f}" if base else "-"
+
+
+def _tenants_table(results: dict) -> None:
+    rows = [
+        {
+            "policy": name,
+            "tenant": t["tenant"],
+            "weight": t["weight"],
+            "done": t["done"],
+            "not run": t["failed"] + t["rejected"],
+            "core-h": f"{t['core_hours']:.4g}",
+            "card-h": f"{t['card_hours']:.4g}",
+            "dominant share": f"{t['dominant_share']:.3g}",
+            "wait p50/p95 h": f"{t['wait_p50_h']:.2f}/{t['wait_p95_h']:.2f}",
+        }
+        for name, r in results["policies"].items()
+        for t in r["tenants"]["tenants"]
+    ]
+    jain = ", ".join(f"{n} {r['tenants']['jain_index']:.3f}" for n, r in results["policies"].items())
+    emit(rows, title=f"tenants; Jain's index over weighted dominant shares: {jain}")

@@ -1,7 +1,9 @@
 """The report's view of a results dict: tolerant reading, ratios against the baseline, the default policy.
 
-Only `policies` is required; every other key may be missing. Sites or provinces absent from the results
-are looked up in the shipped atlas so flows can still be drawn; anything unknown is left off the map.
+Only `policies` is required; every other key may be missing. For a run on the shipped atlas (meta.scenario
+missing or "national default"), sites or provinces absent from the results are looked up in it so flows can
+still be drawn; a run on another scenario is drawn from its own results only (the national atlas may name the
+same ids with other places and capacities). Anything unknown is left off the map.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from suanwang.atlas import load_atlas
 from suanwang.errors import DataError
+from suanwang.sim.runner import NATIONAL_SCENARIO
 
 TOTAL_FIELDS = (
     "jobs",
@@ -116,11 +119,17 @@ class ReportView:
         return next(p for p in self.policies if p.name == name)
 
 
+def _national(results: dict) -> bool:
+    """Whether the run was made on the shipped atlas (so it may complete the results)."""
+    meta = results.get("meta") if isinstance(results.get("meta"), dict) else {}
+    return meta.get("scenario", NATIONAL_SCENARIO) == NATIONAL_SCENARIO
+
+
 def _provinces(results: dict) -> dict[str, dict[str, Any]]:
-    """Province id -> {name_zh, name_en, lat, lon}: the results' own, completed from the atlas."""
+    """Province id -> {name_zh, name_en, lat, lon}: the results' own, completed from the atlas on a national run."""
     out = {
         p.id: {"name_zh": p.name_zh, "name_en": p.name_en, "lat": p.lat, "lon": p.lon}
-        for p in load_atlas().provinces.values()
+        for p in (load_atlas().provinces.values() if _national(results) else ())
     }
     for p in _dicts(results.get("provinces")):
         pid = str(p.get("id", ""))
@@ -137,7 +146,9 @@ def _provinces(results: dict) -> dict[str, dict[str, Any]]:
 
 
 def _sites(results: dict, grid: dict[str, list], referenced: set[str]) -> dict[str, SiteView]:
-    """Site id -> SiteView: the results' sites, then atlas sites that the policies use but the results omit."""
+    """Site id -> SiteView: the results' sites, then (on a national run) atlas sites that the policies use but the
+    results omit."""
+    national = _national(results)
     atlas = load_atlas()
     co2 = {str(p["id"]): num(p.get("co2_kg_per_kwh")) for p in _dicts(results.get("provinces")) if "id" in p}
     rows = _dicts(results.get("sites"))
@@ -145,7 +156,7 @@ def _sites(results: dict, grid: dict[str, list], referenced: set[str]) -> dict[s
     rows += [
         {k: getattr(s, k) for k in ("id", "name_zh", "name_en", "lat", "lon", "role", "kind", "province_id")}
         | {"cpu_cores": s.cpu_cores, "green_share": s.green_share}
-        for s in atlas.sites
+        for s in (atlas.sites if national else ())
         if s.id in referenced - seen
     ]
     out: dict[str, SiteView] = {}
@@ -155,7 +166,7 @@ def _sites(results: dict, grid: dict[str, list], referenced: set[str]) -> dict[s
             continue
         hourly = [v for v in (num(x) for x in grid.get(sid, []) or []) if v is not None]
         g = sum(hourly) / len(hourly) if hourly else co2.get(str(r.get("province_id")))
-        if g is None and str(r.get("province_id")) in atlas.provinces:
+        if g is None and national and str(r.get("province_id")) in atlas.provinces:
             g = atlas.province(str(r.get("province_id"))).co2()
         green = num(r.get("green_share")) or 0.0
         out[sid] = SiteView(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.framework import CycleState, Scheduler
+from suanwang.scheduler.contract import CycleState
+from suanwang.scheduler.framework import Scheduler
 from suanwang.scheduler.online import hard_filters
 from suanwang.scheduler.plugins.carbon import CarbonScore
 from suanwang.scheduler.plugins.cost import CostScore

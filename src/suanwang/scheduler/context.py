@@ -45,6 +45,7 @@ class SchedulerContext:
         self._signal_means: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._day_signals: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._moved: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.cost_constants: tuple[float, ...] | None = None  # memo of costs._constants (read on first estimate)
         self.non_green_share = 1.0 - self.green_share  # the share of a site's energy drawn from the grid mix
         # CNY per GB moved between provinces, from the network's (linear) price: x * it == transfer_cost_cny(x)
         self.transfer_cny_per_gb = float(self.network.transfer_cost_cny(1.0, False))

@@ -164,11 +164,11 @@ def estimate_day(ctx: SchedulerContext, job: Job) -> Estimate:
 def _constants(ctx: SchedulerContext) -> tuple[float, float, float, float, float]:
     """(W per core, W per card, amortisation CNY per core-hour, CNY per card-hour, per-job bandwidth Gbit/s) of
     the context's atlas, read once per context (the assumptions are fixed once a context is built)."""
-    k = ctx.__dict__.get("_cost_constants")
+    k = ctx.cost_constants
     if k is None:
         a = ctx.atlas
         names = ("watts_per_core", "watts_per_gpu", "amortisation_cny_per_core_hour", "amortisation_cny_per_gpu_hour")
-        k = ctx.__dict__["_cost_constants"] = (*(a.value(n) for n in names), a.value("job_bandwidth_gbps"))
+        k = ctx.cost_constants = (*(a.value(n) for n in names), a.value("job_bandwidth_gbps"))
     return k
 
 

@@ -8,8 +8,9 @@ vector (lower is better). Filters run in three stages:
 - job:     depend on the job and the clock but not on free capacity (total capacity, deadline);
 - dynamic: depend on free capacity now (free cores / cards, site up).
 
-Opportunistic batching, four caches: the static mask per static key (origin, data province, latency bound,
-data class, tenant, labels); per score key (origin, data province, resource shape, data size) the estimate and
+Opportunistic batching, four caches, each keyed by the Job fields its plugins declare they read (signature.py):
+the static mask per static key (for the online policy: origin, latency bound, data class, data province, tenant,
+labels); per score key (the estimate's inputs: origin, data province, resource shape, data size) the estimate and
 raw static scores for all 24 start hours at once ([hours, sites], one row for runs of a day or more); per
 (static mask, score key) their weighted normalised combination and site order for every hour, and the entry of
 each hour of day, shared by every signature with both; and per signature a pointer to that record, so a
@@ -30,146 +31,21 @@ so the cached and the uncached pipeline take identical decisions, bit for bit.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import ClassVar
 
 import numpy as np
 
+from suanwang.scheduler.cache import Day, Entry, Shared, SignatureCache, combine
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.costs import AT_FIELDS, FIELD_INPUTS, HOURLY_FIELDS, Estimate, estimate, estimate_day
+from suanwang.scheduler.contract import CycleState, FilterPlugin, ScorePlugin
+from suanwang.scheduler.costs import HOURLY_FIELDS, Estimate, estimate, estimate_day
 from suanwang.scheduler.decision import Decision, Explanation, Placement
+from suanwang.scheduler.explain import first_rejections, infeasible_text
+from suanwang.scheduler.signature import ESTIMATE_INPUTS, estimate_inputs, job_fields, key_of
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
-CACHE_ENTRIES = 32768  # signatures, static masks kept before a cache is cleared (memory bound, not a fact)
-DAY_ENTRIES = 2048  # days of estimates (~100 kB each) and their combinations kept before they are cleared
 SCAN_SITES = 16  # fast path: sites tried one by one in score order (about 0.4 us each) before whole masks (~20 us)
-
-
-class CycleState:
-    """What one scheduling cycle (one job, one decision) knows; plugins read it and never call each other."""
-
-    __slots__ = ("ctx", "job", "state", "now_h", "estimate", "data")
-
-    def __init__(self, ctx: SchedulerContext, job: Job, state: ClusterState, now_h: float, est: Estimate):
-        self.ctx, self.job, self.state, self.now_h, self.estimate = ctx, job, state, now_h, est
-        self.data: dict = {}
-
-
-class FilterPlugin:
-    """Drops infeasible sites. `filter` returns a boolean mask over sites; `reason` explains a False."""
-
-    name: ClassVar[str] = "filter"
-    stage: ClassVar[str] = "static"  # static / job / dynamic (see module docstring)
-
-    def filter(self, cs: CycleState) -> np.ndarray:
-        raise NotImplementedError
-
-    def reason(self, cs: CycleState, i: int) -> str:
-        """Why site i fails this filter, e.g. 'latency: 28.1 ms one-way > 5 ms (realtime)'."""
-        raise NotImplementedError
-
-    def admits(self, cs: CycleState, i: int) -> bool:
-        """Whether site i passes, for one site (the fast path); must agree with `filter`."""
-        return bool(self.filter(cs)[i])
-
-
-class ScorePlugin:
-    """Rates sites: a raw vector over sites in the plugin's unit, lower is better. A static one (dynamic=False)
-    reads only the estimate and the job's score-key fields, element by element, so that given an estimate for
-    every start hour ([hours, sites]) it rates every hour at once."""
-
-    name: ClassVar[str] = "score"
-    unit: ClassVar[str] = ""
-    dynamic: ClassVar[bool] = False  # True: depends on the cluster state now (never cached), already in 0..1
-    # The Estimate fields a static score reads (costs.FIELD_INPUTS says which job fields they depend on); None:
-    # any of them. Jobs alike in those job fields share one cached combination of scores, whatever else differs.
-    reads: ClassVar[tuple[str, ...] | None] = None
-
-    def score(self, cs: CycleState) -> np.ndarray:
-        raise NotImplementedError
-
-
-def combine(matrix: np.ndarray, weights: np.ndarray, static: np.ndarray, normalise: bool) -> np.ndarray:
-    """Weighted sum of score rows (`matrix` [scores, sites], or [hours, scores, sites] for many start hours at
-    once); with `normalise` each row is first min-max scaled to 0..1 over the statically feasible sites (a row
-    that is constant there counts 0). +inf outside `static`. Element by element the same arithmetic whatever the
-    leading axes, so one hour of a many-hour call equals the one-hour call exactly."""
-    if len(weights) == 0:
-        return np.where(static, np.zeros(matrix.shape[:-2] + matrix.shape[-1:]), np.inf)
-    feasible = matrix[..., static] if normalise else None
-    if feasible is not None and feasible.size:  # some site is statically feasible
-        lo = feasible.min(axis=-1, keepdims=True)
-        span = feasible.max(axis=-1, keepdims=True) - lo
-        matrix = (matrix - lo) / np.where(span > 0, span, np.inf)
-    total = weights[0] * matrix[..., 0, :]
-    for k in range(1, len(weights)):
-        total = total + weights[k] * matrix[..., k, :]
-    return np.where(static, total, np.inf)
-
-
-PREDICTED = AT_FIELDS  # the estimate fields a Placement reports, in its order
-
-
-class _Entry:
-    """Cached per (static mask, score key, hour of day): the estimate, static mask and weighted static score."""
-
-    __slots__ = ("estimate", "static", "score", "matrix", "order", "predictions")
-
-    def __init__(self, estimate: Estimate, static, score, matrix, order: list[int], predictions: np.ndarray | None):
-        self.estimate = estimate
-        self.static = static
-        self.score = score  # +inf outside `static`
-        self.matrix = matrix  # raw static scores [scores, sites]
-        self.order = order  # the statically feasible sites, best score first (lowest index on ties)
-        self.predictions = predictions  # [sites, len(PREDICTED)] per site; None: read them from the estimate
-
-
-class _Day:
-    """Cached per score key: the estimate and raw static scores for every start hour of the day at once (rows:
-    24, or 1 for runs of a day or more), the predictions a placement reports, and each hour's estimate."""
-
-    __slots__ = ("estimate", "matrix", "predictions", "rows")
-
-    def __init__(self, estimate: Estimate, matrix: np.ndarray):
-        self.estimate = estimate  # hour-dependent fields [rows, sites]
-        self.matrix = matrix  # [rows, scores, sites]
-        shape = estimate.cost_cny.shape
-        cols = [np.broadcast_to(getattr(estimate, name), shape) for name in PREDICTED]
-        self.predictions = np.stack(cols, axis=-1)  # [rows, sites, len(PREDICTED)]
-        self.rows: list[Estimate | None] = [None] * shape[0]
-
-    def row(self, r: int) -> Estimate:
-        """The estimate of start-hour row r (built on first use)."""
-        est = self.rows[r]
-        if est is None:
-            e = self.estimate
-            est = self.rows[r] = replace(e, **{name: getattr(e, name)[r] for name in HOURLY_FIELDS})
-        return est
-
-
-class _Shared:
-    """Cached per (static mask, score key), shared by every signature with both: the day of the score key, the
-    combined scores and site order of every start hour, and the entry of each hour of day, built on first use."""
-
-    __slots__ = ("static", "day", "totals", "orders", "entries")
-
-    def __init__(self, static: np.ndarray, day: _Day, totals: np.ndarray, orders: list[list[int]]):
-        self.static, self.day, self.totals, self.orders = static, day, totals, orders
-        self.entries: list[_Entry | None] = [None] * 24
-
-    def entry(self, hour: int) -> _Entry:
-        """The entry for a start in `hour` of the day (0..23); a run of a day or more has one for every hour."""
-        r = hour if len(self.orders) > 1 else 0
-        day = self.day
-        entry = _Entry(day.row(r), self.static, self.totals[r], day.matrix[r], self.orders[r], day.predictions[r])
-        if len(self.orders) > 1:
-            self.entries[hour] = entry
-        else:
-            self.entries[:] = [entry] * 24
-        return entry
 
 
 class Scheduler:
@@ -201,6 +77,15 @@ class Scheduler:
         self.dynamic_scores = [(p, w) for p, w in self.scores if p.dynamic]
         self.normalise = normalise
         self.cache = cache
+        # Cache keys, derived from what the plugins declare they read (signature.py): the static filters' fields
+        # decide the static mask (and a waiting job's queue in the simulator), with their reasons' fields its
+        # reasons; the estimate's inputs and the static scores' own fields the scores; both a job's signature.
+        static_fields = job_fields(self.static_filters)
+        score_fields = tuple(dict.fromkeys((*ESTIMATE_INPUTS, *job_fields(p for p, _ in self.static_scores))))
+        self.static_key = key_of(static_fields)
+        self.reason_key = key_of(job_fields(self.static_filters, reasons=True))
+        self.score_key = key_of(score_fields)
+        self.signature = key_of(tuple(dict.fromkeys((*static_fields, *score_fields))))
         self._scan_filters = self.dynamic_filters + self.job_filters  # the fast path's order: most selective first
         # Fast path (cached pipelines only): try the best statically feasible sites one by one; it picks
         # what the masks would when selection is the default argmin and no score depends on the state.
@@ -210,38 +95,13 @@ class Scheduler:
         # key, by every job alike in those fields (a first sighting then skips scoring and combining).
         inputs = self._score_inputs()
         self._share_scores = cache and inputs is not None
-        self._score_inputs_key = operator.attrgetter(*inputs) if inputs else lambda job: ()
-        self._scores: dict[tuple, tuple] = {}  # (static_key, score inputs) -> (total, matrix, order)
-        self._cache: dict[tuple, _Shared] = {}  # signature -> its (static mask, score key) record
-        self._days: dict[tuple, _Day] = {}  # score_key -> estimates and raw scores for every start hour
-        self._seen: dict[tuple, tuple[int, int]] = {}  # score key -> (hour of day first met, sightings in it)
-        self._static: dict[tuple, np.ndarray] = {}  # static_key -> static mask
-        self._static_reasons: dict[tuple, list[str]] = {}  # reason_key -> each site's static rejection
-        self._combined: dict[tuple, _Shared] = {}  # (static mask bytes, score_key) -> scores, entry per hour
+        self._score_inputs_key = key_of(inputs or ())
+        self.caches = SignatureCache()
         self.hits = 0  # decisions whose (signature, hour) entry was cached
         self.misses = 0  # decisions that built it (from the per-signature and per-day caches when they hold it)
         self.day_misses = 0  # score keys seen first: a whole day of estimates and raw scores computed at once
 
     # --- pre-filter and the cached static part -------------------------------------------------------
-    @staticmethod
-    def static_key(job: Job) -> tuple:
-        """What static filters read: where the job comes from, its latency bound, data rules and labels."""
-        return (
-            job.origin,
-            job.origin_province,
-            job.data_province,
-            job.latency_bound_ms,
-            job.data_class,
-            job.tenant,
-            job.labels,
-        )
-
-    @staticmethod
-    def score_key(job: Job) -> tuple:
-        """What the estimate and static scores read, for every start hour: origin, data province, resource shape,
-        data size."""
-        return (job.origin, job.data_province, job.cpu_cores, job.gpu_cards, job.runtime_h, job.input_gb, job.output_gb)
-
     def _score_inputs(self) -> tuple[str, ...] | None:
         """The job fields the static scores depend on, when each names what it reads and none reads a field that
         depends on the start hour; None otherwise (scores are then cached per score key and hour)."""
@@ -249,23 +109,16 @@ class Scheduler:
         for p, _ in self.static_scores:
             if p.reads is None or any(f in HOURLY_FIELDS for f in p.reads):
                 return None
-            names += [name for f in p.reads for name in FIELD_INPUTS[f] if name not in names]
+            names += [name for name in (*p.job_fields, *estimate_inputs(p.reads)) if name not in names]
         return tuple(names)
 
-    @staticmethod
-    def _remember(cache: dict, key, value):
-        if len(cache) >= CACHE_ENTRIES:
-            cache.clear()
-        cache[key] = value
-        return value
-
-    def _entry(self, job: Job, state: ClusterState, now_h: float) -> _Entry:
+    def _entry(self, job: Job, state: ClusterState, now_h: float) -> Entry:
         """The estimate, static mask and weighted static score for `job` at `now_h`, from the caches if enabled."""
         if not self.cache:
             return self._fresh_entry(job, state, now_h)
         hour = int(now_h) % 24
-        sig = job.signature
-        rec = self._cache.get(sig)
+        sig = self.signature(job)
+        rec = self.caches.by_signature.get(sig)
         if rec is not None:
             entry = rec.entries[hour]
             if entry is not None:
@@ -274,25 +127,22 @@ class Scheduler:
         self.misses += 1
         if rec is None:
             skey = self.score_key(job)
-            if skey not in self._days:
+            if skey not in self.caches.days:
                 # First sighting of this score key: this hour alone. A whole day costs several first sightings
                 # and pays off only when the key comes back at other hours: it is computed when the key is met in
                 # a second hour of day, or a third time in the same hour (a queued job retried at once is not).
-                seen = self._seen.get(skey)
+                seen = self.caches.seen.get(skey)
                 if seen is None or (seen[0] == hour and seen[1] < 2):
-                    self._remember(self._seen, skey, (hour, 1 if seen is None else seen[1] + 1))
+                    self.caches.remember(self.caches.seen, skey, (hour, 1 if seen is None else seen[1] + 1))
                     return self._fresh_entry(job, state, now_h)
-            rec = self._remember(self._cache, sig, self._shared(job, state, now_h, skey))
+            rec = self.caches.remember(self.caches.by_signature, sig, self._shared(job, state, now_h, skey))
         return rec.entry(hour)
 
-    def _shared(self, job: Job, state: ClusterState, now_h: float, skey: tuple) -> _Shared:
+    def _shared(self, job: Job, state: ClusterState, now_h: float, skey: tuple) -> Shared:
         """The cached record of `job`'s static mask and score key `skey`: their day of estimates, combined scores
         and entries."""
-        if len(self._days) >= DAY_ENTRIES or len(self._combined) >= DAY_ENTRIES:  # memory bound: start afresh
-            self._days.clear()
-            self._combined.clear()
-            self._cache.clear()  # its records refer to days
-        day = self._days.get(skey)
+        self.caches.make_room_for_a_day()  # memory bound
+        day = self.caches.days.get(skey)
         if day is None:
             self.day_misses += 1
             est = estimate_day(self.ctx, job)
@@ -300,14 +150,14 @@ class Scheduler:
             matrix = np.empty((est.cost_cny.shape[0], len(self.static_scores), len(self.ctx.sites)))
             for k, (p, _) in enumerate(self.static_scores):
                 matrix[:, k, :] = p.score(cs)  # static scores are element-wise in the estimate: [rows, sites]
-            day = self._days[skey] = _Day(est, matrix)
+            day = self.caches.days[skey] = Day(est, matrix)
         static = self._static_mask(job, state, now_h, day.estimate)
         ckey = (static.tobytes(), skey)  # jobs of other signatures may share both the mask and the scores
-        shared = self._combined.get(ckey)
+        shared = self.caches.combined.get(ckey)
         if shared is None:
             totals = combine(day.matrix, self._weights, static, self.normalise)
             orders = np.argsort(totals, axis=-1, kind="stable")[:, : int(static.sum())].tolist()
-            shared = self._combined[ckey] = _Shared(static, day, totals, orders)
+            shared = self.caches.combined[ckey] = Shared(static, day, totals, orders)
         return shared
 
     def _static_mask(self, job: Job, state: ClusterState, now_h: float, est: Estimate, fkey=None) -> np.ndarray:
@@ -315,7 +165,7 @@ class Scheduler:
         is on)."""
         if self.cache and fkey is None:
             fkey = self.static_key(job)
-        static = self._static.get(fkey) if self.cache else None
+        static = self.caches.static.get(fkey) if self.cache else None
         if static is None:
             cs = CycleState(self.ctx, job, state, now_h, est)
             static = np.ones(len(self.ctx.sites), dtype=bool)
@@ -323,25 +173,25 @@ class Scheduler:
                 static &= f.filter(cs)
             static.setflags(write=False)
             if self.cache:
-                self._remember(self._static, fkey, static)
+                self.caches.remember(self.caches.static, fkey, static)
         return static
 
-    def _fresh_entry(self, job: Job, state: ClusterState, now_h: float) -> _Entry:
+    def _fresh_entry(self, job: Job, state: ClusterState, now_h: float) -> Entry:
         """The uncached pipeline: estimate, static filters and combination for this job at `now_h` alone."""
         if not self._share_scores:
             est = estimate(self.ctx, job, now_h)
             static = self._static_mask(job, state, now_h, est)
-            return _Entry(est, static, *self._combination(job, state, now_h, est, static), None)
+            return Entry(est, static, *self._combination(job, state, now_h, est, static), None)
         # Jobs alike in the scores' inputs share their combination, so most first sightings read no more of the
         # estimate than a filter's few sites and the chosen site's predictions: computed as they are read.
         est = estimate(self.ctx, job, now_h, lazy=True)
         fkey = self.static_key(job)
         static = self._static_mask(job, state, now_h, est, fkey)
         key = (fkey, self._score_inputs_key(job))
-        scores = self._scores.get(key)
+        scores = self.caches.scores.get(key)
         if scores is None:  # equal for every job with these inputs: the same arithmetic on the same numbers
-            scores = self._remember(self._scores, key, self._combination(job, state, now_h, est, static))
-        return _Entry(est, static, *scores, None)
+            scores = self.caches.remember(self.caches.scores, key, self._combination(job, state, now_h, est, static))
+        return Entry(est, static, *scores, None)
 
     def _combination(self, job: Job, state: ClusterState, now_h: float, est: Estimate, static: np.ndarray) -> tuple:
         """(weighted static score with +inf outside `static`, raw static scores [scores, sites], the statically
@@ -359,12 +209,58 @@ class Scheduler:
         i = int(np.where(candidates, total, np.inf).argmin())
         return i if candidates[i] else -1
 
+    # --- the policy interface (policy.Policy) ----------------------------------------------------------
+    window_h: float | None = None  # an online policy defers nothing
+
+    def defers(self, job: Job) -> bool:
+        """An online policy places every job on arrival."""
+        return False
+
+    def plan(
+        self, jobs: list[Job], state: ClusterState, now_h: float, free: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> list[Decision]:
+        """Each job placed now, in order (an online policy has no window to plan)."""
+        return [self.place(job, state, now_h) for job in jobs]
+
+    def may_fit_later(self, job: Job, now_h: float) -> bool:
+        """Whether some site passes the job's static and job rules (it could run once room frees)."""
+        est = estimate(self.ctx, job, now_h)
+        cs = CycleState(self.ctx, job, ClusterState.from_sites(self.ctx.sites), now_h, est)
+        mask = self._static_mask(job, cs.state, now_h, est).copy()
+        for f in self.job_filters:
+            mask &= np.asarray(f.filter(cs), dtype=bool)
+        return bool(mask.any())
+
+    def static_sites(self, job: Job) -> np.ndarray:
+        """The indices of the sites that pass every static filter for `job` (where it may ever go)."""
+        state = ClusterState.from_sites(self.ctx.sites)
+        cs = CycleState(self.ctx, job, state, 0.0, estimate(self.ctx, job))
+        mask = np.ones(len(self.ctx.sites), dtype=bool)
+        for f in self.static_filters:
+            mask &= np.asarray(f.filter(cs), dtype=bool)
+        return np.flatnonzero(mask)
+
     # --- the cycle -----------------------------------------------------------------------------------
-    def place(self, job: Job, state: ClusterState, now_h: float, explain: bool = False) -> Decision:
+    def place(
+        self, job: Job, state: ClusterState, now_h: float, explain: bool = False, blocked: list[int] | None = None
+    ) -> Decision:
         """Decide where `job` runs at hour `now_h`; on placement the capacity is reserved in `state`.
 
-        retryable=True: some site passes every static and job rule but none has room now (keep it queued).
+        blocked: site indices the job may not use now (they count as down for this decision, e.g. its data would
+        cross a cut link). retryable=True: some site passes every static and job rule but none has room now
+        (keep it queued).
         """
+        if blocked:
+            up = state.up
+            was = up[blocked].copy()
+            up[blocked] = False
+            try:
+                return self._place(job, state, now_h, explain)
+            finally:
+                up[blocked] = was
+        return self._place(job, state, now_h, explain)
+
+    def _place(self, job: Job, state: ClusterState, now_h: float, explain: bool) -> Decision:
         entry = self._entry(job, state, now_h)
         cs = CycleState(self.ctx, job, state, now_h, entry.estimate)
         if self._fast and not explain:
@@ -408,7 +304,7 @@ class Scheduler:
         reason = f"no free capacity now at any of {n} feasible site(s); retry later"
         return Decision(job.id, None, reason, why, self.name, True)
 
-    def _bind(self, job: Job, state: ClusterState, now_h: float, entry: _Entry, i: int, why) -> Decision:
+    def _bind(self, job: Job, state: ClusterState, now_h: float, entry: Entry, i: int, why) -> Decision:
         """Reserve site i for `job` and build the decision with its predictions."""
         state.reserve(i, job)
         site_id = self.ctx.site_ids[i]
@@ -418,25 +314,15 @@ class Scheduler:
         return Decision(job.id, placement, "placed at " + site_id, why, self.name, False)
 
     # --- explanations --------------------------------------------------------------------------------
-    @staticmethod
-    def reason_key(job: Job) -> tuple:
-        """What static filters' reasons read: the static key, and whether the latency bound is the class's or
-        explicit (the latency rule names it)."""
-        return (*Scheduler.static_key(job), job.latency_class, job.max_latency_ms)
-
     def static_rejections(self, cs: CycleState) -> list[str]:
         """For every site: '' if it passes every static filter, else the reason of the first that rejects it
         (cached per reason key when caching is on; the caller must not change the list)."""
         key = self.reason_key(cs.job) if self.cache else None
-        out = self._static_reasons.get(key) if self.cache else None
+        out = self.caches.static_reasons.get(key) if self.cache else None
         if out is None:
-            out = [""] * len(self.ctx.sites)
-            for f in self.static_filters:
-                for i in np.flatnonzero(~np.asarray(f.filter(cs), dtype=bool)).tolist():
-                    if not out[i]:
-                        out[i] = f.reason(cs, i)
+            out = first_rejections(self.static_filters, cs, len(self.ctx.sites))
             if self.cache:
-                self._remember(self._static_reasons, key, out)
+                self.caches.remember(self.caches.static_reasons, key, out)
         return out
 
     def rejections(self, cs: CycleState, masks: list | None = None) -> list[str]:
@@ -453,16 +339,11 @@ class Scheduler:
             open_[bad] = False
         return out
 
-    def explain(self, cs: CycleState, entry: _Entry, total: np.ndarray, masks: list | None = None) -> Explanation:
+    def explain(self, cs: CycleState, entry: Entry, total: np.ndarray, masks: list | None = None) -> Explanation:
         """Every site's verdict: passed, or the first rule that rejected it; its raw static scores and total."""
         names = [p.name for p, _ in self.static_scores]
         return Explanation(self.ctx.site_ids, self.rejections(cs, masks), names, entry.matrix, total)
 
     def infeasible_reason(self, cs: CycleState) -> str:
         """Why no site can ever take the job: each rejecting rule with its site count and one example."""
-        groups: dict[str, list[str]] = {}
-        for r in self.rejections(cs):
-            if r:
-                groups.setdefault(r.split(":", 1)[0], []).append(r)
-        parts = [f"{rule} rejects {len(rs)} site(s) (e.g. {rs[0]})" for rule, rs in groups.items()]
-        return f"no site can take job {cs.job.id}: " + "; ".join(parts)
+        return infeasible_text(cs.job.id, self.rejections(cs))

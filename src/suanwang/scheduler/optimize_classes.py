@@ -1,4 +1,5 @@
-"""Job classes for the batch optimiser: jobs that are interchangeable in the plan, and their hard site filters.
+"""Job classes for the batch optimiser: jobs that are interchangeable in the plan, and their hard site filters
+(the online pipeline's filter plugins, so one set of rules and one wording of reasons).
 
 Two jobs share a class when everything the plan depends on is equal: where the data lives, the latency bound
 (and the origin city, only when the bound is finite), data class, tenant, labels, cores, cards, runtime, data
@@ -15,55 +16,56 @@ from dataclasses import dataclass
 import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
+from suanwang.scheduler.contract import CycleState, FilterPlugin
+from suanwang.scheduler.costs import estimate
+from suanwang.scheduler.explain import first_rejections, infeasible_text
+from suanwang.scheduler.online import hard_filters
+from suanwang.scheduler.plugins.capacity import CapacityFilter
+from suanwang.scheduler.signature import estimate_inputs, job_fields
+from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
 _EPS = 1e-9
 
 
-def static_masks(ctx: SchedulerContext, job: Job) -> dict[str, np.ndarray]:
-    """Each hard static filter as a boolean vector over ctx.sites (True = passes), keyed by rule name.
+def plan_filters() -> list[FilterPlugin]:
+    """The hard filters a plan applies site by site: the online policy's own (`online.hard_filters`), those that
+    read neither the clock nor the free room - the static ones and total capacity. (The plan meets deadlines
+    and free room slot by slot itself.)"""
+    return [f for f in hard_filters() if f.stage == "static" or isinstance(f, CapacityFilter)]
 
-    latency: one-way ms from the origin <= the job's bound; residency: the context's residency shield (the same
-    rules the online filters apply); labels: the site carries every label the job asks for; capacity: the site's
-    total cores and cards can hold the job at all.
-    """
-    bound = job.latency_bound_ms
-    latency = ctx.latency_row(job.origin) <= bound if math.isfinite(bound) else ctx.all_sites
-    residency = ctx.shield.allowed(job.data_class, job.data_province, job.tenant)
-    labels = ctx.label_mask(tuple(job.labels))
-    capacity = np.array([s.cpu_cores >= job.cpu_cores and s.gpu_cards >= job.gpu_cards for s in ctx.sites])
-    return {"latency": latency, "residency": residency, "labels": labels, "capacity": capacity}
+
+_FILTERS = plan_filters()
+
+
+def _cycle(ctx: SchedulerContext, job: Job) -> CycleState:
+    """A cycle for the plan filters: a lazy estimate (they read its latency only) and the state of empty sites."""
+    state = ClusterState.from_sites(ctx.sites)
+    return CycleState(ctx, job, state, job.submit_h, estimate(ctx, job, lazy=True))
+
+
+def static_masks(ctx: SchedulerContext, job: Job) -> dict[str, np.ndarray]:
+    """Each plan filter's boolean vector over ctx.sites (True = passes), keyed by the filter's name: latency,
+    residency, labels, capacity (the same plugins, so the same rules, as the online pipeline)."""
+    cs = _cycle(ctx, job)
+    return {f.name: np.asarray(f.filter(cs), dtype=bool) for f in _FILTERS}
 
 
 def static_mask(ctx: SchedulerContext, job: Job) -> np.ndarray:
-    """Boolean vector over ctx.sites: True where the site passes every hard static rule for `job`."""
-    masks = static_masks(ctx, job)
-    return masks["latency"] & masks["residency"] & masks["labels"] & masks["capacity"]
+    """Boolean vector over ctx.sites: True where the site passes every plan filter for `job`."""
+    cs = _cycle(ctx, job)
+    mask = np.ones(len(ctx.sites), dtype=bool)
+    for f in _FILTERS:
+        mask &= np.asarray(f.filter(cs), dtype=bool)
+    return mask
 
 
 def rejection_reason(ctx: SchedulerContext, job: Job) -> str:
-    """Why no site passes the static rules for `job`: the rules that emptied the site list, in order."""
-    masks = static_masks(ctx, job)
-    alive = np.ones(len(ctx.sites), dtype=bool)
-    passed: list[str] = []
-    for rule, mask in masks.items():
-        if not (alive & mask).any():
-            after = f" among the sites that pass {', '.join(passed)}" if passed else ""
-            return f"no site passes {_rule_text(ctx, rule, job, alive)}{after}"
-        alive &= mask
-        passed.append(rule)
-    return ""
-
-
-def _rule_text(ctx: SchedulerContext, rule: str, job: Job, alive: np.ndarray) -> str:
-    if rule == "latency":
-        return f"latency (one-way <= {job.latency_bound_ms:g} ms from {job.origin})"
-    if rule == "residency":
-        first = int(np.nonzero(alive)[0][0])
-        return ctx.shield.reason(first, job.data_class, job.data_province, job.tenant) or "residency"
-    if rule == "labels":
-        return f"labels (needs {', '.join(job.labels)})"
-    return f"capacity (no site has {job.cpu_cores} cores and {job.gpu_cards} cards in total)"
+    """Why no site passes the plan filters for `job`, in the online pipeline's words (each rejecting rule with
+    its site count and one example); '' when some site passes."""
+    cs = _cycle(ctx, job)
+    reasons = first_rejections(_FILTERS, cs, len(ctx.sites))
+    return infeasible_text(job.id, reasons) if all(reasons) else ""
 
 
 @dataclass
@@ -80,24 +82,23 @@ class JobClasses:
         return len(self.reps)
 
 
+# What a plan reads of a job: its plan filters' fields, and the inputs of the estimate fields it prices and
+# reports (derived from the plugins' declarations and costs.FIELD_INPUTS, see signature.py).
+PLAN_ESTIMATE = ("cost_cny", "carbon_kg", "energy_kwh", "transfer_h", "transfer_gb")
+CLASS_FIELDS = tuple(dict.fromkeys((*job_fields(_FILTERS), *estimate_inputs(PLAN_ESTIMATE))))
+_LATENCY_INPUTS = frozenset(estimate_inputs(("latency_ms",)))
+
+
 def class_key(job: Job, release_slot: int, deadline_slot: int) -> tuple:
-    """The tuple that decides class membership (see module docstring)."""
-    bound = job.latency_bound_ms
-    return (
-        job.origin if math.isfinite(bound) else "",
-        job.data_province,
-        bound,
-        job.data_class,
-        job.tenant,
-        tuple(sorted(job.labels)),
-        job.cpu_cores,
-        job.gpu_cards,
-        job.runtime_h,
-        job.input_gb,
-        job.output_gb,
-        release_slot,
-        deadline_slot,
-    )
+    """The tuple that decides class membership (see module docstring): CLASS_FIELDS, labels as a set, and the
+    latency filter's inputs only when the bound is finite (else it passes everywhere, whatever the origin)."""
+    finite = math.isfinite(job.latency_bound_ms)
+    key = [
+        ("" if not finite and f in _LATENCY_INPUTS else tuple(sorted(v)) if f == "labels" else v)
+        for f in CLASS_FIELDS
+        for v in (getattr(job, f),)
+    ]
+    return (*key, release_slot, deadline_slot)
 
 
 def group_jobs(jobs: list[Job], now_h: float, slot_h: float) -> JobClasses:

@@ -1,27 +1,45 @@
-"""Policy names -> schedulers, and scoring weights from text or YAML."""
+"""The one registry of policies (name -> policy object), and scoring weights from text or YAML."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from suanwang.errors import PolicyError
 from suanwang.safeio import load_yaml
 from suanwang.scheduler import baselines
 from suanwang.scheduler.context import SchedulerContext
-from suanwang.scheduler.framework import Scheduler
 from suanwang.scheduler.online import SCORES, online_policy
+from suanwang.scheduler.policy import Policy
 
-POLICIES: tuple[str, ...] = ("online", "local-only", "nearest", "cheapest", "greenest", "round-robin")
 
-_BASELINES = {
-    "local-only": baselines.local_only,
-    "nearest": baselines.nearest,
-    "cheapest": baselines.cheapest,
-    "greenest": baselines.greenest,
-    "round-robin": baselines.round_robin,
+def _online(ctx: SchedulerContext, weights: Mapping[str, float], *, cache: bool, **_) -> Policy:
+    return online_policy(ctx, weights, cache=cache)
+
+
+def _batch_lp(ctx: SchedulerContext, weights: Mapping[str, float], *, cache: bool, **options) -> Policy:
+    from suanwang.scheduler.hybrid import BatchHybrid
+
+    return BatchHybrid(ctx, weights or None, cache=cache, **options)
+
+
+def _baseline(build: Callable) -> Callable:
+    return lambda ctx, weights, *, cache, **_: build(ctx, cache=cache)
+
+
+# Every policy by name, in the order results list them: the status quo first, the batch hybrid last.
+REGISTRY: dict[str, Callable[..., Policy]] = {
+    "local-only": _baseline(baselines.local_only),
+    "nearest": _baseline(baselines.nearest),
+    "cheapest": _baseline(baselines.cheapest),
+    "greenest": _baseline(baselines.greenest),
+    "round-robin": _baseline(baselines.round_robin),
+    "online": _online,
+    "batch-lp": _batch_lp,
 }
+POLICIES: tuple[str, ...] = tuple(REGISTRY)
+WINDOWED: tuple[str, ...] = ("batch-lp",)  # policies that defer jobs to plans (see policy.Policy)
 
 
 def check_weights(weights: Mapping[str, float], file: str = "weights") -> dict[str, float]:
@@ -63,13 +81,21 @@ def load_weights(path: str | Path) -> dict[str, float]:
 
 
 def make_policy(
-    name: str, ctx: SchedulerContext, weights: Mapping[str, float] | None = None, *, cache: bool = True
-) -> Scheduler:
-    """The scheduler called `name` (one of POLICIES); `weights` apply to the online policy only."""
-    if name == "online":
-        return online_policy(ctx, check_weights(weights or {}), cache=cache)
-    if name in _BASELINES:
-        return _BASELINES[name](ctx, cache=cache)
-    close = difflib.get_close_matches(name, POLICIES, n=3, cutoff=0.4)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise PolicyError("policy", None, "name", f"'{name}' is not a policy{hint}", f"use one of {', '.join(POLICIES)}")
+    name: str,
+    ctx: SchedulerContext,
+    weights: Mapping[str, float] | None = None,
+    *,
+    cache: bool = True,
+    window_h: float = 1.0,
+    slot_h: float = 1.0,
+) -> Policy:
+    """The policy called `name` (one of POLICIES). `weights` apply to the online pipeline (online, and batch-lp's
+    online part and plan); `window_h` / `slot_h` (hours between plans, hours per plan slot) to batch-lp only."""
+    build = REGISTRY.get(name)
+    if build is None:
+        close = difflib.get_close_matches(name, POLICIES, n=3, cutoff=0.4)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise PolicyError(
+            "policy", None, "name", f"'{name}' is not a policy{hint}", f"use one of {', '.join(POLICIES)}"
+        )
+    return build(ctx, check_weights(weights or {}), cache=cache, window_h=window_h, slot_h=slot_h)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from suanwang.atlas.model import Site
+from suanwang.scheduler.quotas import QuotaBook
 from suanwang.workload.job import Job
 
 
@@ -20,13 +21,14 @@ class ClusterState:
     cpu_free: np.ndarray
     gpu_free: np.ndarray
     up: np.ndarray
+    quotas: QuotaBook | None = None  # per-tenant quota usage, counted by reserve / release (None: no quotas)
 
     @classmethod
-    def from_sites(cls, sites: list[Site]) -> ClusterState:
-        """A fresh state with every site up and empty."""
+    def from_sites(cls, sites: list[Site], quotas: QuotaBook | None = None) -> ClusterState:
+        """A fresh state with every site up and empty (`quotas`: a fresh book to count tenants' usage in)."""
         cpu = np.array([s.cpu_cores for s in sites], dtype=np.int64)
         gpu = np.array([s.gpu_cards for s in sites], dtype=np.int64)
-        return cls(list(sites), cpu, gpu, cpu.copy(), gpu.copy(), np.ones(len(sites), dtype=bool))
+        return cls(list(sites), cpu, gpu, cpu.copy(), gpu.copy(), np.ones(len(sites), dtype=bool), quotas)
 
     def index(self, site_id: str) -> int:
         """Position of the site `site_id` in the arrays."""
@@ -53,6 +55,8 @@ class ClusterState:
             self.cpu_free[i] = cpu_free - cpu
         if gpu:
             self.gpu_free[i] = gpu_free - gpu
+        if self.quotas is not None:
+            self.quotas.add(i, job, 1)
 
     def release(self, i: int, job: Job) -> None:
         """Give `job`'s cores and cards back to site i (never above the total)."""
@@ -60,6 +64,8 @@ class ClusterState:
             self.cpu_free[i] = min(self.cpu_total.item(i), self.cpu_free.item(i) + job.cpu_cores)
         if job.gpu_cards:
             self.gpu_free[i] = min(self.gpu_total.item(i), self.gpu_free.item(i) + job.gpu_cards)
+        if self.quotas is not None:
+            self.quotas.add(i, job, -1)
 
     def utilisation(self) -> np.ndarray:
         """Busy fraction per site: the larger of CPU and GPU utilisation."""

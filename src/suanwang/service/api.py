@@ -40,9 +40,9 @@ from suanwang.service.errors import (
     db_fault_response,
     error_response,
 )
+from suanwang.service.failover import mark_down
 from suanwang.service.fastpath import SubmitFastPath, store_and_answer
 from suanwang.service.limits import BodySizeLimit
-from suanwang.service.loop import mark_down
 from suanwang.service.placement import verdicts_of
 from suanwang.service.prometheus import CONTENT_TYPE
 from suanwang.service.runtime import Service

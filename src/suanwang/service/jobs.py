@@ -20,10 +20,10 @@ from suanwang.atlas import Atlas, Place
 from suanwang.errors import UnknownPlaceError
 from suanwang.service import audit
 from suanwang.service.auth import Principal, Role
+from suanwang.service.convert import finite, now_h
 from suanwang.service.db import AuditEvent, JobRow, Tenant, iso, pg_unnest, utcnow
 from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound
 from suanwang.service.executors import Executor
-from suanwang.service.placement import finite, now_h
 from suanwang.service.schemas import JobIn
 from suanwang.service.sites import HOLDING, province_of
 

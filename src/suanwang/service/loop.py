@@ -11,17 +11,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from suanwang.service import agents, audit, jobs, sites
+from suanwang.service import agents, audit, sites
 from suanwang.service.config import ServiceConfig
+from suanwang.service.convert import finite, now_h
 from suanwang.service.db import JobRow, SiteRow, Tenant, fault_reason, pg_unnest, utcnow
 from suanwang.service.errors import DB_FAULTS
 from suanwang.service.executors import ExecRequest, Executor
-from suanwang.service.placement import Placer, explanation_text, finite, now_h
+from suanwang.service.failover import mark_down
+from suanwang.service.placement import Placer, explanation_text
 from suanwang.service.prometheus import ServiceMetrics
 
 log = logging.getLogger("suanwang.service")
@@ -30,6 +33,7 @@ DECIDED = ("state", "site_id", "reason", "policy", "cost_cny", "energy_kwh", "ca
 DECISION = (*DECIDED, "verdicts", "updated_at", "finished_at")
 STARTED = ("state", "executor_ref", "started_at", "updated_at")
 ENDED = ("state", "exit_code", "reason", "finished_at", "updated_at")
+UNFINISHED = ("queued", "placed", "running")
 
 
 def _update_jobs(conn: sa.Connection, changes: list[dict], names: tuple[str, ...]) -> None:
@@ -66,9 +70,11 @@ class SchedulingLoop:
         executors: dict[str, Executor],
         cfg: ServiceConfig,
         metrics: ServiceMetrics | None = None,
+        clock: Callable[[], float] = now_h,
     ):
         self.sessions = sessions
         self.metrics = metrics or ServiceMetrics()
+        self.clock = clock  # the scheduler's clock, hours (see convert.now_h); tests set their own
         self.placer = placer
         self.executors = executors
         self.cfg = cfg
@@ -116,11 +122,15 @@ class SchedulingLoop:
                 return 0
             if s.bind.dialect.name == "postgresql":
                 s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CAPACITY_LOCK_KEY})
+            unfinished = ()
+            if self.placer.windowed:  # plans and holds of jobs that left are let go
+                unfinished = s.scalars(sa.select(jobs_t.c.id).where(jobs_t.c.state.in_(UNFINISHED))).all()
             decisions = self.placer.place(
                 [(r, r.tenant_name) for r in claimed],
                 sites.all_sites(s),
                 sites.held(s),
-                now_h(),
+                self.clock(),
+                unfinished,
                 waiting=sites.held(s, ("placed",)),
             )
             now = utcnow()
@@ -284,16 +294,3 @@ class SchedulingLoop:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-
-
-def mark_down(
-    session: Session, site: SiteRow, executors: dict[str, Executor], actor: str, why: str, max_attempts: int = 3
-) -> int:
-    """Mark `site` down (audited) and re-queue its placed and running jobs; returns how many were re-queued.
-    An agent site keeps its running jobs (see `agents.site_down`)."""
-    if site.executor not in executors:
-        return agents.site_down(session, site, actor, why, False, max_attempts)
-    site.status, site.updated_at = "down", utcnow()
-    n = jobs.requeue_site(session, site.id, executors, actor, f"site {site.id} down ({why})")
-    audit.record(session, actor, "site_down", f"site:{site.id}", why=why, requeued=n)
-    return n

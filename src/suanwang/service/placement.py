@@ -1,15 +1,13 @@
 """The one place the service calls the scheduler: database rows in, scheduler Decisions out.
 
 The same `SchedulerContext` / policy / `ClusterState` the simulator uses; only the source of the state differs
-(site rows minus the capacity held by placed and running jobs).
+(site rows minus the capacity held by placed and running jobs). A windowed policy (batch-lp) is driven through
+`windows.Windows`, the service's counterpart of the simulator's plans and holds.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Collection
 
 import pydantic_core
 
@@ -19,17 +17,8 @@ from suanwang.scheduler.decision import Decision, verdicts_from_columns
 from suanwang.scheduler.state import ClusterState
 from suanwang.service.db import JobRow, SiteRow
 from suanwang.service.sites import room
+from suanwang.service.windows import Windows
 from suanwang.workload.job import Job
-
-# Signals are indexed by local hour of day; the programme's clock is China Standard Time.
-GRID_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def now_h(at: datetime | None = None) -> float:
-    """Hours since local (China Standard Time) midnight of 1970-01-01: the scheduler's clock for the service."""
-    t = at.astimezone(GRID_TZ) if at else datetime.now(GRID_TZ)
-    return (t.timestamp() + t.utcoffset().total_seconds()) / 3600.0
-
 
 COMMANDS_LABEL = "suanwang:commands"  # the scheduler's label of sites that run tenants' commands
 
@@ -84,11 +73,6 @@ def to_job(row: JobRow, tenant: str) -> Job:
     )
 
 
-def finite(x: float | None) -> float | None:
-    """x, or None when it is not a finite number (JSON has no inf / NaN)."""
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 def explanation_text(decision: Decision) -> str:
     """The decision's explanation as the JSON text the jobs table stores: `Explanation.columns()` (non-finite
     numbers as null), or [] when there is none. `verdicts_of` turns it back into one verdict per site."""
@@ -112,6 +96,14 @@ class Placer:
         self._key: tuple | None = None
         self._ctx = None
         self._policy = None
+        self._windows: Windows | None = None  # a windowed policy's plans and holds (over the current site set)
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the policy defers jobs to plans (the loop then passes the ids of unfinished jobs)."""
+        from suanwang.scheduler.registry import WINDOWED
+
+        return self.policy_name in WINDOWED
 
     def _ensure(self, sites: list[Site]):
         key = tuple(sites)
@@ -124,6 +116,8 @@ class Placer:
             self._ctx = SchedulerContext.build(self.atlas, sites=sites)
             self._policy = make_policy(self.policy_name, self._ctx)
             self._key = key
+            # plans and holds refer to site indices: a new site set starts afresh (deferred jobs are re-planned)
+            self._windows = Windows(self._policy, len(sites)) if self._policy.window_h is not None else None
         return self._ctx, self._policy
 
     def state(
@@ -150,14 +144,19 @@ class Placer:
         site_rows: list[SiteRow],
         held: dict[str, tuple[int, int]],
         at_h: float,
+        unfinished: Collection[str] = (),
         waiting: dict[str, tuple[int, int]] | None = None,
     ) -> list[Decision]:
         """One decision per (job row, tenant name), in order; capacity taken by one job is gone for the next.
-        A job with `avoid_site` (a retry) sees that site as down."""
+        `unfinished`: the ids of every queued, placed or running job (read by windowed policies only); `waiting`:
+        (cores, cards) per site held by placed jobs not yet started. A job with `avoid_site` (a retry) sees that
+        site as down (online policies)."""
         sites, state = self.state(site_rows, held, waiting)
         if not sites:
             return [Decision(r.id, None, "no sites registered", None, self.policy_name, True) for r, _ in jobs]
         _, policy = self._ensure(sites)
+        if self._windows is not None:
+            return self._windows.place([to_job(row, tenant) for row, tenant in jobs], state, at_h, set(unfinished))
         index = {s.id: i for i, s in enumerate(sites)}
         out = []
         for row, tenant in jobs:

@@ -20,7 +20,7 @@ import numpy as np
 from suanwang.policy.residency import DATA_PROVINCE, MAINLAND, ResidencyRules
 from suanwang.scheduler import SchedulerContext
 from suanwang.sim.columns import JobColumns
-from suanwang.sim.simulator import DONE, FAILED, REJECTED, Run
+from suanwang.sim.records import DONE, FAILED, REJECTED, Run
 from suanwang.workload.job import DataClass
 
 
@@ -68,52 +68,111 @@ def _q(x: np.ndarray, q: float) -> float:
     return float(np.quantile(x, q)) if len(x) else 0.0
 
 
+PROVINCIAL_DC = "provincial-dc"  # the site kind a province's own data centre has (atlas/loader.py)
+
+
+def provincial_dcs(sites) -> dict[str, int]:
+    """Province id -> the index of its provincial data centre (the first site of that kind in the province)."""
+    out: dict[str, int] = {}
+    for i, s in enumerate(sites):
+        if s.kind == PROVINCIAL_DC:
+            out.setdefault(s.province_id, i)
+    return out
+
+
+class _Segments:
+    """Every run segment with the job fields the sections read, as arrays (one row per segment)."""
+
+    def __init__(self, run: Run, ctx: SchedulerContext, cols: JobColumns, carbon_year: int):
+        seg = run.segments
+        self.job, self.site = seg.column("job"), seg.column("site")
+        self.start, self.frac = seg.column("start_h"), seg.column("frac")
+        self.cost, self.energy, self.carbon = seg.column("cost_cny"), seg.column("energy_kwh"), seg.column("carbon_kg")
+        self.transfer_gb = seg.column("transfer_gb")
+        job_rt, job_cores, job_prov = cols.numpy("runtime_h"), cols.numpy("cpu_cores"), cols.numpy("province")
+        sj, ss = self.job, self.site
+        self.runtime, self.cores, self.prov = job_rt[sj], job_cores[sj], job_prov[sj]
+        grid = ctx.signals.grid_kg_per_kwh
+        self.carbon_loc = self.energy * grid_mean(grid, ss, self.start, self.runtime * np.maximum(self.frac, 1e-9))
+        self.carbon_if_local = self._carbon_if_local(ctx, cols.provinces, carbon_year)
+        self.core_h = self.cores * self.runtime * self.frac
+        self.completed = self.frac >= 1.0
+
+    def _carbon_if_local(self, ctx: SchedulerContext, provs: list[str], carbon_year: int) -> np.ndarray:
+        """Location-based carbon of the same IT energy at the origin province's provincial DC (its PUE and grid
+        over the run hours); the atlas' provincial DC PUE and the province's annual factor where it has none."""
+        ss, seg_prov, runtime, start = self.site, self.prov, self.runtime, self.start
+        grid = ctx.signals.grid_kg_per_kwh
+        dcs = provincial_dcs(ctx.sites)
+        it_kwh = self.energy / ctx.pue[ss] if len(ss) else np.zeros(0)
+        local = np.array([dcs.get(p, -1) for p in provs], dtype=np.int64)[seg_prov]
+        has_local = local >= 0
+        out = np.zeros(len(self.job))
+        if has_local.any():
+            li = local[has_local]
+            out[has_local] = it_kwh[has_local] * ctx.pue[li] * grid_mean(grid, li, start[has_local], runtime[has_local])
+        if (~has_local).any():
+            pue = ctx.atlas.value("provincial_dc_pue")
+            far = seg_prov[~has_local]
+            co2 = {k: ctx.atlas.province(provs[k]).co2(carbon_year) for k in np.unique(far).tolist()}
+            out[~has_local] = it_kwh[~has_local] * pue * np.array([co2[k] for k in far.tolist()])
+        return out
+
+
 def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
     """The results of one policy, in the results.json schema (see docs/simulation.md)."""
-    sites = ctx.sites
     cols = run.columns if run.columns is not None else JobColumns(ctx, run.jobs)
-    n_jobs, n_sites = len(cols), len(sites)
-    seg = run.segments
-    sj, ss = seg.column("job"), seg.column("site")
+    seg = _Segments(run, ctx, cols, carbon_year)
+    util = np.array(run.util) if run.util else np.zeros((0, len(ctx.sites)))
+    flows = _flows(seg, ctx, cols.provinces)
+    return {
+        "totals": _totals(run, seg, ctx, cols, _audit(seg, ctx, cols)),
+        "flows": flows,
+        "site_load": _site_load(seg, ctx, util),
+        "utilisation": {
+            "hours": list(run.util_hours),
+            "site_ids": [s.id for s in ctx.sites],
+            "values": [[round(float(v), 4) for v in row] for row in util],
+        },
+        "carbon_raised_routes": _raised(flows, ctx),
+    }
 
-    # one array per job field (the run's job columns); segments index them
-    job_rt, job_cores, submit = cols.numpy("runtime_h"), cols.numpy("cpu_cores"), cols.numpy("submit_h")
-    deadline = cols.numpy("deadline_h")
-    job_prov, provs = cols.numpy("province"), cols.provinces
-    start, frac = seg.column("start_h"), seg.column("frac")
-    cost, energy, carbon = seg.column("cost_cny"), seg.column("energy_kwh"), seg.column("carbon_kg")
-    transfer_gb = seg.column("transfer_gb")
-    runtime, cores, seg_prov = job_rt[sj], job_cores[sj], job_prov[sj]
-    grid = ctx.signals.grid_kg_per_kwh
-    carbon_loc = energy * grid_mean(grid, ss, start, runtime * np.maximum(frac, 1e-9))
-    # the same IT energy at the origin province's provincial DC
-    site_ix = {s.id: i for i, s in enumerate(sites)}
-    it_kwh = energy / ctx.pue[ss] if len(ss) else np.zeros(0)
-    local = np.array([site_ix.get(f"{p}-dc", -1) for p in provs], dtype=np.int64)[seg_prov]
-    has_local = local >= 0
-    carbon_if_local = np.zeros(len(sj))
-    if has_local.any():
-        li = local[has_local]
-        carbon_if_local[has_local] = (
-            it_kwh[has_local] * ctx.pue[li] * grid_mean(grid, li, start[has_local], runtime[has_local])
-        )
-    if (~has_local).any():
-        pue = ctx.atlas.value("provincial_dc_pue")
-        far = seg_prov[~has_local]
-        co2 = {k: ctx.atlas.province(provs[k]).co2(carbon_year) for k in np.unique(far).tolist()}
-        carbon_if_local[~has_local] = it_kwh[~has_local] * pue * np.array([co2[k] for k in far.tolist()])
-    core_h = cores * runtime * frac
-    completed = frac >= 1.0
-    # outcomes
+
+def _totals(run: Run, seg: _Segments, ctx: SchedulerContext, cols: JobColumns, violations: dict[str, int]) -> dict:
+    """Outcomes, money, energy, carbon, waits, deadline misses, the audits' `violations`, WAN volume and the
+    west's share of core-hours."""
+    job_rt, submit, deadline = cols.numpy("runtime_h"), cols.numpy("submit_h"), cols.numpy("deadline_h")
     status = np.array(run.status)
     done = status == DONE
     end = np.array(run.end_h)
     wait = (end - submit - job_rt)[done]
     misses = int((done & (end > deadline + 1e-9)).sum() + ((status == REJECTED) & (end + job_rt > deadline)).sum())
-    # independent audits, once per segment: latency from the matrix, residency from the rules per
-    # (data class, tenant, data province) and site
-    origin_row = cols.numpy("origin_row")
-    bound = cols.numpy("latency_bound_ms")
+    west = np.array([s.role == "west" for s in ctx.sites])
+    total_core_h = float(seg.core_h.sum())
+    return {
+        "jobs": len(cols),
+        "done": int(done.sum()),
+        "failed": int((status == FAILED).sum()),
+        "rejected": int((status == REJECTED).sum()),
+        "cost_cny": round(float(seg.cost.sum()), 2),
+        "energy_mwh": round(float(seg.energy.sum()) / 1e3, 4),
+        "carbon_t": round(float(seg.carbon.sum()) / 1e3, 4),
+        "carbon_location_t": round(float(seg.carbon_loc.sum()) / 1e3, 4),
+        "wait_p50_h": round(_q(wait, 0.5), 4),
+        "wait_p95_h": round(_q(wait, 0.95), 4),
+        "wait_p99_h": round(_q(wait, 0.99), 4),
+        "deadline_misses": misses,
+        **violations,
+        "wan_tb": round(float(seg.transfer_gb.sum()) / 1e3, 4),
+        "west_share": round(float(seg.core_h[west[seg.site]].sum()) / total_core_h, 4) if total_core_h > 0 else 0.0,
+    }
+
+
+def _audit(seg: _Segments, ctx: SchedulerContext, cols: JobColumns) -> dict:
+    """Independent audits, once per segment: latency from the matrix, residency from the rules per (data class,
+    tenant, data province) and site - not the scheduler's filters."""
+    sj, ss, sites = seg.job, seg.site, ctx.sites
+    origin_row, bound = cols.numpy("origin_row"), cols.numpy("latency_bound_ms")
     lat_viol = int((ctx.latency_ms[origin_row[sj], ss] > bound[sj] + 1e-9).sum())
     job_rule, rule_keys = cols.numpy("rule"), cols.rule_keys
     mainland = frozenset(ctx.atlas.provinces)
@@ -124,31 +183,16 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
             for key in rule_keys
         ],
         dtype=bool,
-    ).reshape(len(rule_keys), n_sites)
+    ).reshape(len(rule_keys), len(sites))
     res_viol = int((~allowed[job_rule[sj], ss]).sum())
-    west = np.array([s.role == "west" for s in sites])
-    total_core_h = float(core_h.sum())
-    util = np.array(run.util) if run.util else np.zeros((0, len(sites)))
-    totals = {
-        "jobs": n_jobs,
-        "done": int(done.sum()),
-        "failed": int((status == FAILED).sum()),
-        "rejected": int((status == REJECTED).sum()),
-        "cost_cny": round(float(cost.sum()), 2),
-        "energy_mwh": round(float(energy.sum()) / 1e3, 4),
-        "carbon_t": round(float(carbon.sum()) / 1e3, 4),
-        "carbon_location_t": round(float(carbon_loc.sum()) / 1e3, 4),
-        "wait_p50_h": round(_q(wait, 0.5), 4),
-        "wait_p95_h": round(_q(wait, 0.95), 4),
-        "wait_p99_h": round(_q(wait, 0.99), 4),
-        "deadline_misses": misses,
-        "latency_violations": lat_viol,
-        "residency_violations": res_viol,
-        "wan_tb": round(float(transfer_gb.sum()) / 1e3, 4),
-        "west_share": round(float(core_h[west[ss]].sum()) / total_core_h, 4) if total_core_h > 0 else 0.0,
-    }
-    flows = []
-    flow_code = seg_prov * n_sites + ss
+    return {"latency_violations": lat_viol, "residency_violations": res_viol}
+
+
+def _flows(seg: _Segments, ctx: SchedulerContext, provs: list[str]) -> list[dict]:
+    """Work by (origin province, site), sorted so: jobs completed, core-hours, energy, location-based carbon
+    and the carbon the same work would have caused at home."""
+    n_sites = len(ctx.sites)
+    flow_code = seg.prov * n_sites + seg.site
     keys = sorted((provs[c // n_sites], c % n_sites) for c in np.unique(flow_code).tolist())
     flow_of_code = np.full(len(provs) * n_sites, -1, dtype=np.int64)
     flow_of_code[[provs.index(p) * n_sites + k for p, k in keys]] = np.arange(len(keys))
@@ -157,20 +201,26 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
     def by_flow(x: np.ndarray) -> np.ndarray:
         return np.bincount(fk, weights=x, minlength=len(keys)) if len(keys) else np.zeros(0)
 
-    f_jobs, f_core = by_flow(completed.astype(float)), by_flow(core_h)
-    f_energy, f_carbon, f_local = by_flow(energy), by_flow(carbon_loc), by_flow(carbon_if_local)
-    for n, (prov, s) in enumerate(keys):
-        flows.append(
-            {
-                "origin_province": prov,
-                "site_id": sites[s].id,
-                "jobs": int(f_jobs[n]),
-                "core_hours": round(float(f_core[n]), 2),
-                "energy_mwh": round(float(f_energy[n]) / 1e3, 4),
-                "carbon_t": round(float(f_carbon[n]) / 1e3, 4),
-                "carbon_if_local_t": round(float(f_local[n]) / 1e3, 4),
-            }
-        )
+    f_jobs, f_core = by_flow(seg.completed.astype(float)), by_flow(seg.core_h)
+    f_energy, f_carbon, f_local = by_flow(seg.energy), by_flow(seg.carbon_loc), by_flow(seg.carbon_if_local)
+    return [
+        {
+            "origin_province": prov,
+            "site_id": ctx.sites[s].id,
+            "jobs": int(f_jobs[n]),
+            "core_hours": round(float(f_core[n]), 2),
+            "energy_mwh": round(float(f_energy[n]) / 1e3, 4),
+            "carbon_t": round(float(f_carbon[n]) / 1e3, 4),
+            "carbon_if_local_t": round(float(f_local[n]) / 1e3, 4),
+        }
+        for n, (prov, s) in enumerate(keys)
+    ]
+
+
+def _raised(flows: list[dict], ctx: SchedulerContext) -> list[dict]:
+    """The flows away from the origin's provincial DC whose carbon exceeds what the same work would have caused
+    there, largest increase first."""
+    home = {p: ctx.sites[i].id for p, i in provincial_dcs(ctx.sites).items()}
     raised = [
         {
             "origin_province": f["origin_province"],
@@ -181,17 +231,23 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
             "increase_t": round(f["carbon_t"] - f["carbon_if_local_t"], 4),
         }
         for f in flows
-        if f["carbon_t"] > f["carbon_if_local_t"] and f["site_id"] != f"{f['origin_province']}-dc"
+        if f["carbon_t"] > f["carbon_if_local_t"] and f["site_id"] != home.get(f["origin_province"])
     ]
     raised.sort(key=lambda r: -r["increase_t"])
+    return raised
+
+
+def _site_load(seg: _Segments, ctx: SchedulerContext, util: np.ndarray) -> list[dict]:
+    """Per site: jobs completed, core-hours, energy, market-based carbon, cost and mean utilisation."""
+    n_sites, ss = len(ctx.sites), seg.site
 
     def by_site(x: np.ndarray) -> np.ndarray:
         return np.bincount(ss, weights=x, minlength=n_sites) if len(ss) else np.zeros(n_sites)
 
-    s_jobs, s_core, s_energy = by_site(completed.astype(float)), by_site(core_h), by_site(energy)
-    s_carbon, s_cost = by_site(carbon), by_site(cost)
+    s_jobs, s_core, s_energy = by_site(seg.completed.astype(float)), by_site(seg.core_h), by_site(seg.energy)
+    s_carbon, s_cost = by_site(seg.carbon), by_site(seg.cost)
     mean_util = util.mean(axis=0) if len(util) else np.zeros(n_sites)
-    site_load = [
+    return [
         {
             "site_id": s.id,
             "jobs": int(s_jobs[i]),
@@ -201,17 +257,5 @@ def summarise(run: Run, ctx: SchedulerContext, carbon_year: int) -> dict:
             "cost_cny": round(float(s_cost[i]), 2),
             "mean_util": round(float(mean_util[i]), 4),
         }
-        for i, s in enumerate(sites)
+        for i, s in enumerate(ctx.sites)
     ]
-    utilisation = {
-        "hours": list(run.util_hours),
-        "site_ids": [s.id for s in sites],
-        "values": [[round(float(v), 4) for v in row] for row in util],
-    }
-    return {
-        "totals": totals,
-        "flows": flows,
-        "site_load": site_load,
-        "utilisation": utilisation,
-        "carbon_raised_routes": raised,
-    }

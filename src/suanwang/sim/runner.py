@@ -18,13 +18,17 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from suanwang.errors import SuanwangError
+from suanwang.policy.quotas import Tenancy
 from suanwang.scheduler import POLICIES, SchedulerContext
+from suanwang.scheduler.registry import WINDOWED
+from suanwang.sim.faults import LinkCut, Outage
 from suanwang.sim.metrics import summarise
-from suanwang.sim.simulator import BATCH_POLICY, LinkCut, Outage, Simulation
+from suanwang.sim.simulator import Simulation
+from suanwang.sim.tenants import tenant_summary
 from suanwang.workload.job import Job
 
-ALL_POLICIES: tuple[str, ...] = ("local-only", *[p for p in POLICIES if p != "local-only"], BATCH_POLICY)
 BASELINE = "local-only"
+NATIONAL_SCENARIO = "national default"  # meta.scenario of a run on the shipped atlas
 _SHARED: dict = {}
 
 
@@ -33,22 +37,25 @@ class SimulationError(SuanwangError):
 
 
 def check_policies(names: list[str]) -> list[str]:
-    """The policy names, validated against ALL_POLICIES (order kept, duplicates dropped)."""
+    """The policy names, validated against POLICIES (order kept, duplicates dropped)."""
     out = []
     for n in names:
-        if n not in ALL_POLICIES:
-            raise SimulationError(f"--policies: '{n}' is not a policy - use any of {', '.join(ALL_POLICIES)}")
+        if n not in POLICIES:
+            raise SimulationError(f"--policies: '{n}' is not a policy - use any of {', '.join(POLICIES)}")
         if n not in out:
             out.append(n)
     if not out:
-        raise SimulationError(f"--policies: give at least one of {', '.join(ALL_POLICIES)}")
+        raise SimulationError(f"--policies: give at least one of {', '.join(POLICIES)}")
     return out
 
 
 def run_policy(ctx: SchedulerContext, jobs: list[Job], policy: str, carbon_year: int, **kwargs) -> dict:
-    """Simulate one policy and summarise it; adds 'run': events processed and wall seconds."""
+    """Simulate one policy and summarise it; adds 'run': events processed and wall seconds, and with a
+    `tenancy` the tenants section (sim/tenants.py)."""
     run = Simulation(ctx, jobs, policy, **kwargs).run()
     out = summarise(run, ctx, carbon_year)
+    if kwargs.get("tenancy") is not None:
+        out["tenants"] = tenant_summary(run, ctx, kwargs["tenancy"], kwargs["horizon_h"])
     out["run"] = {"events": run.events, "wall_s": round(run.wall_s, 3)}
     return out
 
@@ -70,18 +77,22 @@ def simulate(
     workers: int = 1,
     carbon_year: int | None = None,
     on_done: Callable[[str], None] | None = None,
+    tenancy: Tenancy | None = None,
 ) -> tuple[dict, dict[str, dict]]:
     """(results of every policy on the same jobs in the results.json schema - see docs/simulation.md -,
-    run statistics per policy: events processed and wall seconds). `carbon_year` defaults to the signals' year."""
+    run statistics per policy: events processed and wall seconds). `carbon_year` defaults to the signals' year;
+    `tenancy`: tenants' quotas and fair share (policy/quotas.py), and a tenants section per policy."""
     policies = check_policies(policies)
     carbon_year = ctx.signals.year if carbon_year is None else carbon_year
     kwargs = {"horizon_h": days * 24.0, "outages": outages or [], "cuts": cuts or []}
+    if tenancy is not None:
+        kwargs["tenancy"] = tenancy
     done: dict[str, dict] = {}
     if workers > 1 and len(policies) > 1 and "fork" in multiprocessing.get_all_start_methods():
         _SHARED["args"] = (ctx, jobs, carbon_year, kwargs)
         try:
             mp = multiprocessing.get_context("fork")
-            slow_first = sorted(policies, key=lambda p: p != BATCH_POLICY)  # the optimiser takes longest
+            slow_first = sorted(policies, key=lambda p: p not in WINDOWED)  # planning takes longest
             with ProcessPoolExecutor(min(workers, len(policies)), mp_context=mp) as pool:
                 futures = [pool.submit(_worker, p) for p in slow_first]
                 for f in as_completed(futures):
@@ -173,6 +184,9 @@ def write_results(results: dict, out_dir: str | Path) -> list[Path]:
             for sid, v in zip(r["utilisation"]["site_ids"], row, strict=True)
         ],
     }
+    if any("tenants" in r for r in pol.values()):
+        rows = [{"policy": p, **t} for p, r in pol.items() for t in r.get("tenants", {}).get("tenants", [])]
+        tables["tenants"] = rows
     for name, rows in tables.items():
         path = out / f"{name}.csv"
         _write_csv(path, rows)

@@ -1,13 +1,12 @@
 """One policy over one job list: arrivals, starts, completions, site outages and link cuts, hourly sampling.
 
-The policy objects are the scheduler's own (`make_policy`, `BatchOptimizer`); nothing here decides a
+The policy object is the scheduler's own (`make_policy`, see scheduler/policy.py); nothing here decides a
 placement. What the simulator adds is time:
 
-- arrival: an online policy places the job now; when it says `retryable` the job waits in a queue, else it is
-  rejected with the policy's reason. Under "batch-lp" the batch optimiser collects the batch-class arrivals and
-  plans them every `window_h` hours (slots of `slot_h`, a 24 h horizon); its placements may start later
-  (temporal shifting) and take their capacity when they start. Real-time and interactive jobs cannot wait for
-  a window: under "batch-lp" they go to the online policy on arrival (a hybrid, as an operator would run it).
+- arrival: the policy places the job now; when it says `retryable` the job waits in a queue, else it is
+  rejected with the policy's reason. A job the policy `defers` (batch-lp: batch-class jobs) waits for the next
+  plan instead: plans run every `policy.window_h` hours; their placements may start later (temporal shifting)
+  and take their capacity when they start, and the room is held for them until then.
 - completion: frees the cores and cards and retries queued jobs that could use the freed site (each queue of
   jobs with the same static rules is scanned `queue_depth` jobs deep, like Slurm's default_queue_depth).
 - outage: the site goes down (state.up False); its running jobs stop - the work done so far is counted as
@@ -27,145 +26,46 @@ from __future__ import annotations
 import gc
 import math
 from array import array
-from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from itertools import islice
 
 import numpy as np
 
+from suanwang.policy.quotas import Tenancy
 from suanwang.scheduler import ClusterState, SchedulerContext, make_policy
-from suanwang.scheduler.costs import estimate
 from suanwang.scheduler.decision import Placement
-from suanwang.scheduler.framework import CycleState
+from suanwang.scheduler.fairshare import FairShare
+from suanwang.scheduler.holds import Holds
+from suanwang.scheduler.policy import Policy
+from suanwang.scheduler.quotas import QuotaBook, west_hubs
 from suanwang.sim.columns import JobColumns
 from suanwang.sim.engine import ARRIVAL, COMPLETION, FAILURE, PLAN, SIGNAL, START, Engine
-from suanwang.workload.job import Job, LatencyClass
+from suanwang.sim.faults import LinkCut, LinkCuts, Outage
+from suanwang.sim.queues import WaitQueues
+from suanwang.sim.records import DONE, FAILED, PENDING, QUEUED, REJECTED, RUNNING, Run, Segments
+from suanwang.workload.job import Job
 
-BATCH_POLICY = "batch-lp"
-DEADLINE_MARGIN_H = 2.0  # batch-lp plans to finish this much before a deadline (at most a quarter of the slack)
 GC_EVERY_JOBS = 1_000_000  # streamed runs: a full garbage collection after reading this many more jobs
-PENDING, QUEUED, RUNNING, DONE, FAILED, REJECTED = range(6)
-STATUS = ("pending", "queued", "running", "done", "failed", "rejected")
-
-
-def _smallest(shapes) -> tuple[tuple[int, int], ...]:
-    """The (cores, cards) shapes no other shape is at most in both: a job of `shapes` fits some room iff one of
-    these does. Sorted by cores up (so cards go down)."""
-    out: list[tuple[int, int]] = []
-    for c, g in sorted(set(shapes)):
-        if not out or g < out[-1][1]:
-            out.append((c, g))
-    return tuple(out)
-
-
-def _any_fits(smallest: tuple[tuple[int, int], ...], free_c: int, free_g: int) -> bool:
-    """Whether some shape of `smallest` (from `_smallest`) fits free_c cores and free_g cards."""
-    if smallest[0][0] > free_c or smallest[-1][1] > free_g:
-        return False  # even the fewest cores, or the fewest cards, do not fit
-    for c, g in smallest:
-        if c > free_c:
-            return False
-        if g <= free_g:
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class Outage:
-    """Site `site_id` is down from start_h to end_h (hours)."""
-
-    site_id: str
-    start_h: float
-    end_h: float
-
-
-@dataclass(frozen=True)
-class LinkCut:
-    """The link from data province `province_id` to site `site_id` is cut from start_h to end_h (hours)."""
-
-    province_id: str
-    site_id: str
-    start_h: float
-    end_h: float
-
-
-SEGMENT_FIELDS = ("job", "site", "start_h", "frac", "cost_cny", "energy_kwh", "carbon_kg", "transfer_gb", "latency_ms")
-
-
-@dataclass
-class Segments:
-    """Every run of a job at a site (a job stopped by an outage has a partial run, then another): one row of
-    SEGMENT_FIELDS per run, kept in one flat array of floats (one append per run; job and site indices are
-    whole numbers, exact as floats)."""
-
-    rows: array = field(default_factory=lambda: array("d"))
-
-    def add(self, idx: int, p: Placement, start_h: float, frac: float) -> None:
-        """Record a run of job idx under placement p that did `frac` of its work (costs scale with it)."""
-        self.rows.extend(
-            (
-                idx,
-                p.site_index,
-                start_h,
-                frac,
-                p.cost_cny * frac,
-                p.energy_kwh * frac,
-                p.carbon_kg * frac,
-                p.transfer_gb,
-                p.latency_ms,
-            )
-        )
-
-    def __len__(self) -> int:
-        return len(self.rows) // len(SEGMENT_FIELDS)
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        """seg.job, seg.site, seg.frac, ...: the column of that field (see `column`)."""
-        if name in SEGMENT_FIELDS:
-            return self.column(name)
-        raise AttributeError(name)
-
-    def column(self, name: str) -> np.ndarray:
-        """One field of every run, in order: int64 for "job" and "site" (a copy), else float64 (a read-only view:
-        no run can be added while it lives)."""
-        k, n = SEGMENT_FIELDS.index(name), len(SEGMENT_FIELDS)
-        col = np.frombuffer(self.rows, dtype=np.float64)[k::n] if self.rows else np.zeros(0)
-        return col.astype(np.int64) if name in ("job", "site") else col
-
-
-@dataclass
-class Run:
-    """What happened to every job under one policy (lists indexed by job, in arrival order)."""
-
-    policy: str
-    jobs: list[Job]  # empty for a streamed run: its jobs were let go as they ended (see `columns`)
-    status: list[int]
-    reason: list[str]
-    end_h: Sequence[float]  # completion (done) or decision time (rejected / failed)
-    restarts: list[int]
-    segments: Segments
-    util_hours: list[int]
-    util: list[np.ndarray]  # per sampled hour: utilisation of every site
-    events: int
-    wall_s: float = 0.0
-    columns: JobColumns | None = None  # the job fields the metrics read (built from `jobs` when None)
 
 
 class Simulation:
-    """Simulates `policy` (a name of POLICIES or "batch-lp") on `jobs` (sorted by submit_h) in context `ctx`.
+    """Simulates `policy` (a name of POLICIES, or a policy object) on `jobs` (sorted by submit_h) in context `ctx`;
+    `window_h`, `slot_h` and `weights` build a named policy (see make_policy).
 
     Streaming: `more` yields further job lists (each sorted, none starting before the one before ends), read one
     at a time when the arrivals reach them - e.g. one day of demand each - and the jobs are then let go as they
     end, so a long run holds only the jobs alive plus compact per-job records (Run.columns, Run.segments). The
     decisions and results are the same as for one list of all the jobs; job indices count on across the lists.
+
+    Tenants: with a `tenancy` (policy/quotas.py) the state carries a QuotaBook the quota filters read, and the
+    wait queues are ranked by fair share, each kept in priority order (docs/tenancy.md).
     """
 
     def __init__(
         self,
         ctx: SchedulerContext,
         jobs: list[Job],
-        policy: str,
+        policy: str | Policy,
         *,
         horizon_h: float,
         outages: tuple[Outage, ...] | list[Outage] = (),
@@ -176,29 +76,31 @@ class Simulation:
         weights: dict[str, float] | None = None,
         free_profile: bool = True,
         more: Iterable[list[Job]] | None = None,
+        tenancy: Tenancy | None = None,
     ):
-        self.ctx, self.policy = ctx, policy
+        self.ctx = ctx
+        if isinstance(policy, str):
+            policy = make_policy(policy, ctx, weights, window_h=window_h, slot_h=slot_h)
+        self.sched: Policy = policy
+        self.policy = policy.name
         self.more = None if more is None else iter(more)
         self.streamed = more is not None
         self.last_submit_h = -math.inf  # submit_h of the last job read (streaming checks the order)
         self.gc_at = math.inf  # streamed: jobs read at which run() collects garbage next
         self.jobs = jobs if self.more is None else list(jobs)  # streamed: our own list, emptied as jobs end
         self.horizon_h = float(horizon_h)
-        self.window_h = float(window_h)
         self.queue_depth = int(queue_depth)
         if self.queue_depth < 1:
             raise ValueError(f"queue_depth must be >= 1 (jobs looked at per queue on a retry), got {queue_depth!r}")
-        self.state = ClusterState.from_sites(ctx.sites)
-        self.batch = policy == BATCH_POLICY
-        if self.batch:
-            from suanwang.scheduler.optimize import BatchOptimizer
-
-            self.optimizer = BatchOptimizer(
-                ctx, weights, slot_h=slot_h, horizon_slots=max(1, round(24.0 / slot_h)), mip_max_cols=0
-            )
-            self.sched = make_policy("online", ctx, weights)  # latency-bound jobs cannot wait for a window
-        else:
-            self.sched = make_policy(policy, ctx, weights)
+        # Tenants (policy/quotas.py): quota usage rides on the state, fair share ranks the wait queues.
+        self.tenancy = tenancy
+        book = None if tenancy is None else QuotaBook(tenancy, ctx.sites, west_hubs(ctx.atlas.hubs))
+        self.state = ClusterState.from_sites(ctx.sites, book)
+        st = self.state
+        self.fair = None if tenancy is None else FairShare(tenancy, st.cpu_total.sum(), st.gpu_total.sum())
+        self.priority: list[int] | None = None if tenancy is None else []
+        self.windowed = policy.window_h is not None  # some jobs wait for plans
+        self.window_h = float(policy.window_h) if self.windowed else 0.0
         self.n_jobs = 0
         self.columns = JobColumns(ctx)
         self.cores: list[int] = []  # plain ints: the queue scan reads them for every waiting job
@@ -213,27 +115,24 @@ class Simulation:
         self._add(self.jobs)
         self.arrived = 0
         self.planned = 0
-        self.held_cpu = np.zeros(len(ctx.sites), dtype=np.int64)  # batch: planned, not yet started
-        self.held_gpu = np.zeros(len(ctx.sites), dtype=np.int64)
-        self.holds: dict[int, tuple[int, float, float]] = {}  # batch: planned job -> (site, start_h, end_h)
+        self.holds = Holds(len(ctx.sites))  # windowed: room of planned jobs, not yet started (by job index)
         self.free_profile = bool(free_profile)
         self.plan_scheduled = False
         self.seg = Segments()
         self.running: list[dict[int, tuple[Placement, float]]] = [{} for _ in ctx.sites]
         self.engine = Engine()
         self.outages, self.cuts_plan = list(outages), list(cuts)
-        self.cut: dict[str, set[int]] = {}
+        self.cuts = LinkCuts(ctx.site_province)
         self.sid = {s.id: i for i, s in enumerate(ctx.sites)}
         for o in self.outages:
             self._site_index(o.site_id)
         for c in self.cuts_plan:
             self._site_index(c.site_id)
-        # queues of waiting jobs, by the static rules they share (online policies)
-        self.queues: dict[tuple, deque[int]] = {}
-        self.queue_min: dict[tuple, tuple[tuple[int, int], ...]] = {}  # smallest (cores, cards) of each window
-        self.bucket_sites: dict[tuple, np.ndarray] = {}
-        self.active: list[dict[tuple, None]] = [{} for _ in ctx.sites]
-        self.pending: list[int] = []  # batch: waiting for the next plan
+        order = None if self.fair is None else self._fair_key
+        self.waiting = WaitQueues(  # by static rules
+            len(ctx.sites), self.queue_depth, self.cores, self.cards, order, self.priority
+        )
+        self.pending: list[int] = []  # windowed: waiting for the next plan
         self.util_hours: list[int] = []
         self.util: list[np.ndarray] = []
 
@@ -253,6 +152,8 @@ class Simulation:
         self.columns.add(jobs)
         self.cores += [j.cpu_cores for j in jobs]
         self.cards += [j.gpu_cards for j in jobs]
+        if self.priority is not None:
+            self.priority += [j.priority for j in jobs]
         self.status += [PENDING] * n
         self.reason += [""] * n
         self.end_h.frombytes(bytes(8 * n))  # n zeros
@@ -297,7 +198,7 @@ class Simulation:
         for c in self.cuts_plan:
             e.schedule(c.start_h, self._cut, (c.province_id, self.sid[c.site_id]), FAILURE)
             e.schedule(c.end_h, self._uncut, (c.province_id, self.sid[c.site_id]), FAILURE)
-        if self.batch and self.jobs:
+        if self.windowed and self.jobs:
             self.plan_scheduled = True
             e.schedule(self.jobs[0].submit_h, self._plan, None, PLAN)
         # The cyclic garbage collector is paused while the events run: the simulation makes no reference cycles
@@ -332,16 +233,20 @@ class Simulation:
 
     def _drain(self) -> bool:
         """No event left: place every waiting job now (the cluster is idle); True if that made new events."""
-        waiting = sorted(i for q in self.queues.values() for i in q)
+        waiting = self.waiting.drain()
         if not waiting and not self.pending:
             return False
-        for q in self.queues.values():
-            q.clear()
-        for a in self.active:
-            a.clear()
-        self.queue_min.clear()
         if self.pending:
             self._plan(None, final=True)
+        if self.tenancy is not None:
+            # Quotas: a job placed now may hold the quota a later one needs; those wait for it to end, and fail
+            # only when a pass places nothing.
+            for idx in waiting:
+                self.status[idx] = PENDING
+                self._try(idx)
+            if len(self.engine) > 0:
+                return True
+            waiting = self.waiting.drain()
         for idx in waiting:
             if self._try(idx) == QUEUED:
                 self._finish(idx, FAILED, "still no room at any feasible site after every other job ended")
@@ -354,7 +259,7 @@ class Simulation:
             self._read_more()
         if nxt < self.n_jobs:
             self.engine.schedule(self.jobs[nxt].submit_h, self._arrival, nxt, ARRIVAL)
-        if self.batch and self.jobs[idx].latency_class == LatencyClass.BATCH:
+        if self.windowed and self.sched.defers(self.jobs[idx]):
             self.pending.append(idx)
         else:
             self._try(idx)
@@ -369,7 +274,10 @@ class Simulation:
             return  # stopped by an outage; a newer run exists
         s = self.site_of[idx]
         p, start = self.running[s].pop(idx)  # as _stop, inlined: this runs once per job
-        self.state.release(s, self.jobs[idx])
+        job = self.jobs[idx]
+        self.state.release(s, job)
+        if self.fair is not None:
+            self.fair.stop(job, self.engine.now_h)
         self.gen[idx] = gen + 1
         self.seg.add(idx, p, start, 1.0)
         self.status[idx] = DONE
@@ -377,8 +285,10 @@ class Simulation:
         self.end_h[idx] = self.engine.now_h
         if self.streamed:
             self.jobs[idx] = None  # ended: the results read Run.columns
-        if self.active[s]:  # some queue may use the freed room
+        if self.waiting.active[s]:  # some queue may use the freed room
             self._retry(s)
+        if self.state.quotas is not None and self.state.quotas.rules(job.tenant):
+            self._retry_quota(job.tenant)
 
     def _outage(self, s: int) -> None:
         self.state.up[s] = False
@@ -390,7 +300,7 @@ class Simulation:
             self.seg.add(idx, p, start, float(min(1.0, max(0.0, done))))
             self.restarts[idx] += 1
         for idx in victims:
-            if self.batch and self.jobs[idx].latency_class == LatencyClass.BATCH:
+            if self.windowed and self.sched.defers(self.jobs[idx]):
                 self.status[idx] = PENDING
                 self.pending.append(idx)
                 self._ensure_plan()
@@ -402,34 +312,18 @@ class Simulation:
         self._retry(s)
 
     def _cut(self, key: tuple[str, int]) -> None:
-        self.cut.setdefault(key[0], set()).add(key[1])
+        self.cuts.add(*key)
 
     def _uncut(self, key: tuple[str, int]) -> None:
-        self.cut.get(key[0], set()).discard(key[1])
+        self.cuts.restore(*key)
         self._retry(key[1])
 
     # --- online placement ----------------------------------------------------------------------------
-    def _cut_sites(self, job: Job) -> list[int]:
-        """Sites the job may not use now because its data would travel over a cut link."""
-        cut = self.cut.get(job.data_province) if self.cut else None
-        if not cut or job.input_gb + job.output_gb <= 0:
-            return []
-        return [s for s in cut if self.ctx.site_province[s] != job.data_province and self.state.up[s]]
-
     def _try(self, idx: int, enqueue: bool = True) -> int:
         """Ask the policy to place job idx now: RUNNING, QUEUED or REJECTED. A job that must wait joins its queue,
         unless `enqueue` is False (a retry from the queue: the caller puts it back where it was)."""
         job, now = self.jobs[idx], self.engine.now_h
-        masked = self._cut_sites(job) if self.cut else None
-        if masked:
-            up = self.state.up
-            up[masked] = False
-            try:
-                d = self.sched.place(job, self.state, now)
-            finally:
-                up[masked] = True
-        else:
-            d = self.sched.place(job, self.state, now)
+        d = self.sched.place(job, self.state, now, blocked=self.cuts.blocked(job, self.state.up) if self.cuts else None)
         p = d.placement
         if p is not None:
             self._start_run(idx, p, now)
@@ -443,73 +337,41 @@ class Simulation:
         self._finish(idx, REJECTED, d.reason)
         return REJECTED
 
-    def _bucket(self, job: Job) -> tuple:
-        return (job.origin, job.data_province, job.latency_bound_ms, job.data_class, job.tenant, job.labels)
-
     def _enqueue(self, idx: int) -> None:
         job = self.jobs[idx]
-        key = self._bucket(job)
-        q = self.queues.get(key)
-        if q is None:
-            q = self.queues[key] = deque()
-            cs = CycleState(self.ctx, job, self.state, self.engine.now_h, estimate(self.ctx, job))
-            mask = np.ones(len(self.ctx.sites), dtype=bool)
-            for f in self.sched.static_filters:  # the policy's own static rules: where this job may ever go
-                mask &= np.asarray(f.filter(cs), dtype=bool)
-            self.bucket_sites[key] = np.flatnonzero(mask)
-        if not q:
-            for s in self.bucket_sites[key]:
-                self.active[s][key] = None
-        if len(q) < self.queue_depth:  # the job joins the window the scan looks at
-            self.queue_min[key] = _smallest((*self.queue_min.get(key, ()), (self.cores[idx], self.cards[idx])))
-        q.append(idx)
+        key = self.sched.static_key(job)  # jobs with the same static rules share a queue
+        sites = None if self.waiting.known(key) else self.sched.static_sites(job)  # where it may ever go
+        self.waiting.add(key, idx, sites)
         self.status[idx] = QUEUED
 
     def _retry(self, s: int) -> None:
-        """Capacity appeared at site s: retry the queues that may use s, oldest head first.
-
-        Each queue is looked at `queue_depth` jobs deep (its window); a job is tried only if it fits at s now.
-        Tries only take capacity, so a queue whose smallest job in the window does not fit, and every job that
-        does not fit when the scan starts, can be passed over without a try - the same tries in the same order
-        as checking each. (`queue_min` holds the smallest shapes of the window: kept on enqueue, recomputed when
-        a job leaves.)
-        """
-        active = self.active[s]
+        """Capacity appeared at site s: retry the queues that may use s, oldest head first (see WaitQueues): each
+        job of a queue's window that fits at s now is tried, until the room is taken."""
         st = self.state
-        if not active or not st.up[s]:
+        if not self.waiting.active[s] or not st.up[s]:
             return
         free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
-        queues, queue_min, cores, cards, depth = self.queues, self.queue_min, self.cores, self.cards, self.queue_depth
-        # The queues with a job in their window that fits the room now, oldest head first (a job waits in one
-        # queue). The room only shrinks during the scan, so no other queue could be tried later in it.
-        heads = sorted([(queues[k][0], k) for k in active if _any_fits(queue_min[k], free_c, free_g)])
-        for _, key in heads:
-            if not _any_fits(queue_min[key], free_c, free_g):
+        cores, cards, book = self.cores, self.cards, st.quotas
+        for key in self.waiting.heads(s, free_c, free_g):
+            fit = self.waiting.window(key, free_c, free_g)
+            if fit is None:
                 continue  # no job of its window fits the room left
-            q = queues[key]
-            fit = [i for i in islice(q, depth) if cores[i] <= free_c and cards[i] <= free_g]
             gone = []
             for idx in fit:
                 if cores[idx] > free_c or cards[idx] > free_g:
                     continue  # an earlier try of this scan took the room at s
+                if book is not None and book.breaking(self.jobs[idx], s) is not None:
+                    continue  # its tenant's quota bars s now (freed quota room retries it: _retry_quota)
                 self.status[idx] = PENDING
                 if self._try(idx, enqueue=False) != QUEUED:
                     gone.append(idx)
                     free_c, free_g = int(st.cpu_free[s]), int(st.gpu_free[s])
-            if not gone:
-                continue
-            for idx in gone:
-                q.remove(idx)  # near the head: found after a few steps
-            if q:
-                queue_min[key] = _smallest([(cores[i], cards[i]) for i in islice(q, depth)])
-            else:
-                for t in self.bucket_sites[key]:
-                    self.active[t].pop(key, None)
-                del queue_min[key]
+            if gone:
+                self.waiting.remove(key, gone)
 
-    # --- batch placement -----------------------------------------------------------------------------
+    # --- planned placement (windowed policies) -----------------------------------------------------------
     def _ensure_plan(self) -> None:
-        """Make sure a planning window is scheduled (batch policy)."""
+        """Make sure a planning window is scheduled (windowed policy)."""
         if not self.plan_scheduled:
             self.plan_scheduled = True
             self.engine.schedule(self.engine.now_h + self.window_h, self._plan, None, PLAN)
@@ -520,14 +382,15 @@ class Simulation:
         if self.pending:
             idxs, self.pending = self.pending, []
             free = self._free_profile(now) if self.free_profile else None
-            plan = self.optimizer.plan([self._with_margin(self.jobs[i], now) for i in idxs], self._unheld(), now, free)
-            for idx, d in zip(idxs, plan.decisions, strict=True):
+            jobs = [self.jobs[i] for i in idxs]
+            decisions = self.sched.plan(jobs, self.holds.unheld(self.state), now, free)
+            for idx, d in zip(idxs, decisions, strict=True):
                 if d.placement is not None:
                     self.status[idx] = QUEUED
                     self.planned += 1
-                    self._hold(idx, d.placement, +1)
+                    self.holds.add(idx, self.jobs[idx], d.placement)
                     self.engine.schedule(max(now, d.placement.start_h), self._start_planned, (idx, d.placement), START)
-                elif (d.retryable or self._may_fit_later(idx)) and not final:
+                elif (d.retryable or self.sched.may_fit_later(self.jobs[idx], now)) and not final:
                     # No room in the planning horizon: join the online queue, which retries on every
                     # completion, instead of waiting a whole window for the next plan.
                     self.status[idx] = PENDING
@@ -539,80 +402,23 @@ class Simulation:
         if not final and (self.arrived < len(self.jobs) or self.pending or self.planned):
             self._ensure_plan()
 
-    def _with_margin(self, job: Job, now: float) -> Job:
-        """The job as the planner should see it: its deadline pulled in by a safety margin (a quarter of its
-        slack, at most `DEADLINE_MARGIN_H`), so a late-planned start that finds its site full still has time."""
-        if job.deadline_h is None:
-            return job
-        slack = job.deadline_h - now - job.runtime_h
-        margin = min(DEADLINE_MARGIN_H, max(0.0, 0.25 * slack))
-        return replace(job, deadline_h=job.deadline_h - margin) if margin > 0 else job
-
-    def _may_fit_later(self, idx: int) -> bool:
-        """Batch: a job refused for lack of free room now may still run later - some site passes its static
-        rules and could hold it when empty, and its deadline can still be met."""
-        from suanwang.scheduler.optimize import static_mask
-
-        job = self.jobs[idx]
-        if job.deadline_h is not None and self.engine.now_h + job.runtime_h > job.deadline_h:
-            return False
-        return bool(static_mask(self.ctx, job).any())
-
-    def _hold(self, idx: int, p: Placement, sign: int) -> None:
-        """Promise (+1) or hand back (-1) the room of planned job idx at its site."""
-        s = p.site_index
-        self.held_cpu[s] += sign * self.jobs[idx].cpu_cores
-        self.held_gpu[s] += sign * self.jobs[idx].gpu_cards
-        if sign > 0:
-            self.holds[idx] = (s, p.start_h, p.start_h + p.transfer_h + self.jobs[idx].runtime_h)
-        else:
-            self.holds.pop(idx, None)
-
     def _free_profile(self, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """(cores, cards) [sites, slots] free for the next plan in each slot from `now`: the room free now, plus
-        what running jobs release once they end, minus what planned jobs hold from their start to their end. A
-        slot counts room only if it is free for the whole slot. The last slot (twice the horizon) holds beyond."""
-        slot_h, n_slots = self.optimizer.slot_h, 2 * self.optimizer.horizon_slots
-        n_sites = len(self.ctx.sites)
-        site, slot, cores, cards = [], [], [], []
-        for s, runs in enumerate(self.running):
-            for idx, (p, start) in runs.items():
-                site.append(s)
-                slot.append(math.ceil((start + p.transfer_h + self.jobs[idx].runtime_h - now) / slot_h))
-                cores.append(self.cores[idx])
-                cards.append(self.cards[idx])
-        for idx, (s, start, end) in self.holds.items():  # held: minus from the start slot, back after the end
-            site += [s, s]
-            slot += [math.floor((start - now) / slot_h), math.ceil((end - now) / slot_h)]
-            cores += [-self.cores[idx], self.cores[idx]]
-            cards += [-self.cards[idx], self.cards[idx]]
-        site_a = np.array(site, dtype=np.int64)
-        slot_a = np.clip(np.array(slot, dtype=np.int64), 0, n_slots)  # n_slots: beyond the profile, dropped
-        out = []
-        for now_free, delta in ((self.state.cpu_free, cores), (self.state.gpu_free, cards)):
-            change = np.zeros((n_sites, n_slots + 1))
-            np.add.at(change, (site_a, slot_a), np.array(delta, dtype=float))
-            out.append(now_free[:, None] + np.cumsum(change, axis=1)[:, :n_slots])
-        return out[0], out[1]
-
-    def _unheld(self) -> ClusterState:
-        """The state as the next plan should see it: capacity promised to planned jobs is not free."""
-        st = self.state
-        return ClusterState(
-            st.sites,
-            st.cpu_total,
-            st.gpu_total,
-            np.maximum(st.cpu_free - self.held_cpu, 0),
-            np.maximum(st.gpu_free - self.held_gpu, 0),
-            st.up.copy(),
+        """(cores, cards) [sites, slots] free for the next plan in each slot from `now` (see Holds.free_profile),
+        over twice the plan's horizon."""
+        running = (
+            (s, start + p.transfer_h + self.jobs[idx].runtime_h, self.cores[idx], self.cards[idx])
+            for s, runs in enumerate(self.running)
+            for idx, (p, start) in runs.items()
         )
+        return self.holds.free_profile(self.state, now, self.sched.slot_h, 2 * self.sched.horizon_slots, running)
 
     def _start_planned(self, key: tuple[int, Placement]) -> None:
         idx, p = key
         self.planned -= 1
-        self._hold(idx, p, -1)
+        self.holds.drop(idx)
         job, s, st = self.jobs[idx], p.site_index, self.state
-        if s in self._cut_sites(job) or not st.fits(job)[s]:
+        over = st.quotas is not None and st.quotas.breaking(job, s) is not None  # plans do not count quotas
+        if over or s in self.cuts.blocked(job, st.up) or not st.fits(job)[s]:
             # The plan met a changed world (online arrivals took the room): place it now through the online
             # pipeline, or queue it - re-planning to a later window would eat its deadline.
             self.status[idx] = PENDING
@@ -627,6 +433,8 @@ class Simulation:
         self.status[idx] = RUNNING
         gen = self.gen[idx] = self.gen[idx] + 1
         self.running[s][idx] = (p, now)
+        if self.fair is not None:
+            self.fair.start(self.jobs[idx], now)
         self.engine.schedule(now + p.transfer_h + self.jobs[idx].runtime_h, self._complete, (idx, gen), COMPLETION)
 
     def _stop(self, idx: int) -> tuple[Placement, float]:
@@ -634,8 +442,33 @@ class Simulation:
         s = self.site_of[idx]
         p, start = self.running[s].pop(idx)
         self.state.release(s, self.jobs[idx])
+        if self.fair is not None:
+            self.fair.stop(self.jobs[idx], self.engine.now_h)
         self.gen[idx] += 1
         return p, start
+
+    def _fair_key(self, idx: int) -> tuple:
+        """Fair share's order of queued job idx now (see scheduler/fairshare.py)."""
+        return self.fair.key(self.jobs[idx], idx, self.engine.now_h)
+
+    def _retry_quota(self, tenant: str) -> None:
+        """A job of `tenant` (which has quotas) ended: the quota room it freed may let the tenant's queued jobs
+        use free room anywhere. Each of its queues is tried in order until a job still has to wait."""
+        queues, st = self.waiting.queues, self.state
+        for key in [k for k, q in queues.items() if q and self.jobs[q[0]].tenant == tenant]:
+            head = self.jobs[queues[key][0]]
+            sites = self.waiting.sites[key]
+            room = st.quotas.room(head)
+            if not (st.fits(head)[sites] & (True if room is None else room[sites])).any():
+                continue  # no site of the queue has room for its head within the quotas now
+            gone = []
+            for idx in list(islice(queues[key], self.queue_depth)):
+                self.status[idx] = PENDING
+                if self._try(idx, enqueue=False) == QUEUED:
+                    break
+                gone.append(idx)
+            if gone:
+                self.waiting.remove(key, gone)
 
     def _finish(self, idx: int, status: int, reason: str) -> None:
         self.status[idx] = status

@@ -65,21 +65,3 @@ class Job:
     def latency_bound_ms(self) -> float:
         """The one-way latency bound in ms: the explicit one if given, else the class's tier."""
         return self.max_latency_ms if self.max_latency_ms is not None else MAX_ONE_WAY_MS[self.latency_class]
-
-    @property
-    def signature(self) -> tuple:
-        """Jobs with equal signatures share feasibility and per-unit scores (opportunistic batching)."""
-        return (
-            self.origin,
-            self.origin_province,
-            self.data_province,
-            self.latency_bound_ms,
-            self.data_class,
-            self.tenant,
-            self.cpu_cores,
-            self.gpu_cards,
-            self.runtime_h,
-            self.input_gb,
-            self.output_gb,
-            self.labels,
-        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.framework import CycleState, FilterPlugin
+from suanwang.scheduler.contract import CycleState, FilterPlugin
 
 
 class CapacityFilter(FilterPlugin):
@@ -12,6 +12,7 @@ class CapacityFilter(FilterPlugin):
 
     name = "capacity"
     stage = "job"
+    job_fields = ("cpu_cores", "gpu_cards")
 
     def filter(self, cs: CycleState) -> np.ndarray:
         return cs.state.could_ever_fit(cs.job)
@@ -33,6 +34,7 @@ class FreeCapacityFilter(FilterPlugin):
 
     name = "capacity-free"
     stage = "dynamic"
+    job_fields = ("cpu_cores", "gpu_cards")
 
     def filter(self, cs: CycleState) -> np.ndarray:
         return cs.state.fits(cs.job)

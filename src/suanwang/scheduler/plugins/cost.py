@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.framework import CycleState, ScorePlugin
+from suanwang.scheduler.contract import CycleState, ScorePlugin
 
 
 class CostScore(ScorePlugin):

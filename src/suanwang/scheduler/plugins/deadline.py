@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.framework import CycleState, FilterPlugin
+from suanwang.scheduler.contract import CycleState, FilterPlugin
 
 
 class DeadlineFilter(FilterPlugin):
@@ -12,6 +12,8 @@ class DeadlineFilter(FilterPlugin):
 
     name = "deadline"
     stage = "job"
+    job_fields = ("deadline_h", "runtime_h")
+    reads = ("transfer_h",)
 
     def filter(self, cs: CycleState) -> np.ndarray:
         job = cs.job

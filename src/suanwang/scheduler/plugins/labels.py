@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.framework import CycleState, FilterPlugin
+from suanwang.scheduler.contract import CycleState, FilterPlugin
 
 
 class LabelsFilter(FilterPlugin):
@@ -12,6 +12,7 @@ class LabelsFilter(FilterPlugin):
 
     name = "labels"
     stage = "static"
+    job_fields = ("labels",)
 
     def filter(self, cs: CycleState) -> np.ndarray:
         return cs.ctx.label_mask(tuple(cs.job.labels))

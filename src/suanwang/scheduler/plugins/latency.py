@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.framework import CycleState, FilterPlugin, ScorePlugin
+from suanwang.scheduler.contract import CycleState, FilterPlugin, ScorePlugin
 
 
 class LatencyFilter(FilterPlugin):
@@ -12,6 +12,9 @@ class LatencyFilter(FilterPlugin):
 
     name = "latency"
     stage = "static"
+    job_fields = ("latency_bound_ms",)
+    reads = ("latency_ms",)
+    reason_fields = ("max_latency_ms", "latency_class")
 
     def filter(self, cs: CycleState) -> np.ndarray:
         return cs.estimate.latency_ms <= cs.job.latency_bound_ms

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.framework import CycleState, FilterPlugin
+from suanwang.scheduler.contract import CycleState, FilterPlugin
 
 
 class LocalityFilter(FilterPlugin):
@@ -12,6 +12,7 @@ class LocalityFilter(FilterPlugin):
 
     name = "local-only"
     stage = "static"
+    job_fields = ("origin_province",)
 
     def filter(self, cs: CycleState) -> np.ndarray:
         return cs.ctx.site_province == cs.job.origin_province

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.framework import CycleState, FilterPlugin
+from suanwang.scheduler.contract import CycleState, FilterPlugin
 
 
 class ResidencyFilter(FilterPlugin):
@@ -12,6 +12,7 @@ class ResidencyFilter(FilterPlugin):
 
     name = "residency"
     stage = "static"
+    job_fields = ("data_class", "data_province", "tenant")
 
     def filter(self, cs: CycleState) -> np.ndarray:
         job = cs.job
