@@ -58,7 +58,7 @@ def test_unknown_origin_suggests_names(atlas, tmp_path):
     ("row", "field", "words"),
     [
         ({"id": "a", "origin": "北京", "runtime_h": "0"}, "runtime_h", "> 0"),
-        ({"id": "a", "origin": "北京", "runtime_h": "nan"}, "runtime_h", "not > 0"),
+        ({"id": "a", "origin": "北京", "runtime_h": "nan"}, "runtime_h", "not a finite number"),
         ({"id": "a", "origin": "北京", "cpu_cores": "2.5"}, "cpu_cores", "whole number"),
         ({"id": "a", "origin": "北京", "cpu_cores": 0}, "cpu_cores", "no cores and no cards"),
         ({"id": "a", "origin": "北京", "gpu_cards": -1}, "gpu_cards", ">= 0"),

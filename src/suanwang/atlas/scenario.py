@@ -11,14 +11,14 @@ import csv
 import difflib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from suanwang.atlas.loader import Assumption, Atlas, build_atlas, inside_china, load_atlas, province_roles
 from suanwang.atlas.model import CarbonYearError, Province, Site
 from suanwang.errors import ScenarioError, UnknownPlaceError
+from suanwang.safeio import has_control, load_yaml, read_text, shown
 
 if TYPE_CHECKING:  # network sits above atlas in the layers; only load_scenario builds one, imported late
     from suanwang.network.model import Network
@@ -35,17 +35,26 @@ NOTE_KEYS = {
 
 
 class Strict(BaseModel):
-    """Base model: unknown keys are errors (a typo must not be silently ignored)."""
+    """Base model: unknown keys are errors (a typo must not be silently ignored); numbers are finite."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+
+def _no_control(text: str) -> str:
+    if has_control(text) is not None:
+        raise ValueError(f"{shown(text)} contains a control character - remove it")
+    return text
+
+
+Text = Annotated[str, Field(max_length=200), AfterValidator(_no_control)]  # names, labels: no control characters
 
 
 class SiteSpec(Strict):
     """A site to add (new id) or override (existing id; only the given fields change)."""
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
-    name_zh: str | None = None
-    name_en: str | None = None
+    name_zh: Text | None = None
+    name_en: Text | None = None
     kind: Literal[SITE_KINDS] | None = None  # type: ignore[valid-type]
     province: str | None = None  # id or name; default: the city's province
     city: str | None = None  # a city name places the site at the city centre
@@ -57,8 +66,8 @@ class SiteSpec(Strict):
     gpu_cards: int | None = Field(None, ge=0)
     price_cny_per_kwh: float | None = Field(None, gt=0.0)
     role: Literal["east", "west"] | None = None
-    hub_id: str | None = None
-    labels: list[str] | None = None
+    hub_id: Text | None = None
+    labels: list[Text] | None = None
     basis: str | None = None  # where the numbers come from, or "assumption: why"
 
     @model_validator(mode="after")
@@ -87,7 +96,7 @@ class ProvinceSpec(Strict):
 class AssumptionSpec(Strict):
     """A new value for a modelling assumption, with the reason."""
 
-    value: float
+    value: float = Field(ge=0.0)
     note: str = ""
 
 
@@ -102,10 +111,10 @@ class NetworkSpec(Strict):
 class ScenarioFile(Strict):
     """The YAML document."""
 
-    name: str = Field(min_length=1)
+    name: Text = Field(min_length=1)
     description: str = ""
     carbon_year: int | None = None  # year of the grid CO2 factors (default: the atlas default, 2023)
-    assumptions: dict[str, float | AssumptionSpec] = Field(default_factory=dict)
+    assumptions: dict[str, Annotated[float, Field(ge=0.0)] | AssumptionSpec] = Field(default_factory=dict)
     provinces: dict[str, ProvinceSpec] = Field(default_factory=dict)
     sites: list[SiteSpec] = Field(default_factory=list)
     sites_csv: str | None = None
@@ -136,10 +145,14 @@ def _loc(loc: tuple) -> str:
 def _from_validation(e: ValidationError, file: str, row: int | None = None, prefix: str = "") -> ScenarioError:
     """The first pydantic error as a ScenarioError naming file, row and field, with a fix."""
     err = e.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("float", "function-after"))))
+    if isinstance(err["input"], dict | list):  # a union (number or mapping): report the branch that was meant
+        same = [x for x in e.errors() if x["loc"][:2] == err["loc"][:2]]
+        err = max(same, key=lambda x: len(x["loc"]))
+    skip = ("float", "function-after", "constrained-", "AssumptionSpec")
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(skip)))
     field = prefix + _loc(loc) if loc else (prefix or None)
     more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-    given = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else ""
+    given = f" (got {shown(err['input'])})" if err["type"] != "missing" else ""
     if err["type"] == "extra_forbidden":
         model = {"sites": SiteSpec, "provinces": ProvinceSpec, "network": NetworkSpec}.get(str(loc[0]), ScenarioFile)
         if row is not None:
@@ -152,31 +165,22 @@ def _from_validation(e: ValidationError, file: str, row: int | None = None, pref
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(str(path), None, None, "file not found", "check the path") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        raise ScenarioError(
-            str(path), None if line is None else line + 1, None, "is not valid YAML", "fix the syntax near that line"
-        ) from None
+    raw = load_yaml(path, error=ScenarioError)  # size, depth and alias limits; UTF-8 checked
     if not isinstance(raw, dict):
         raise ScenarioError(str(path), None, None, "must be a YAML mapping with at least 'name:'", DOCS)
     return raw
 
 
-def _read_sites_csv(path: Path, shown: str) -> list[tuple[int, SiteSpec]]:
+def _read_sites_csv(path: Path, where: str) -> list[tuple[int, SiteSpec]]:
     """Rows of a sites CSV as (line number, SiteSpec); '#' lines are comments, labels are ';'-separated."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    except FileNotFoundError:
-        raise ScenarioError(shown, None, None, "file not found", "check the path (relative to the YAML)") from None
+    lines = read_text(path, shown_as=where, error=ScenarioError).splitlines(keepends=True)
     data = [(n, line) for n, line in enumerate(lines, start=1) if line.strip() and not line.startswith("#")]
     if not data:
-        raise ScenarioError(shown, None, None, "is empty", "add a header row with at least 'id'")
+        raise ScenarioError(where, None, None, "is empty", "add a header row with at least 'id'")
+    header = [h.strip() for h in next(csv.reader([data[0][1]]))]
+    for i, h in enumerate(header):
+        if h in header[:i]:
+            raise ScenarioError(where, data[0][0], shown(h)[1:-1], "is a repeated column", "name each column once")
     out = []
     for (n, _), row in zip(data[1:], csv.DictReader(line for _, line in data), strict=False):
         values = {k.strip(): v for k, v in row.items() if k is not None and v is not None and v.strip() != ""}
@@ -185,7 +189,7 @@ def _read_sites_csv(path: Path, shown: str) -> list[tuple[int, SiteSpec]]:
         try:
             out.append((n, SiteSpec.model_validate(values)))
         except ValidationError as e:
-            raise _from_validation(e, shown, n) from None
+            raise _from_validation(e, where, n) from None
     return out
 
 
@@ -318,8 +322,8 @@ def load_scenario(path: str | Path) -> Scenario:
         ) from None
     entries: list[tuple[str, int | None, str, SiteSpec]] = []
     if spec.sites_csv:
-        shown = str(path.parent / spec.sites_csv)
-        entries += [(shown, n, "", s) for n, s in _read_sites_csv(path.parent / spec.sites_csv, shown)]
+        csv_name = str(path.parent / spec.sites_csv)
+        entries += [(csv_name, n, "", s) for n, s in _read_sites_csv(path.parent / spec.sites_csv, csv_name)]
     entries += [(file, None, f"sites[{i}].", s) for i, s in enumerate(spec.sites)]
     by_id = {s.id: i for i, s in enumerate(atlas.sites)}
     added, overridden = [], []

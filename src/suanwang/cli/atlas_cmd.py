@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +10,7 @@ import typer
 
 from suanwang.atlas import Atlas, Site, load_atlas
 from suanwang.atlas.loader import tou_note
-from suanwang.cli.common import console, emit, friendly_errors
+from suanwang.cli.common import console, dump_json, emit, friendly_errors
 
 app = typer.Typer(no_args_is_help=True, help="The national atlas (数纽): sites, provinces, places, summary.")
 
@@ -42,7 +41,7 @@ def atlas_for(scenario: Path | None, carbon_year: int | None = None) -> Atlas:
 
 def write_json(payload) -> None:
     """Print any JSON-serialisable payload (UTF-8, Chinese kept readable)."""
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(dump_json(payload) + "\n")
 
 
 def for_table(rows: list[dict], as_json: bool) -> list[dict]:

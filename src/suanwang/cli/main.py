@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
-from suanwang.cli import agent_cmd, atlas_cmd, network_cmd, place_cmd, plan_cmd, service_cmd, simulate_cmd
+from suanwang.cli import (
+    agent_cmd,
+    atlas_cmd,
+    client_cmd,
+    network_cmd,
+    place_cmd,
+    plan_cmd,
+    service_cmd,
+    simulate_cmd,
+)
+from suanwang.cli.common import err_console, one_line
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -19,8 +32,35 @@ place_cmd.register(app)
 plan_cmd.register(app)
 simulate_cmd.register(app)
 service_cmd.register(app)
+client_cmd.register(app)
 agent_cmd.register(app)
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console entry: run the app; a usage error (bad option value, unknown option) is one line, exit code 2; an
+    unexpected error (a bug) is one line too, exit code 1."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except typer.TyperException as e:  # click's usage errors: BadParameter, NoSuchOption, MissingParameter, ...
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:  # a bare group: its help
+            sys.stdout.write(ctx.get_help() + "\n")
+            sys.exit(0)
+        where = f" - see `{ctx.command_path} --help`" if ctx is not None else ""
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        err_console.print(f"[red]error:[/red] {one_line(message)}{where}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("[red]error:[/red] interrupted", highlight=False)
+        sys.exit(130)
+    except Exception as e:  # a bug, not the user's input: still one line (SUANWANG_DEBUG=1 shows the traceback)
+        if os.environ.get("SUANWANG_DEBUG"):
+            raise
+        problem = one_line(f"{type(e).__name__}: {e}")[:300]
+        err_console.print(
+            f"[red]error:[/red] unexpected {problem} - this is a bug; SUANWANG_DEBUG=1 shows where",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import difflib
 import heapq
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from suanwang.cli.atlas_cmd import CarbonYearOpt, ScenarioOpt, atlas_for, write_json
-from suanwang.cli.common import console, emit, friendly_errors
+from suanwang.cli.common import console, emit, err_console, friendly_errors
 from suanwang.errors import JobError, PolicyError
 from suanwang.policy import load_rules
 from suanwang.scheduler import POLICIES, ClusterState, Decision, SchedulerContext, make_policy, parse_weights
@@ -19,6 +21,8 @@ from suanwang.scheduler.registry import load_weights
 from suanwang.workload.io import load_jobs
 from suanwang.workload.job import Job
 
+MAX_TABLE_ROWS = 100  # a table shows this many placements; --json / --csv carry all of them
+PROGRESS_EVERY = 50_000  # jobs between progress lines on stderr
 COLUMNS = [
     "job",
     "status",
@@ -33,9 +37,18 @@ COLUMNS = [
 ]
 
 
-def run_placement(jobs: list[Job], ctx: SchedulerContext, policy: str, weights: dict | None, explain: str | None):
+def run_placement(
+    jobs: list[Job],
+    ctx: SchedulerContext,
+    policy: str,
+    weights: dict | None,
+    explain: str | None,
+    on_progress: Callable[[int], None] | None = None,
+):
     """Place `jobs` in submit order (ties: higher priority first) on a fresh cluster state, releasing capacity
-    as placed jobs finish (start + transfer + runtime, hours). Returns (decisions in input order, explained)."""
+    as placed jobs finish (start + transfer + runtime, hours). Returns (decisions in input order, explained).
+
+    `on_progress(n)` is called after every PROGRESS_EVERY jobs placed."""
     sched = make_policy(policy, ctx, weights)
     if sched.window_h is not None:
         why = "plans windows of jobs over time, not one placement per job on a fresh cluster"
@@ -46,7 +59,9 @@ def run_placement(jobs: list[Job], ctx: SchedulerContext, policy: str, weights: 
     by_id = {j.id: j for j in jobs}
     order = sorted(range(len(jobs)), key=lambda k: (jobs[k].submit_h, -jobs[k].priority, k))
     decisions: dict[str, Decision] = {}
-    for k in order:
+    for n, k in enumerate(order, start=1):
+        if on_progress is not None and n % PROGRESS_EVERY == 0:
+            on_progress(n)
         job = jobs[k]
         while running and running[0][0] <= job.submit_h:
             _, done, site = heapq.heappop(running)
@@ -57,6 +72,17 @@ def run_placement(jobs: list[Job], ctx: SchedulerContext, policy: str, weights: 
             p = d.placement
             heapq.heappush(running, (p.start_h + p.transfer_h + job.runtime_h, k, p.site_index))
     return [decisions[j.id] for j in jobs], decisions.get(explain) if explain in by_id else None
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an output file that cannot be written before any work is done."""
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise JobError(
+            "--csv", None, None, f"cannot write {path} ({e.strerror or e})", "give a writable file"
+        ) from None
 
 
 def decision_row(d: Decision) -> dict:
@@ -138,7 +164,13 @@ def register(app: typer.Typer) -> None:
             atlas, network = loaded.atlas.with_carbon_year(carbon_year), loaded.network
         else:
             atlas = atlas_for(None, carbon_year)
+        if csv_out is not None:
+            _check_writable(csv_out)
+        t0 = time.monotonic()
         jobs = load_jobs(jobs_file, atlas)
+        big = len(jobs) >= PROGRESS_EVERY
+        if big:
+            err_console.print(f"read {len(jobs):,} jobs in {time.monotonic() - t0:.0f} s; placing", highlight=False)
         ids = [j.id for j in jobs]
         if explain is not None and explain not in ids:
             close = difflib.get_close_matches(explain, ids, n=3)
@@ -158,7 +190,10 @@ def register(app: typer.Typer) -> None:
             w = load_weights(weights) if Path(weights).suffix in (".yaml", ".yml") else parse_weights(weights)
         rules = load_rules(policy_file, atlas) if policy_file else None
         ctx = SchedulerContext.build(atlas, network=network, rules=rules)
-        decisions, explained = run_placement(jobs, ctx, policy, w, explain)
+        progress = (
+            (lambda n: err_console.print(f"placed {n:,} of {len(jobs):,} jobs", highlight=False)) if big else None
+        )
+        decisions, explained = run_placement(jobs, ctx, policy, w, explain, progress)
         rows = [decision_row(d) for d in decisions]
         meta = totals(decisions, policy)
         if csv_out:
@@ -176,7 +211,11 @@ def register(app: typer.Typer) -> None:
                 }
             write_json(payload)
             return
-        emit(rows, COLUMNS, title=f"placements - policy {policy}", meta=meta)
+        shown_rows = rows[:MAX_TABLE_ROWS]
+        title = f"placements - policy {policy}"
+        if len(rows) > len(shown_rows):
+            title += f" (first {len(shown_rows)} of {len(rows):,}; all with --json or --csv FILE)"
+        emit(shown_rows, COLUMNS, title=title, meta=meta)
         if explained:
             vrows = verdict_rows(explained)
             cols = list(dict.fromkeys(k for r in vrows for k in r))

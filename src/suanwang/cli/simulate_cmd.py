@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from pathlib import Path
 
@@ -9,9 +10,13 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from suanwang.cli.common import console, emit, friendly_errors
-from suanwang.errors import SuanwangError
+from suanwang.errors import SuanwangError, UnknownPlaceError
+from suanwang.safeio import shown
 
 DEFAULT_POLICIES = "local-only,nearest,cheapest,greenest,round-robin,online,batch-lp"
+MAX_DAYS = 3660  # ten years of simulated demand: bounds run time (limits, not facts)
+MAX_JOBS = 10_000_000
+MAX_WORKERS = 64
 
 
 class SimulateArgumentError(SuanwangError):
@@ -29,10 +34,26 @@ def _num(x: str, option: str) -> float:
     try:
         v = float(x)
     except ValueError:
-        raise SimulateArgumentError(f"{option}: '{x}' is not a number of hours - e.g. 24") from None
-    if v < 0:
-        raise SimulateArgumentError(f"{option}: {x} is negative - give hours since the start, e.g. 24")
+        raise SimulateArgumentError(f"{option}: {shown(x)} is not a number of hours - e.g. 24") from None
+    if not math.isfinite(v) or v < 0 or v > MAX_DAYS * 24:
+        raise SimulateArgumentError(
+            f"{option}: {shown(x)} is not between 0 and {MAX_DAYS * 24} hours - give hours since the start, e.g. 24"
+        )
     return v
+
+
+def _window(spec: str, option: str, a: str, b: str) -> tuple[float, float]:
+    start, end = _num(a, option), _num(b, option)
+    if end <= start:
+        raise SimulateArgumentError(f"{option} {shown(spec)}: END {end:g} is not after START {start:g} - e.g. 24:48")
+    return start, end
+
+
+def _site_id(atlas, name: str, option: str) -> str:
+    try:
+        return atlas.site(name).id
+    except UnknownPlaceError as e:
+        raise SimulateArgumentError(f"{option}: {e} - list site ids with `suanwang atlas sites`") from None
 
 
 def _start_month(start: str) -> int:
@@ -40,16 +61,18 @@ def _start_month(start: str) -> int:
     try:
         return date.fromisoformat(start).month
     except ValueError:
-        raise SimulateArgumentError(f"--start: '{start}' is not a date YYYY-MM-DD - e.g. --start 2025-01-06") from None
+        raise SimulateArgumentError(
+            f"--start: {shown(start)} is not a date YYYY-MM-DD - e.g. --start 2025-01-06"
+        ) from None
 
 
-def _outages(specs: list[str]):
+def _outages(specs: list[str], atlas):
     from suanwang.sim.faults import Outage
 
     out = []
     for spec in specs:
         site, a, b = _hours(spec, "--outage", "SITE:START:END")
-        out.append(Outage(site, _num(a, "--outage"), _num(b, "--outage")))
+        out.append(Outage(_site_id(atlas, site, "--outage"), *_window(spec, "--outage", a, b)))
     return out
 
 
@@ -59,8 +82,25 @@ def _cuts(specs: list[str], atlas):
     out = []
     for spec in specs:
         prov, site, a, b = _hours(spec, "--cut", "PROVINCE:SITE:START:END")
-        out.append(LinkCut(atlas.find_province(prov).id, atlas.site(site).id, _num(a, "--cut"), _num(b, "--cut")))
+        try:
+            province = atlas.find_province(prov).id
+        except UnknownPlaceError as e:
+            raise SimulateArgumentError(f"--cut: {e}") from None
+        out.append(LinkCut(province, _site_id(atlas, site, "--cut"), *_window(spec, "--cut", a, b)))
     return out
+
+
+def _writable_folder(out: Path) -> None:
+    """Create `out` and check a file can be written there, before any work is done."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".suanwang-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise SimulateArgumentError(
+            f"--out: cannot write to {out} ({e.strerror or e}) - give a writable folder"
+        ) from None
 
 
 def register(app) -> None:
@@ -70,10 +110,14 @@ def register(app) -> None:
     @friendly_errors
     def simulate_cmd(
         scenario: Path = typer.Option(None, "--scenario", help="Scenario YAML (default: the national atlas)."),
-        days: float = typer.Option(7.0, "--days", help="Simulated days of demand."),
-        jobs: int = typer.Option(20000, "--jobs", help="Jobs over the whole horizon (national default demand)."),
+        days: float = typer.Option(7.0, "--days", help=f"Simulated days of demand (at most {MAX_DAYS})."),
+        jobs: int = typer.Option(
+            20000, "--jobs", min=1, max=MAX_JOBS, help="Jobs over the whole horizon (national default demand)."
+        ),
         policies: str = typer.Option(DEFAULT_POLICIES, "--policies", help="Comma-separated policies."),
-        seed: int = typer.Option(1, "--seed", help="Random seed: same seed, same jobs, same numbers."),
+        seed: int = typer.Option(
+            1, "--seed", min=0, max=2**32 - 1, help="Random seed: same seed, same jobs, same numbers."
+        ),
         out: Path = typer.Option(Path("results"), "--out", help="Output folder."),
         lang: str = typer.Option("en", "--lang", help="Report language: en or zh."),
         trace: Path = typer.Option(None, "--trace", help="Replay jobs from a CSV/JSON job file instead."),
@@ -87,7 +131,9 @@ def register(app) -> None:
             "--carbon-year",
             help="Year of the grid CO2 factors: 2021, 2022 or 2023 (default: scenario's, else 2023).",
         ),
-        workers: int = typer.Option(0, "--workers", help="Worker processes (0: CPU count, at most 4)."),
+        workers: int = typer.Option(
+            0, "--workers", min=0, max=MAX_WORKERS, help="Worker processes (0: CPU count, at most 4)."
+        ),
         quotas: Path = typer.Option(
             None, "--quotas", help="Tenants file: weights, quotas, demand mix (docs/tenancy.md)."
         ),
@@ -103,8 +149,10 @@ def register(app) -> None:
 
         if lang not in ("en", "zh"):
             raise SimulateArgumentError(f"--lang: '{lang}' is not a report language - use en or zh")
-        if not days > 0:
-            raise SimulateArgumentError(f"--days: {days:g} must be > 0 - e.g. --days 7")
+        if not 0 < days <= MAX_DAYS:  # also refuses NaN
+            raise SimulateArgumentError(f"--days: {days:g} is not > 0 and <= {MAX_DAYS} (the limit) - e.g. --days 7")
+        month = _start_month(start)  # checked before any work
+        _writable_folder(out)
         names = check_policies([p.strip() for p in policies.split(",") if p.strip()])
         name, network = NATIONAL_SCENARIO, None
         if scenario is not None:
@@ -114,11 +162,16 @@ def register(app) -> None:
             atlas, network, name = sc.atlas, sc.network, sc.name
         else:
             atlas = load_atlas()
+        outages, cuts = _outages(outage, atlas), _cuts(cut, atlas)
         carbon_year = atlas.with_carbon_year(carbon_year).carbon_year
-        ctx = SchedulerContext.build(atlas, network, build_signals(atlas, month=_start_month(start)))
+        ctx = SchedulerContext.build(atlas, network, build_signals(atlas, month=month))
         if trace is not None:
             job_list = replay(trace, atlas)
             days = max(days, max((j.submit_h for j in job_list), default=0.0) / 24.0)
+            if days > MAX_DAYS:
+                raise SimulateArgumentError(
+                    f"--trace: {trace.name} spans {days:.0f} days, more than {MAX_DAYS} (the limit) - shorten it"
+                )
             source = f"trace {trace.name}"
         else:
             demand = national_demand(atlas, jobs, days, seed, ctx.sites)
@@ -127,7 +180,6 @@ def register(app) -> None:
                 f"national default demand: offered load {demand.offered_cpu_util:.0%} of cores, "
                 f"{demand.offered_gpu_util:.0%} of cards"
             )
-        outages, cuts = _outages(outage), _cuts(cut, atlas)
         tenancy = None
         if quotas is not None:
             from suanwang.policy.quotas import load_tenancy

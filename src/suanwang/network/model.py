@@ -15,6 +15,7 @@ from suanwang.atlas import Atlas, Place, Site
 from suanwang.errors import DataError, UnknownPlaceError
 from suanwang.network.calibration import calibrate, model_ms
 from suanwang.network.geo import great_circle_km
+from suanwang.safeio import read_text, shown
 
 Node = Place | Site
 
@@ -96,8 +97,8 @@ class Network:
         """
         path = Path(path)
         file = file or path.name
-        with path.open(encoding="utf-8") as f:
-            rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+        text = read_text(path, shown_as=file, error=error)  # bounded read, UTF-8 checked
+        rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
         for i, r in enumerate(rows, start=2):
             for col in ("a", "b", "one_way_ms"):
                 if not (r.get(col) or "").strip():
@@ -105,9 +106,8 @@ class Network:
             try:
                 ms = float(r["one_way_ms"])
             except ValueError:
-                raise error(
-                    file, i, "one_way_ms", f"'{r['one_way_ms']}' is not a number", "give ms such as 3.5"
-                ) from None
+                problem = f"{shown(r['one_way_ms'])} is not a number"
+                raise error(file, i, "one_way_ms", problem, "give ms such as 3.5") from None
             if not np.isfinite(ms) or ms < 0:
                 raise error(file, i, "one_way_ms", f"'{r['one_way_ms']}' is not >= 0", "give a one-way latency in ms")
             nodes = []

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from suanwang.atlas import Atlas
 from suanwang.errors import PolicyError, UnknownPlaceError
 from suanwang.policy.residency import DATA_PROVINCE, MAINLAND, ResidencyRules, Rule
+from suanwang.safeio import load_yaml
 from suanwang.workload.job import DataClass
 
 KEYS = {"id", "description", "data_classes", "tenants", "within", "labels", "sites"}
@@ -89,8 +88,5 @@ def parse_rules(raw, atlas: Atlas, file: str = "policy") -> ResidencyRules:
 def load_rules(path: str | Path, atlas: Atlas) -> ResidencyRules:
     """Residency rules from a YAML policy file; PolicyError names the file, rule number and field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise PolicyError(path.name, None, None, f"is not valid YAML ({e})", "check indentation and colons") from None
+    raw = load_yaml(path, shown_as=path.name, error=PolicyError)  # size, depth and alias limits; UTF-8 checked
     return parse_rules(raw, atlas, path.name)

@@ -6,9 +6,8 @@ import difflib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import yaml
-
 from suanwang.errors import PolicyError
+from suanwang.safeio import load_yaml
 from suanwang.scheduler import baselines
 from suanwang.scheduler.context import SchedulerContext
 from suanwang.scheduler.online import SCORES, online_policy
@@ -73,7 +72,7 @@ def parse_weights(text: str) -> dict[str, float]:
 def load_weights(path: str | Path) -> dict[str, float]:
     """Weights from a YAML file: a mapping score -> weight, optionally under a 'weights:' key."""
     path = Path(path)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = load_yaml(path, shown_as=path.name, error=PolicyError)  # size, depth and alias limits; UTF-8 checked
     if isinstance(raw, dict) and isinstance(raw.get("weights"), dict):
         raw = raw["weights"]
     if not isinstance(raw, dict):

@@ -113,6 +113,7 @@ class JobRow(Base):
     data_class: Mapped[str] = mapped_column(sa.String(16))
     priority: Mapped[int] = mapped_column(default=0)
     command: Mapped[str | None] = mapped_column(sa.Text)
+    labels: Mapped[list] = mapped_column(sa.JSON, default=list)  # site labels the job needs (migration 0003)
     submit_h: Mapped[float]
     state: Mapped[str] = mapped_column(sa.String(16), index=True, default="queued")
     site_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)

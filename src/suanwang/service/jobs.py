@@ -43,6 +43,7 @@ FIELDS = (
     "data_class",
     "priority",
     "command",
+    "labels",
 )
 
 
@@ -71,6 +72,7 @@ def job_json(row: Any, tenant: str, atlas: Atlas | None = None) -> dict:
         "reason": row.reason,
     }
     out.update({f: getattr(row, f) for f in FIELDS})
+    out["labels"] = list(out["labels"] or [])  # rows stored before migration 0003 hold NULL
     out.update(
         cost_cny=finite(row.cost_cny),
         energy_kwh=finite(row.energy_kwh),
@@ -218,9 +220,11 @@ def _submit_detail(new: NewJob) -> dict:
 def _pg_store_sql() -> tuple[str, list[str]]:
     """One statement: unnest one array per column into INSERT ... ON CONFLICT DO NOTHING, and the audit events
     of exactly the inserted jobs in the same statement (so in the same transaction)."""
-    names = [c.name for c in JobRow.__table__.columns if c.name not in UNSET and c.name != "seq"]
+    table = JobRow.__table__
+    names = [c.name for c in table.columns if c.name not in UNSET and c.name != "seq"]
+    picked = ", ".join(f"{n}::json" if isinstance(table.c[n].type, sa.JSON) else n for n in names)
     return (
-        f"WITH ins AS (INSERT INTO jobs ({', '.join(names)}) SELECT * FROM {pg_unnest(JobRow.__table__, names)} "
+        f"WITH ins AS (INSERT INTO jobs ({', '.join(names)}) SELECT {picked} FROM {pg_unnest(table, names)} "
         "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id, created_at), "
         "ev AS (INSERT INTO audit (at, actor, action, object, detail) "
         "SELECT ins.created_at, a.actor, 'submit', 'job:' || ins.id, a.detail::json "
@@ -232,7 +236,8 @@ def _pg_store_sql() -> tuple[str, list[str]]:
 def _store_pg(conn: sa.Connection, new: list[NewJob]) -> set[str]:
     """PostgreSQL: store jobs and their audit events in one round trip; the ids actually inserted."""
     sql, names = _pg_store_sql()
-    params = [[n.values[c] for n in new] for c in names]
+    json_cols = {c for c in names if isinstance(JobRow.__table__.c[c].type, sa.JSON)}
+    params = [[json.dumps(n.values[c]) if c in json_cols else n.values[c] for n in new] for c in names]
     params += [[n.values["id"] for n in new], [n.actor for n in new], [json.dumps(_submit_detail(n)) for n in new]]
     return {r[0] for r in conn.exec_driver_sql(sql, tuple(params))}
 

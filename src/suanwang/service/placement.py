@@ -69,7 +69,7 @@ def to_job(row: JobRow, tenant: str) -> Job:
         tenant=tenant,
         priority=row.priority,
         command=row.command,
-        labels=(COMMANDS_LABEL,) if row.command is not None else (),
+        labels=(*(row.labels or ()), *((COMMANDS_LABEL,) if row.command is not None else ())),
     )
 
 

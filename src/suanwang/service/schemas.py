@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from suanwang.workload.job import DataClass, LatencyClass
+from suanwang.workload.validate import (
+    BOUNDS,
+    INT32_MAX,
+    MAX_LABEL_CHARS,
+    MAX_LABELS,
+    MAX_TEXT_CHARS,
+    JobFieldError,
+    check_values,
+)
 
-INT32_MAX = 2**31 - 1  # the widest integer every supported database column holds
-Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Count = Annotated[int, Field(ge=0, le=INT32_MAX)]  # site capacity
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False, le=1e12)]
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]  # no control chars
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
 
@@ -28,24 +37,56 @@ class TokenIn(Strict):
     tenant: Name | None = Field(None, description="required for role tenant")
 
 
-class JobIn(Strict):
-    """One job. `origin` is a city (许昌, Xuchang) or its adcode; `deadline_h` is hours after submission."""
+def _not_bool(value):
+    if isinstance(value, bool):  # JSON true is not 1 core (job files refuse it too)
+        raise ValueError("is true / false, not a number - give a number")
+    return value
 
-    origin: Annotated[str, Field(min_length=1, max_length=100)]
-    cpu_cores: Count = 1
-    gpu_cards: Count = 0
-    mem_gb: Amount = 0.0
-    runtime_h: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] = 1.0
-    input_gb: Amount = 0.0
-    output_gb: Amount = 0.0
-    data_province: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+def _num(name: str, kind: type = float):
+    """The pydantic type of a job's numeric field, with the bounds of workload.validate.BOUNDS."""
+    return Annotated[kind, BeforeValidator(_not_bool), Field(**BOUNDS[name].field_kwargs())]
+
+
+def _text(name: str):
+    return Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS[name])]
+
+
+Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS, pattern=r"^[^\x00-\x1f\x7f-\x9f;]+$")]
+
+
+class JobIn(Strict):
+    """One job. `origin` is a city (许昌, Xuchang) or its adcode; `deadline_h` is hours after submission.
+
+    Checked by workload.validate, the rules job files follow too: some cores or cards, a deadline no earlier
+    than the runtime, finite values within bounds, no control characters; a refusal is a 422 naming the field."""
+
+    origin: _text("origin")
+    cpu_cores: _num("cpu_cores", int) = 1
+    gpu_cards: _num("gpu_cards", int) = 0
+    mem_gb: _num("mem_gb") = 0.0
+    runtime_h: _num("runtime_h") = 1.0
+    input_gb: _num("input_gb") = 0.0
+    output_gb: _num("output_gb") = 0.0
+    data_province: _text("data_province") | None = None
     latency_class: LatencyClass = LatencyClass.BATCH
-    max_latency_ms: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None
-    deadline_h: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None
+    max_latency_ms: _num("max_latency_ms") | None = None
+    deadline_h: _num("deadline_h") | None = None
     data_class: DataClass = DataClass.PUBLIC
-    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
-    command: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    priority: _num("priority", int) = 0
+    command: _text("command") | None = None
+    labels: Annotated[list[Label], Field(max_length=MAX_LABELS, description="site labels the job needs")] = []
     tenant: Name | None = Field(None, description="admin only: submit on behalf of this tenant")
+
+    @model_validator(mode="after")
+    def _shared_rules(self) -> JobIn:
+        try:
+            check_values(self.__dict__, relative_deadline=True, bounded=True)  # the fields carry BOUNDS already
+        except JobFieldError as e:
+            error = PydanticCustomError("job_value", "{problem} - {fix}", {"problem": e.problem, "fix": e.fix})
+            details = InitErrorDetails(type=error, loc=(e.field,), input=getattr(self, e.field, None))
+            raise ValidationError.from_exception_data("JobIn", [details]) from None
+        return self
 
 
 class JobBatchIn(Strict):
@@ -80,7 +121,7 @@ class SiteIn(Strict):
     cpu_cores: Count
     gpu_cards: Count = 0
     price_cny_per_kwh: Annotated[float, Field(ge=0, le=1e3, allow_inf_nan=False)] | None = None
-    labels: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=32)] = []
+    labels: Annotated[list[Label], Field(max_length=MAX_LABELS)] = []
     engine: Engine = Field("local", description="local: run by the service itself; slurm / ray: by a site agent")
     engine_settings: EngineSettings = {}
     allow_commands: bool = Field(False, description="agent sites: run tenants' shell commands here")
@@ -95,7 +136,7 @@ class SitePatch(Strict):
     price_cny_per_kwh: Annotated[float, Field(ge=0, le=1e3, allow_inf_nan=False)] | None = None
     green_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
     pue: Annotated[float, Field(ge=1, le=10, allow_inf_nan=False)] | None = None
-    labels: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=32)] | None = None
+    labels: Annotated[list[Label], Field(max_length=MAX_LABELS)] | None = None
     status: Literal["up", "down"] | None = None
     monitored: bool | None = None
     engine: Engine | None = None

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import csv
 import difflib
-import json
-import math
+import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from suanwang.atlas import Atlas, load_atlas
-from suanwang.errors import JobError, UnknownPlaceError
+from suanwang.errors import DataError, JobError, UnknownPlaceError
+from suanwang.safeio import MAX_JOB_FILE_BYTES, load_json_text, read_text, shown
 from suanwang.workload.job import DataClass, Job, LatencyClass
+from suanwang.workload.validate import (
+    BOUNDS,
+    LABEL_SEPARATOR,
+    JobFieldError,
+    check_job,
+    check_labels,
+    check_number,
+    check_text,
+)
 
 FIELDS = (
     "id",
@@ -50,37 +59,33 @@ class _Row:
     def error(self, key: str, problem: str, fix: str = "") -> JobError:
         return JobError(self.file, self.row, key, problem, fix)
 
+    def checked(self, fn, *args):
+        """fn(*args) of workload.validate, its JobFieldError turned into a JobError naming this row."""
+        try:
+            return fn(*args)
+        except JobFieldError as e:
+            raise self.error(e.field, e.problem, e.fix) from None
+
     def text(self, key: str, default: str | None = None) -> str | None:
         v = self.raw.get(key)
-        return default if _blank(v) else str(v).strip()
+        if _blank(v):
+            return default
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            v = str(v)
+        return self.checked(check_text, key, v).strip()
 
-    def number(self, key: str, default: float | None, *, low: float = 0.0, strict: bool = False) -> float | None:
-        """A finite number >= low (> low when strict), or `default` when blank."""
+    def number(self, key: str, default: float | int | None) -> float | int | None:
+        """The number in `key` within its bounds (workload.validate.BOUNDS), or `default` when blank."""
         v = self.raw.get(key)
         if _blank(v):
             return default
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            raise self.error(key, f"'{v}' is not a number", "give a number such as 2 or 0.5") from None
-        if not math.isfinite(x) or x < low or (strict and x == low):
-            op = ">" if strict else ">="
-            raise self.error(key, f"{v} is not {op} {low:g}", f"give a finite number {op} {low:g}")
-        return x
-
-    def integer(self, key: str, default: int, *, low: int | None = 0) -> int:
-        v = self.raw.get(key)
-        if _blank(v):
-            return default
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            raise self.error(key, f"'{v}' is not a whole number", "give a whole number such as 8") from None
-        if not math.isfinite(x) or x != int(x):
-            raise self.error(key, f"'{v}' is not a whole number", "give a whole number such as 8")
-        if low is not None and x < low:
-            raise self.error(key, f"{v} is not >= {low}", f"give a whole number >= {low}")
-        return int(x)
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                bound = BOUNDS[key]
+                raise self.error(key, f"{shown(v)} is not a number", f"give {bound.describe()}") from None
+        return self.checked(check_number, key, v)
 
     def choice(self, key: str, enum, default):
         v = self.text(key)
@@ -90,18 +95,20 @@ class _Row:
             return enum(v.lower())
         except ValueError:
             raise self.error(
-                key, f"'{v}' is not one of {', '.join(e.value for e in enum)}", f"use one of {', '.join(enum)}"
+                key, f"{shown(v)} is not one of {', '.join(e.value for e in enum)}", f"use one of {', '.join(enum)}"
             ) from None
 
 
 def job_from_dict(raw: Mapping[str, Any], atlas: Atlas, file: str = "jobs", row: int = 1) -> Job:
-    """One Job from a mapping of field -> value (strings or numbers); JobError names file, row and field."""
+    """One Job from a mapping of field -> value (strings or numbers); JobError names file, row and field.
+
+    The values are checked by workload.validate, the same rules the API applies."""
     r = _Row(raw, file, row)
     for key in raw:
         if key not in FIELDS:
             close = difflib.get_close_matches(str(key), FIELDS, n=1, cutoff=0.4)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise r.error(str(key), "is not a job field", f"{hint}fields are {', '.join(FIELDS)}")
+            raise r.error(shown(key)[1:-1], "is not a job field", f"{hint}fields are {', '.join(FIELDS)}")
     for key in REQUIRED:
         if _blank(raw.get(key)):
             raise r.error(key, "is missing", "every job needs an id and an origin city")
@@ -116,23 +123,14 @@ def job_from_dict(raw: Mapping[str, Any], atlas: Atlas, file: str = "jobs", row:
             data_province = atlas.find_province(r.text("data_province")).id
         except UnknownPlaceError as e:
             raise r.error("data_province", str(e), "give a province id or name, e.g. henan or 河南") from None
-    cpu, gpu = r.integer("cpu_cores", 1), r.integer("gpu_cards", 0)
-    if cpu == 0 and gpu == 0:
-        raise r.error("cpu_cores", "the job asks for no cores and no cards", "give cpu_cores or gpu_cards > 0")
-    runtime = r.number("runtime_h", 1.0, strict=True)
+    cpu, gpu = r.number("cpu_cores", 1), r.number("gpu_cards", 0)
+    runtime = r.number("runtime_h", 1.0)
     submit = r.number("submit_h", 0.0)
     deadline = r.number("deadline_h", None)
-    if deadline is not None and deadline < submit + runtime:
-        raise r.error(
-            "deadline_h",
-            f"{deadline:g} is before submit_h {submit:g} + runtime_h {runtime:g}",
-            "give a deadline the job can meet, or leave it empty",
-        )
+    r.checked(check_job, cpu, gpu, runtime, submit, deadline)
     labels = raw.get("labels")
     if isinstance(labels, str) or labels is None:
-        labels = [s.strip() for s in (labels or "").split(";") if s.strip()]
-    elif not isinstance(labels, list | tuple) or not all(isinstance(s, str) for s in labels):
-        raise r.error("labels", f"{labels!r} is not a list of names", "write labels as 'gov-cloud;ai' or a list")
+        labels = [s.strip() for s in (labels or "").split(LABEL_SEPARATOR) if s.strip()]
     return Job(
         id=r.text("id"),
         origin=origin.adcode,
@@ -145,14 +143,14 @@ def job_from_dict(raw: Mapping[str, Any], atlas: Atlas, file: str = "jobs", row:
         output_gb=r.number("output_gb", 0.0),
         data_province=data_province,
         latency_class=r.choice("latency_class", LatencyClass, LatencyClass.BATCH),
-        max_latency_ms=r.number("max_latency_ms", None, strict=True),
+        max_latency_ms=r.number("max_latency_ms", None),
         submit_h=submit,
         deadline_h=deadline,
         data_class=r.choice("data_class", DataClass, DataClass.PUBLIC),
         tenant=r.text("tenant", "public"),
-        priority=r.integer("priority", 0, low=None),
+        priority=r.number("priority", 0),
         command=r.text("command"),
-        labels=tuple(labels),
+        labels=r.checked(check_labels, labels),
     )
 
 
@@ -167,52 +165,85 @@ def jobs_from_dicts(
             raise JobError(file, n, None, "is not an object of job fields", 'give each job as {"id": ..., ...}')
         job = job_from_dict(raw, atlas, file, n)
         if job.id in seen:
-            raise JobError(file, n, "id", f"'{job.id}' repeats row {seen[job.id]}", "give every job its own id")
+            raise JobError(file, n, "id", f"{shown(job.id)} repeats row {seen[job.id]}", "give every job its own id")
         seen[job.id] = n
         jobs.append(job)
     return jobs
 
 
-def _csv_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row) for each data row of a CSV; '#' lines are comments, blank lines are skipped."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        lines = [(i, line) for i, line in enumerate(f, start=1) if line.strip() and not line.startswith("#")]
-    if not lines:
+def _csv_records(text: str):
+    """(first line number, values) of each CSV record; blank records and '#' comment lines are skipped. Quoted
+    values may span lines (a command with newlines)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        if values and not values[0].startswith("#") and any(v.strip() for v in values):
+            yield start, values
+
+
+def _csv_rows(text: str, file: str) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) for each data row of a CSV text; the header must name each job field at most once."""
+    try:
+        records = list(_csv_records(text))
+    except csv.Error as e:
+        raise JobError(file, None, None, f"is not valid CSV ({e})", "check the quotes") from None
+    if not records:
         return []
-    reader = csv.reader(line for _, line in lines)
-    header = [h.strip() for h in next(reader)]
+    header_row, header = records[0][0], [h.strip() for h in records[0][1]]
+    for i, h in enumerate(header):
+        if h in header[:i]:
+            raise JobError(file, header_row, shown(h)[1:-1], "is a repeated column", "name each column once")
+        if h not in FIELDS:
+            close = difflib.get_close_matches(h, FIELDS, n=1, cutoff=0.4)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            fix = f"{hint}fields are {', '.join(FIELDS)}"
+            raise JobError(file, header_row, shown(h)[1:-1], "is not a job field", fix)
     out = []
-    for (n, _), values in zip(lines[1:], reader, strict=False):
+    for n, values in records[1:]:
         if len(values) > len(header):
-            raise JobError(path.name, n, None, f"has {len(values)} values for {len(header)} columns", "quote commas")
+            raise JobError(file, n, None, f"has {len(values)} values for {len(header)} columns", "quote commas")
         out.append((n, dict(zip(header, values, strict=False))))
     return out
+
+
+def _no_jobs(file: str, kind: str) -> DataError:
+    return JobError(file, None, None, f"holds no jobs ({kind})", "add one job per row below the header id,origin,...")
 
 
 def load_jobs(path: str | Path, atlas: Atlas | None = None) -> list[Job]:
     """Jobs from a CSV (header row of field names) or JSON file (a list of objects, or {"jobs": [...]}).
 
-    CSV rows are numbered as lines of the file (the header is row 1); JSON jobs from 1.
+    CSV rows are numbered as lines of the file (the header is row 1); JSON jobs from 1. The file must be UTF-8 text
+    of at most MAX_JOB_FILE_BYTES and hold at least one job.
     """
     path = Path(path)
+    if path.suffix.lower() not in (".json", ".csv"):
+        raise JobError(path.name, None, None, f"{shown(path.suffix)} is not a job file type", "use .csv or .json")
+    text = read_text(path, max_bytes=MAX_JOB_FILE_BYTES, shown_as=path.name, error=JobError)
     atlas = atlas or load_atlas()
     if path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise JobError(path.name, e.lineno, None, f"is not valid JSON ({e.msg})", "check the brackets") from None
+        raw = load_json_text(text, path.name, JobError)
         if isinstance(raw, dict) and "jobs" in raw:
             raw = raw["jobs"]
         if not isinstance(raw, list):
             raise JobError(path.name, None, None, "is not a list of jobs", 'write [{"id": ...}] or {"jobs": [...]}')
+        if not raw:
+            raise _no_jobs(path.name, "an empty list")
         return jobs_from_dicts(raw, atlas, path.name)
-    if path.suffix.lower() != ".csv":
-        raise JobError(path.name, None, None, f"'{path.suffix}' is not a job file type", "use .csv or .json")
+    rows = _csv_rows(text, path.name)
+    if not rows:
+        raise _no_jobs(path.name, "an empty file" if not text.strip() else "only a header")
     jobs, seen = [], {}
-    for n, raw in _csv_rows(path):
+    for n, raw in rows:
         job = job_from_dict(raw, atlas, path.name, n)
         if job.id in seen:
-            raise JobError(path.name, n, "id", f"'{job.id}' repeats row {seen[job.id]}", "give every job its own id")
+            raise JobError(
+                path.name, n, "id", f"{shown(job.id)} repeats row {seen[job.id]}", "give every job its own id"
+            )
         seen[job.id] = n
         jobs.append(job)
     return jobs
@@ -223,5 +254,5 @@ def job_to_dict(job: Job) -> dict[str, Any]:
     out = {k: getattr(job, k) for k in FIELDS if k not in ("labels",)}
     out["latency_class"] = job.latency_class.value
     out["data_class"] = job.data_class.value
-    out["labels"] = ";".join(job.labels)
+    out["labels"] = LABEL_SEPARATOR.join(job.labels)
     return out
