@@ -1,4 +1,4 @@
-"""Regenerate docs/planner.md: the hub planner, its assumptions, and the founding Xuchang claim checked against
+"""Regenerate docs/planning.md: the hub planner, its assumptions, and the founding Xuchang claim checked against
 the latency model. Run: `python scripts/planner_doc.py` (about a minute; every number comes from the code)."""
 
 from pathlib import Path
@@ -15,7 +15,7 @@ from suanwang.planner.instance import default_carbon_year
 from suanwang.planner.report import sensitivity_payload, validation_rows
 from suanwang.planner.sensitivity import measured_network
 
-OUT = Path(__file__).resolve().parents[1] / "docs/planner.md"
+OUT = Path(__file__).resolve().parents[1] / "docs/planning.md"
 NEIGHBOURS = ["郑州", "武汉", "合肥", "西安", "太原", "济南", "石家庄"]
 
 

@@ -38,7 +38,7 @@ class RunSpec:
 
 
 class SweepFile(BaseModel):
-    """The YAML of a sweep (see docs/planner.md)."""
+    """The YAML of a sweep (see docs/planning.md)."""
 
     model_config = ConfigDict(extra="forbid")
     scenarios: list[str] = Field(default_factory=lambda: [NATIONAL], min_length=1)
