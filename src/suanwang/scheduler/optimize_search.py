@@ -96,18 +96,8 @@ def _refill(cols: Columns, counts: np.ndarray, res: Residual, j: int, best: floa
             trial.take(np.array([k]), one)
             trial_counts[k] += 1
             left[c] -= 1
-    cj = cols.cls[j]
-    cand = np.arange(cols.class_start[cj], cols.class_start[cj + 1])
-    cand = cand[np.argsort(cols.w[cand], kind="stable")]
-    ok = np.nonzero(trial.fit(cand) >= 1)[0]
-    if ok.size:
-        k = int(cand[ok[0]])
-        trial.take(np.array([k]), one)
-        trial_counts[k] += 1
-    value = objective(cols, trial_counts)
-    if value < best - _GAIN_TOL * max(1.0, abs(best)):
-        return trial_counts, trial, value
-    return None
+    _put_back(cols, trial, trial_counts, j)  # the job taken off, anywhere it fits
+    return _if_better(cols, trial_counts, trial, best)
 
 
 def _try(cols: Columns, counts: np.ndarray, res: Residual, i: int, best: float):
@@ -154,16 +144,25 @@ def _try(cols: Columns, counts: np.ndarray, res: Residual, i: int, best: float):
         return None
     trial.take(np.array([i]), one)
     trial_counts[i] += 1
-    for j in removed:  # put each removed job back on its class's cheapest column with room
-        cj = cols.cls[j]
-        cand = np.arange(cols.class_start[cj], cols.class_start[cj + 1])
-        cand = cand[np.argsort(cols.w[cand], kind="stable")]
-        room = trial.fit(cand)
-        ok = np.nonzero(room >= 1)[0]
-        if ok.size:
-            k = int(cand[ok[0]])
-            trial.take(np.array([k]), one)
-            trial_counts[k] += 1
+    for j in removed:
+        _put_back(cols, trial, trial_counts, j)
+    return _if_better(cols, trial_counts, trial, best)
+
+
+def _put_back(cols: Columns, trial: Residual, trial_counts: np.ndarray, j: int) -> None:
+    """Place one more job of column j's class on that class's cheapest column with room (none: it stays off)."""
+    cj = cols.cls[j]
+    cand = np.arange(cols.class_start[cj], cols.class_start[cj + 1])
+    cand = cand[np.argsort(cols.w[cand], kind="stable")]
+    ok = np.nonzero(trial.fit(cand) >= 1)[0]
+    if ok.size:
+        k = int(cand[ok[0]])
+        trial.take(np.array([k]), np.ones(1, dtype=np.int64))
+        trial_counts[k] += 1
+
+
+def _if_better(cols: Columns, trial_counts: np.ndarray, trial: Residual, best: float):
+    """(counts, residual, objective) of the trial if it beats `best` by more than the tolerance, else None."""
     value = objective(cols, trial_counts)
     if value < best - _GAIN_TOL * max(1.0, abs(best)):
         return trial_counts, trial, value
