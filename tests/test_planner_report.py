@@ -4,26 +4,14 @@ error, nothing is fetched from the network; zh and en."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from pathlib import Path
 
 import pytest
+from offline_page import FLAGS, chromium_path, open_offline
 from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
 
 from suanwang.cli.main import app
 from suanwang.report.plan_html import write_plan_report
-
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-
-
-def _chromium() -> str:
-    path = os.environ.get("SUANWANG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        pytest.fail("chromium not found: run `make browser` or set SUANWANG_CHROMIUM")
-    return path
-
 
 CHARTS = ["map", "pareto", "sensitivity"]
 STATE_JS = """(ids) => ids.map((id) => {
@@ -65,22 +53,8 @@ def payload():
 def test_plan_report_renders_offline(payload, tmp_path, lang):
     path = write_plan_report(payload, tmp_path / f"plan_{lang}.html", lang)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=FLAGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
-        errors, remote = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-
-        def guard(route):
-            if route.request.url.startswith(("file:", "data:", "blob:")):
-                route.continue_()
-            else:
-                remote.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", guard)
-        page.goto(path.as_uri())
-        page.wait_for_function("window.suanwangPlan && window.suanwangPlan.ready", timeout=15_000)
+        browser = p.chromium.launch(executable_path=chromium_path(), args=FLAGS)
+        page, errors, remote = open_offline(browser, path, "window.suanwangPlan && window.suanwangPlan.ready")
         state = {c["id"]: c for c in page.evaluate(STATE_JS, CHARTS)}
         browser.close()
     for cid in CHARTS:

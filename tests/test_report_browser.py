@@ -6,61 +6,29 @@ Needs chromium and CJK fonts (`make browser` installs them); SUANWANG_CHROMIUM o
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
+from offline_page import FLAGS, chromium_path, open_offline
 from playwright.sync_api import sync_playwright
 
 from suanwang.report import write_report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_sample.json"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 CHARTS = ["map", "chart-ratio", "chart-wait", "chart-violations", "heatmap", "chart-price", "chart-grid"]
-
-
-def _chromium() -> str:
-    path = os.environ.get("SUANWANG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        pytest.fail(
-            "chromium not found: run `make browser` (Debian chromium + fonts-noto-cjk) or set SUANWANG_CHROMIUM"
-        )
-    return path
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=_chromium(), args=FLAGS)
+        b = p.chromium.launch(executable_path=chromium_path(), args=FLAGS)
         yield b
         b.close()
 
 
 def _open(browser, path: Path):
-    """A page on `path` that records JS errors and any request that would leave the file."""
-    page = browser.new_page(viewport={"width": 1360, "height": 900})
-    errors, remote = [], []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-
-    def guard(route):
-        if route.request.url.startswith(("file:", "data:", "blob:")):
-            route.continue_()
-        else:
-            remote.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
-    page.goto(path.as_uri())
-    page.wait_for_function("window.suanwangReport && window.suanwangReport.ready", timeout=15_000)
-    return page, errors, remote
+    """A page on the report at `path` that records JS errors and any request that would leave the file."""
+    return open_offline(browser, path, "window.suanwangReport && window.suanwangReport.ready")
 
 
 STATE_JS = """(ids) => ids.map((id) => {
