@@ -37,7 +37,7 @@ from tight_instances import optimiser_inputs, random_instance  # noqa: E402
 
 from suanwang.scheduler import POLICIES, make_policy  # noqa: E402
 from suanwang.scheduler.optimize import BatchOptimizer  # noqa: E402
-from suanwang.scheduler.optimize_lp import quiet_highs  # noqa: E402
+from suanwang.scheduler.optimize.lp import quiet_highs  # noqa: E402
 
 MODES = {
     "default": {},

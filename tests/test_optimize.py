@@ -16,7 +16,7 @@ from milp_oracle import Instance, options
 from suanwang.atlas import load_atlas
 from suanwang.scheduler import POLICIES, ClusterState, SchedulerContext, estimate, make_policy
 from suanwang.scheduler.optimize import BatchOptimizer, OptimizerConfigError
-from suanwang.scheduler.optimize_columns import window_min
+from suanwang.scheduler.optimize.columns import window_min
 from suanwang.workload.job import Job
 
 ATLAS = load_atlas()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from suanwang.atlas import load_atlas
 from suanwang.scheduler import ClusterState, SchedulerContext, make_policy
 from suanwang.scheduler.optimize import BatchOptimizer
-from suanwang.scheduler.optimize_classes import rejection_reason, static_mask
+from suanwang.scheduler.optimize.classes import rejection_reason, static_mask
 from suanwang.workload.job import Job
 
 CITIES = ("北京", "上海", "拉萨", "乌鲁木齐", "许昌", "广州")

@@ -7,7 +7,7 @@ import pytest
 
 from suanwang.atlas import load_atlas
 from suanwang.scheduler import POLICIES, ClusterState, CycleState, SchedulerContext, estimate, make_policy
-from suanwang.scheduler.optimize_classes import CLASS_FIELDS, class_key
+from suanwang.scheduler.optimize.classes import CLASS_FIELDS, class_key
 from suanwang.workload.job import Job
 
 

@@ -29,7 +29,7 @@ from suanwang.network import Network
 from suanwang.planner.candidates import PlanError, candidate_site
 from suanwang.planner.instance import TIER_CLASSES, build_instance, class_loads
 from suanwang.planner.validate import interval
-from suanwang.scheduler.optimize_lp import quiet_highs
+from suanwang.scheduler.optimize.lp import quiet_highs
 
 _INF = highspy.kHighsInf
 HOURS_PER_YEAR = 8760.0

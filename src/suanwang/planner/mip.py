@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from suanwang.planner.instance import Instance
-from suanwang.scheduler.optimize_lp import quiet_highs
+from suanwang.scheduler.optimize.lp import quiet_highs
 
 _INF = highspy.kHighsInf
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.optimize_columns import Columns
-from suanwang.scheduler.optimize_round import Residual, objective
+from suanwang.scheduler.optimize.columns import Columns
+from suanwang.scheduler.optimize.round import Residual, objective
 
 _GAIN_TOL = 1e-9
 

@@ -8,7 +8,7 @@ Variables: x_i (integer, 0 <= x_i <= n_c): jobs of column i's class starting at 
 The capacity rows are written per (site, slot) - the knapsack rows HiGHS's cut and heuristic machinery works
 on directly - rather than as the LP's occupancy flows (two entries per column): on small tight windows this
 form solves several times faster (measured: 1.5 s against 4.9 s to optimality on a 382-column window). Its LP
-relaxation is the same as optimize_lp's.
+relaxation is the same as optimize/lp's.
 
 HiGHS starts from `start` (a feasible whole-job plan, e.g. the greedy one), so the result is never worse than
 it. `proven` only when HiGHS reports the model Optimal and the gap is closed (MIP_GAP_TOL); at the time limit the
@@ -24,8 +24,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from suanwang.scheduler.optimize_columns import Columns
-from suanwang.scheduler.optimize_lp import quiet_highs
+from suanwang.scheduler.optimize.columns import Columns
+from suanwang.scheduler.optimize.lp import quiet_highs
 
 MIP_GAP_TOL = 1e-6  # relative (objective - dual bound) / max(1, |objective|) under which a plan counts as optimal
 _FEASIBLE = int(highspy.SolutionStatus.kSolutionStatusFeasible)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suanwang.scheduler.optimize_columns import Columns, window_min
+from suanwang.scheduler.optimize.columns import Columns, window_min
 
 _TOL = 1e-6
 

@@ -28,7 +28,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from suanwang.scheduler.optimize_columns import Columns
+from suanwang.scheduler.optimize.columns import Columns
 
 _INF = highspy.kHighsInf
 

@@ -3,7 +3,7 @@
     opt = BatchOptimizer(ctx, weights={"cost": 1.0, "carbon": 1.0}, slot_h=0.25, horizon_slots=96)
     plan = opt.plan(jobs, state, now_h)        # plan.decisions, plan.objective, plan.lp_bound, plan.gap
 
-Model (details in optimize_columns / optimize_lp / optimize_round): jobs are grouped into classes of
+Model (details in optimize/columns / optimize/lp / optimize/round): jobs are grouped into classes of
 interchangeable jobs; a variable counts the jobs of a class that start at a site in a slot; constraints assign
 every job or charge an unplaced penalty, keep cores and cards within each site's free capacity in every slot, keep
 cross-province input transfers within each (data province -> site) link's capacity per slot, and meet deadlines.
@@ -11,9 +11,9 @@ Columns exist only for (class, site, slot) that pass the hard rules, so residenc
 The objective is   weights["cost"] x cost_cny + weights["carbon"] x carbon_price x carbon_kg   (CNY-equivalent),
 with the hourly price and grid intensity of the run window, so temporal shifting to cheaper or greener hours
 falls out. The LP (every column at once up to mip_max_cols columns, else column generation) gives the bound and
-a rounded, repaired plan; then the whole-job integer program (optimize_mip) runs from that plan under a time
+a rounded, repaired plan; then the whole-job integer program (optimize/mip) runs from that plan under a time
 limit - mip_time_limit_s up to mip_max_cols columns, polish_time_limit_s up to polish_max_cols otherwise - and a
-bounded local search (optimize_search) on small windows. Every plan reports its LP bound, HiGHS's bound when the
+bounded local search (optimize/search) on small windows. Every plan reports its LP bound, HiGHS's bound when the
 integer program ran, and its gaps; `exact` only when the plan meets a proven bound.
 
 Assumptions:
@@ -41,13 +41,13 @@ import numpy as np
 from suanwang.errors import SuanwangError
 from suanwang.scheduler.context import SchedulerContext
 from suanwang.scheduler.decision import Decision, Placement
-from suanwang.scheduler.optimize_classes import group_jobs, static_mask
-from suanwang.scheduler.optimize_columns import Columns, build_columns
-from suanwang.scheduler.optimize_lp import solve
-from suanwang.scheduler.optimize_mip import mip_closed, solve_mip
-from suanwang.scheduler.optimize_round import Residual, round_plan
-from suanwang.scheduler.optimize_round import objective as counts_objective
-from suanwang.scheduler.optimize_search import improve
+from suanwang.scheduler.optimize.classes import group_jobs, static_mask
+from suanwang.scheduler.optimize.columns import Columns, build_columns
+from suanwang.scheduler.optimize.lp import solve
+from suanwang.scheduler.optimize.mip import mip_closed, solve_mip
+from suanwang.scheduler.optimize.round import Residual, round_plan
+from suanwang.scheduler.optimize.round import objective as counts_objective
+from suanwang.scheduler.optimize.search import improve
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
 
@@ -247,8 +247,8 @@ class BatchOptimizer:
             "lp_pricing": lp.pricing_s,  # pricing every candidate and the Lagrangian bound, per round
             "lp_other": t2 - t_greedy - lp.highs_s - lp.pricing_s,  # building and growing the master, link checks
             "round": t_round - t2,  # floor + greedy repair
-            "mip": t_mip - t_round,  # the whole-job integer program (optimize_mip), when it runs
-            "search": t_search - t_mip,  # local search (optimize_search), when the plan is not proven optimal
+            "mip": t_mip - t_round,  # the whole-job integer program (optimize/mip), when it runs
+            "search": t_search - t_mip,  # local search (optimize/search), when the plan is not proven optimal
             "decisions": t3 - t_search,  # one Decision per job
         }
         return Plan(

@@ -18,7 +18,7 @@ import numpy as np
 
 from suanwang.scheduler.context import SchedulerContext
 from suanwang.scheduler.costs import estimate
-from suanwang.scheduler.optimize_classes import JobClasses, rejection_reason, static_mask
+from suanwang.scheduler.optimize.classes import JobClasses, rejection_reason, static_mask
 from suanwang.scheduler.state import ClusterState
 
 _EPS = 1e-9
