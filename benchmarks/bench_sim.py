@@ -15,27 +15,34 @@ With `--year` (or `--stream-days D`) it runs instead a real streamed simulation 
 demand at the yearly rate - 10 million jobs for the year, drawn one day at a time (national_demand_days) and fed
 to the simulator as the arrivals reach them - and prints: wall seconds, jobs, events, the time per job split as
 above (demand drawn as the run goes, timed around each day's draw), peak RSS (ru_maxrss) and the 1-minute load
-before and after. Progress goes to stderr every 30 simulated days.
+before and after. Progress goes to stderr every 30 simulated days. It also prints the outcome's digest (done /
+rejected / failed counts and a SHA-256 of every job's end state: status, end hour, restarts, and each run's job,
+site and start hour) and compares it with the digest stored for the same policy and days in
+benchmarks/digests/ (`--write-digest` stores it): a faster simulator must give the same outcome to the job.
 
 Usage: python benchmarks/bench_sim.py [--customers N] [--days D] [--policy NAME] [--reps R]
-       python benchmarks/bench_sim.py --year [--policy NAME]       (about 10 minutes on 2 cores)
+       python benchmarks/bench_sim.py --year [--policy NAME] [--write-digest]   (about 10 minutes on 2 cores)
+       python benchmarks/bench_sim.py --stream-days 7              (a week, a few seconds; digest checked too)
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
 import statistics
 import time
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
 from suanwang.sim.engine import COMPLETION, Engine
 
 YEAR_JOBS = 10_000_000
+DIGESTS = Path(__file__).parent / "digests"
 
 
 def _bare_round(n: int, clock) -> tuple[float, float]:
@@ -184,7 +191,40 @@ def national(days: float, policy: str) -> dict:
     }
 
 
-def streamed(days: int, policy: str) -> dict:
+def outcome_digest(run) -> dict:
+    """The outcome of a run to the job: status counts and a SHA-256 over every job's status, end hour (rounded to
+    1e-6 h), restarts, and every run's (job, site, start hour)."""
+    from suanwang.sim.records import DONE, FAILED, REJECTED
+
+    status = np.asarray(run.status, dtype=np.int8)
+    h = hashlib.sha256()
+    h.update(status.tobytes())
+    h.update(np.round(np.asarray(run.end_h, dtype=np.float64), 6).tobytes())
+    h.update(np.asarray(run.restarts, dtype=np.int32).tobytes())
+    seg = run.segments
+    h.update(seg.column("job").tobytes() + seg.column("site").tobytes())
+    h.update(np.round(seg.column("start_h"), 6).tobytes())
+    counts = {
+        name: int((status == code).sum()) for name, code in (("done", DONE), ("rejected", REJECTED), ("failed", FAILED))
+    }
+    return {**counts, "jobs": int(status.size), "runs": len(seg), "sha256": h.hexdigest()}
+
+
+def outcome_check(run, policy: str, days: int, write: bool) -> dict:
+    """The run's digest, compared with the one stored for this policy and number of days (stored when `write`)."""
+    digest = outcome_digest(run)
+    path = DIGESTS / f"streamed-{policy}-{days}d.json"
+    if write:
+        DIGESTS.mkdir(exist_ok=True)
+        path.write_text(json.dumps(digest, indent=2) + "\n")
+        return {**digest, "stored": path.name}
+    if not path.exists():
+        return {**digest, "same_as_stored": None, "note": f"no stored digest {path.name}: run with --write-digest"}
+    stored = json.loads(path.read_text())
+    return {**digest, "same_as_stored": stored == digest, "stored": stored if stored != digest else path.name}
+
+
+def streamed(days: int, policy: str, write: bool = False) -> dict:
     """A real run of `days` days of national demand at the yearly rate, streamed day by day (see the docstring)."""
     import sys
 
@@ -240,6 +280,7 @@ def streamed(days: int, policy: str) -> dict:
         "done": totals["done"],
         "failed": totals["failed"],
         "rejected": totals["rejected"],
+        "outcome": outcome_check(run, policy, days, write),
         "load_1min_before": round(load_before[0], 2),
         "load_1min_after": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
@@ -284,9 +325,11 @@ def main() -> None:
     ap.add_argument("--skip-national", action="store_true")
     ap.add_argument("--year", action="store_true", help="a real streamed run of 365 days (10 M jobs)")
     ap.add_argument("--stream-days", type=int, default=0, help="a real streamed run of this many days")
+    ap.add_argument("--write-digest", action="store_true", help="store the streamed run's outcome digest")
     args = ap.parse_args()
     if args.year or args.stream_days:
-        print(json.dumps({"national_streamed": streamed(args.stream_days or 365, args.policy)}, indent=2))
+        result = streamed(args.stream_days or 365, args.policy, args.write_digest)
+        print(json.dumps({"national_streamed": result}, indent=2))
         return
     sites, c = 42, 4
     arrive, site, service = draws(args.customers, sites)
