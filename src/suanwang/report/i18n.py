@@ -45,7 +45,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "sites_legend": "Sites",
         "compare_title": "Policy comparison",
         "compare_note": (
-            "{basis} Against the baseline policy (1.00 = same as baseline; lower is better). Carbon: "
+            "{basis} Every ratio is against the baseline policy (1.00 = same as baseline; lower is better). Carbon: "
             "market-based = grid × (1 − green share); location-based = the site's provincial grid factor alone."
         ),
         "basis_core_equiv": (
