@@ -42,6 +42,10 @@ def test_small_run_writes_results_tables_and_report(tmp_path):
         assert t["residency_violations"] == 0
     assert (out / "flows.csv").is_file() and (out / "report.html").is_file()
     assert "local-only" in res.output
+    assert data["meta"]["card_core_equivalent"] == 50.0  # 400 W per card / 8 W per core
+    for p in data["policies"].values():
+        assert abs(p["totals"]["card_hours"] - sum(r["card_hours"] for r in p["site_load"])) < 0.1
+    assert "per core-equivalent hour" in " ".join(res.output.split()), "the table says what its ratios are per"
 
 
 def test_trace_replay(tmp_path):

@@ -197,6 +197,8 @@ def register(app) -> None:
             "scenario": name,
             "carbon_year": carbon_year,
             "tou_month": ctx.signals.month,
+            # core-hours one GPU card-hour counts as in the report's ratios (power model: W per card / W per core)
+            "card_core_equivalent": atlas.value("watts_per_gpu") / atlas.value("watts_per_core"),
             "generated_by": f"suanwang {__version__}",
         }
         with Progress(
@@ -236,16 +238,21 @@ def register(app) -> None:
 
 
 def _table(results: dict, stats: dict) -> None:
-    def core_h(r: dict) -> float:
-        return sum(x["core_hours"] for x in r["site_load"])
+    """The policies table: cost and market-based carbon per core-equivalent hour (core-hours + k x card-hours,
+    k from meta.card_core_equivalent; report/view.py) as a ratio of the baseline's, and the work they divide by."""
+    from suanwang.report.view import card_core_equivalent
 
-    base_r = results["policies"][results["baseline"]]
-    base = base_r["totals"]
-    base_ch = core_h(base_r) or 1.0
+    k = card_core_equivalent(results.get("meta"))
+
+    def work(t: dict) -> float:
+        return t["core_hours"] + k * t["card_hours"]
+
+    base = results["policies"][results["baseline"]]["totals"]
+    base_w = work(base) or 1.0
     rows = []
     for name, r in results["policies"].items():
         t = r["totals"]
-        ch = core_h(r) or 1.0
+        w = work(t) or 1.0
         rows.append(
             {
                 "policy": name,
@@ -253,8 +260,10 @@ def _table(results: dict, stats: dict) -> None:
                 "rejected": t["rejected"] + t["failed"],
                 "cost CNY": f"{t['cost_cny']:.3g}",
                 "carbon t": f"{t['carbon_t']:.3g}",
-                "cost/core-h": _ratio(t["cost_cny"] / ch, base["cost_cny"] / base_ch),
-                "CO2/core-h": _ratio(t["carbon_t"] / ch, base["carbon_t"] / base_ch),
+                "core-h": f"{t['core_hours']:.3g}",
+                "card-h": f"{t['card_hours']:.3g}",
+                "cost/core-eq-h": _ratio(t["cost_cny"] / w, base["cost_cny"] / base_w),
+                "CO2mkt/core-eq-h": _ratio(t["carbon_t"] / w, base["carbon_t"] / base_w),
                 "wait p50/p95 h": f"{t['wait_p50_h']:.2f}/{t['wait_p95_h']:.2f}",
                 "late": t["deadline_misses"],
                 "viol lat/res": f"{t['latency_violations']}/{t['residency_violations']}",
@@ -262,7 +271,13 @@ def _table(results: dict, stats: dict) -> None:
                 "s": round(stats[name]["wall_s"], 1),
             }
         )
-    emit(rows, title=f"policies; per core-hour cost and carbon as a ratio of {results['baseline']}")
+    emit(
+        rows,
+        title=(
+            f"policies; cost and market-based carbon (grid x (1 - green share)) per core-equivalent hour "
+            f"(core-h + {k:g} x card-h, by power) as a ratio of {results['baseline']}'s"
+        ),
+    )
 
 
 def _ratio(value: float, base: float) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import jinja2
 
-from suanwang.report.i18n import strings
+from suanwang.report.i18n import page_strings
 from suanwang.report.view import PolicyView, ReportView, build_view, num
 
 ASSETS = files("suanwang.report") / "assets"
@@ -102,6 +102,8 @@ def _payload(view: ReportView, lang: str, t: dict[str, str]) -> dict:
         "t": t,
         "baseline": view.baseline,
         "default_policy": view.default_policy,
+        "ratio_basis": view.ratio_basis,
+        "card_core_equivalent": view.card_core_equivalent,
         "policies": [p.name for p in view.policies],
         "sites": [
             {
@@ -121,6 +123,8 @@ def _payload(view: ReportView, lang: str, t: dict[str, str]) -> dict:
                 "totals": p.totals,
                 "cost_ratio": p.cost_ratio,
                 "carbon_ratio": p.carbon_ratio,
+                "carbon_location_ratio": p.carbon_location_ratio,
+                "work_hours": p.work_hours,
                 "load": _site_load(p),
                 "flows": _map_flows(view, p, lang),
                 "util": p.utilisation,
@@ -152,9 +156,10 @@ def _raised_rows(view: ReportView, p: PolicyView, lang: str) -> list[dict]:
 
 
 def render_report(results: dict, lang: str = "en") -> str:
-    """The report page for a results dict (results.json schema) as one HTML string."""
-    t = strings(lang)
+    """The report page for a results dict (results.json schema) as one HTML string; every ratio and the "best"
+    label say what they are per (report/view.py, ratio_basis) and which carbon basis they use."""
     view = build_view(results)
+    t = page_strings(lang, view.ratio_basis, view.card_core_equivalent, view.baseline)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["fmt"] = fmt
     env.filters["pct"] = pct_change

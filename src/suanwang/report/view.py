@@ -1,5 +1,17 @@
 """The report's view of a results dict: tolerant reading, ratios against the baseline, the default policy.
 
+Ratios are per unit of work, on one basis for the whole page (`ReportView.ratio_basis`):
+- "core_equiv": per core-equivalent hour = CPU core-hours + k x GPU card-hours, where k (core-hours per
+  card-hour) is the power model's W per busy card over W per busy core (atlas assumptions `watts_per_gpu` /
+  `watts_per_core`: 400 / 8 = 50), read from meta.card_core_equivalent when the run wrote it. A card-hour so
+  counts as the energy of k core-hours: the carbon ratio compares carbon per unit of IT energy, the cost ratio
+  cost per unit of energy-weighted work (a card's amortisation, 2.28 CNY/h, is about 107 core-hours' worth, so
+  cost per unit is not exactly constant across CPU and GPU work; see docs/simulation.md).
+- "core": per CPU core-hour, when the results carry no card-hours (older results): GPU work is not counted.
+- "total": ratios of totals, when the results carry no core-hours either.
+The carbon ratio is market-based (carbon_t: grid x (1 - green share)); carbon_location_ratio is location-based
+(carbon_location_t: the site's grid alone).
+
 Only `policies` is required; every other key may be missing. For a run on the shipped atlas (meta.scenario
 missing or "national default"), sites or provinces absent from the results are looked up in it so flows can
 still be drawn; a run on another scenario is drawn from its own results only (the national atlas may name the
@@ -34,7 +46,9 @@ TOTAL_FIELDS = (
     "wan_tb",
     "west_share",
     "core_hours",
+    "card_hours",
 )
+BASES = ("core_equiv", "core", "total")
 FILE = "results"
 
 
@@ -58,6 +72,26 @@ def ratio(value: float | None, base: float | None) -> float | None:
     if value is None or base is None or base == 0:
         return None
     return value / base
+
+
+def card_core_equivalent(meta: dict | None = None) -> float:
+    """Core-hours one GPU card-hour counts as: meta's card_core_equivalent when the run wrote it, else the shipped
+    atlas' power model (W per busy card / W per busy core)."""
+    k = num((meta or {}).get("card_core_equivalent"))
+    if k is not None and k >= 0:
+        return k
+    atlas = load_atlas()
+    return atlas.value("watts_per_gpu") / atlas.value("watts_per_core")
+
+
+def work_hours(core_hours: float | None, card_hours: float | None, k: float, basis: str) -> float | None:
+    """The work a ratio divides by: core-hours + k x card-hours ("core_equiv"), core-hours ("core") or None
+    ("total": no division)."""
+    if basis == "total" or core_hours is None:
+        return None
+    if basis == "core":
+        return core_hours
+    return None if card_hours is None else core_hours + k * card_hours
 
 
 def per_unit_ratio(value, units, base, base_units) -> float | None:
@@ -95,7 +129,9 @@ class PolicyView:
     name: str
     totals: dict[str, float | None]
     cost_ratio: float | None
-    carbon_ratio: float | None
+    carbon_ratio: float | None  # market-based carbon (carbon_t)
+    carbon_location_ratio: float | None  # location-based carbon (carbon_location_t)
+    work_hours: float | None  # what the ratios divide by (see ratio_basis), core-hours or core-equivalent hours
     flows: list[dict]
     site_load: list[dict]
     utilisation: dict | None
@@ -113,6 +149,8 @@ class ReportView:
     baseline: str
     default_policy: str
     signals: dict[str, Any] = field(default_factory=dict)
+    ratio_basis: str = "core_equiv"  # one of BASES: what every ratio (and so "best") is per
+    card_core_equivalent: float = 50.0  # core-hours per GPU card-hour in the "core_equiv" basis
 
     def policy(self, name: str) -> PolicyView:
         """The policy with this name."""
@@ -200,9 +238,20 @@ def _utilisation(u: Any) -> dict | None:
     }
 
 
+def _basis(totals) -> str:
+    """The one ratio basis of the page: "core_equiv" when every policy has core-hours and card-hours, "core" when
+    every policy has core-hours, else "total" (a policy with no work at all compares by totals)."""
+    totals = list(totals)
+    if all(t["core_hours"] is not None and t["card_hours"] is not None for t in totals):
+        return "core_equiv"
+    if all(t["core_hours"] is not None for t in totals):
+        return "core"
+    return "total"
+
+
 def _default_policy(policies: list[PolicyView], baseline: str) -> str:
     """The best non-baseline policy: no residency violations, then the most work done (to the nearest percent),
-    then the lowest mean of its cost and carbon ratios."""
+    then the lowest mean of its cost and market-based carbon ratios (on the page's ratio basis)."""
     candidates = [p for p in policies if p.name != baseline]
     if not candidates:
         return baseline
@@ -237,20 +286,28 @@ def build_view(results: Any) -> ReportView:
         p = raw[name] if isinstance(raw[name], dict) else {}
         t = p.get("totals") if isinstance(p.get("totals"), dict) else {}
         totals[name] = {k: num(t.get(k)) for k in TOTAL_FIELDS}
-        if totals[name]["core_hours"] is None:  # older results: the sum over sites
-            hours = [num(r.get("core_hours")) for r in _dicts(p.get("site_load"))]
-            totals[name]["core_hours"] = sum(h for h in hours if h is not None) if hours else None
-    base = totals[baseline]
+        for key in ("core_hours", "card_hours"):
+            if totals[name][key] is None:  # older results: the sum over sites (absent there too: None)
+                hours = [num(r.get(key)) for r in _dicts(p.get("site_load"))]
+                hours = [h for h in hours if h is not None]
+                totals[name][key] = sum(hours) if hours else None
+    meta = results.get("meta") if isinstance(results.get("meta"), dict) else {}
+    k = card_core_equivalent(meta)
+    basis = _basis(totals.values())
+    work = {n: work_hours(t["core_hours"], t["card_hours"], k, basis) for n, t in totals.items()}
+    base, base_work = totals[baseline], work[baseline]
     policies = []
     for name in names:
         p = raw[name] if isinstance(raw[name], dict) else {}
-        t = totals[name]
+        t, w = totals[name], work[name]
         policies.append(
             PolicyView(
                 name=name,
                 totals=t,
-                cost_ratio=per_unit_ratio(t["cost_cny"], t["core_hours"], base["cost_cny"], base["core_hours"]),
-                carbon_ratio=per_unit_ratio(t["carbon_t"], t["core_hours"], base["carbon_t"], base["core_hours"]),
+                cost_ratio=per_unit_ratio(t["cost_cny"], w, base["cost_cny"], base_work),
+                carbon_ratio=per_unit_ratio(t["carbon_t"], w, base["carbon_t"], base_work),
+                carbon_location_ratio=per_unit_ratio(t["carbon_location_t"], w, base["carbon_location_t"], base_work),
+                work_hours=w,
                 flows=_dicts(p.get("flows")),
                 site_load=_dicts(p.get("site_load")),
                 utilisation=_utilisation(p.get("utilisation")),
@@ -270,7 +327,6 @@ def build_view(results: Any) -> ReportView:
         "price": {str(k): [num(x) for x in v] for k, v in price.items() if isinstance(v, list)},
         "grid": {str(k): [num(x) for x in v] for k, v in grid.items() if isinstance(v, list)},
     }
-    meta = results.get("meta") if isinstance(results.get("meta"), dict) else {}
     used = {str(r.get("site_id")) for p in policies for r in [*p.flows, *p.site_load, *p.raised]}
     used |= {s for p in policies if p.utilisation for s in p.utilisation["site_ids"]}
     return ReportView(
@@ -281,4 +337,6 @@ def build_view(results: Any) -> ReportView:
         baseline=baseline,
         default_policy=_default_policy(policies, baseline),
         signals=signals,
+        ratio_basis=basis,
+        card_core_equivalent=k,
     )

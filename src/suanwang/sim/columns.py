@@ -19,14 +19,15 @@ from suanwang.workload.job import Job
 
 
 class JobColumns:
-    """Per job, in job order: runtime (h), cores, submit and deadline (h; inf without one), latency bound (ms), the
-    origin's row of the latency matrix, and codes (in order of first appearance) for the origin province and for
-    the (data class, tenant, data province) that residency rules read."""
+    """Per job, in job order: runtime (h), cores, cards, submit and deadline (h; inf without one), latency bound
+    (ms), the origin's row of the latency matrix, and codes (in order of first appearance) for the origin province
+    and for the (data class, tenant, data province) that residency rules read."""
 
     def __init__(self, ctx: SchedulerContext, jobs: Iterable[Job] = ()):
         self._place_index = ctx.place_index
         self.runtime_h = array("d")
         self.cpu_cores = array("d")
+        self.gpu_cards = array("d")
         self.submit_h = array("d")
         self.deadline_h = array("d")
         self.latency_bound_ms = array("d")
@@ -42,6 +43,7 @@ class JobColumns:
         jobs = list(jobs)
         self.runtime_h.extend([j.runtime_h for j in jobs])
         self.cpu_cores.extend([j.cpu_cores for j in jobs])
+        self.gpu_cards.extend([j.gpu_cards for j in jobs])
         self.submit_h.extend([j.submit_h for j in jobs])
         self.deadline_h.extend([math.inf if j.deadline_h is None else j.deadline_h for j in jobs])
         self.latency_bound_ms.extend([j.latency_bound_ms for j in jobs])

@@ -1,6 +1,6 @@
 """Per-policy results from a simulation run: totals, flows, site load, utilisation, carbon-raising routes.
 
-Units: cost CNY, energy MWh, carbon t (tCO2), waits hours, WAN TB, core-hours.
+Units: cost CNY, energy MWh, carbon t (tCO2), waits hours, WAN TB, core-hours, card-hours (GPU).
 
 - carbon_t (totals, site_load) is market-based: energy x grid x (1 - the site's green share);
   carbon_location_t and the carbon of `flows` are location-based: energy x the site's grid intensity over the
@@ -96,6 +96,7 @@ class _Segments:
         self.carbon_loc = self.energy * grid_mean(grid, ss, self.start, self.runtime * np.maximum(self.frac, 1e-9))
         self.carbon_if_local = self._carbon_if_local(ctx, cols.provinces, carbon_year)
         self.core_h = self.cores * self.runtime * self.frac
+        self.card_h = cols.numpy("gpu_cards")[sj] * self.runtime * self.frac
         self.completed = self.frac >= 1.0
 
     def _carbon_if_local(self, ctx: SchedulerContext, provs: list[str], carbon_year: int) -> np.ndarray:
@@ -165,6 +166,8 @@ def _totals(run: Run, seg: _Segments, ctx: SchedulerContext, cols: JobColumns, v
         **violations,
         "wan_tb": round(float(seg.transfer_gb.sum()) / 1e3, 4),
         "west_share": round(float(seg.core_h[west[seg.site]].sum()) / total_core_h, 4) if total_core_h > 0 else 0.0,
+        "core_hours": round(total_core_h, 2),
+        "card_hours": round(float(seg.card_h.sum()), 2),
     }
 
 
@@ -238,13 +241,14 @@ def _raised(flows: list[dict], ctx: SchedulerContext) -> list[dict]:
 
 
 def _site_load(seg: _Segments, ctx: SchedulerContext, util: np.ndarray) -> list[dict]:
-    """Per site: jobs completed, core-hours, energy, market-based carbon, cost and mean utilisation."""
+    """Per site: jobs completed, core-hours, card-hours, energy, market-based carbon, cost and mean utilisation."""
     n_sites, ss = len(ctx.sites), seg.site
 
     def by_site(x: np.ndarray) -> np.ndarray:
         return np.bincount(ss, weights=x, minlength=n_sites) if len(ss) else np.zeros(n_sites)
 
     s_jobs, s_core, s_energy = by_site(seg.completed.astype(float)), by_site(seg.core_h), by_site(seg.energy)
+    s_card = by_site(seg.card_h)
     s_carbon, s_cost = by_site(seg.carbon), by_site(seg.cost)
     mean_util = util.mean(axis=0) if len(util) else np.zeros(n_sites)
     return [
@@ -252,6 +256,7 @@ def _site_load(seg: _Segments, ctx: SchedulerContext, util: np.ndarray) -> list[
             "site_id": s.id,
             "jobs": int(s_jobs[i]),
             "core_hours": round(float(s_core[i]), 2),
+            "card_hours": round(float(s_card[i]), 2),
             "energy_mwh": round(float(s_energy[i]) / 1e3, 4),
             "carbon_t": round(float(s_carbon[i]) / 1e3, 4),
             "cost_cny": round(float(s_cost[i]), 2),
