@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from suanwang.atlas import load_atlas
+from suanwang.atlas.carbon import DEFAULT_ORIGINS, carbon_of_moving_west
 from suanwang.atlas.tariffs import PERIOD
-from suanwang.cli.atlas_cmd import DEFAULT_ORIGINS, carbon_of_moving_west
 
 DOC = Path(__file__).resolve().parents[1] / "docs/data.md"
 BEGIN, END = "<!-- begin: scripts/data_changes.py -->", "<!-- end: scripts/data_changes.py -->"

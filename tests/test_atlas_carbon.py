@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from suanwang.atlas import load_atlas
+from suanwang.atlas.carbon import carbon_of_moving_west
 from suanwang.atlas.loader import DATA
 from suanwang.atlas.model import CarbonYearError
 from suanwang.atlas.scenario import load_scenario
-from suanwang.cli.atlas_cmd import carbon_of_moving_west
 from suanwang.cli.main import app
 from suanwang.errors import ScenarioError
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from suanwang.atlas import load_atlas
+from suanwang.atlas.carbon import carbon_of_moving_west
 from suanwang.atlas.loader import DATA, read_csv
-from suanwang.cli.atlas_cmd import carbon_of_moving_west
 
 # The 2021-2022 approvals: four demand-side hubs (PUE <= 1.25) and four western energy hubs (PUE <= 1.2).
 DEMAND_HUBS = {"jingjinji", "yangtze-delta", "greater-bay", "chengyu"}

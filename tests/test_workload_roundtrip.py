@@ -18,7 +18,7 @@ from suanwang.errors import JobError
 from suanwang.service.db import JobRow
 from suanwang.service.placement import COMMANDS_LABEL, to_job
 from suanwang.workload.io import FIELDS, job_to_dict, jobs_from_dicts, load_jobs
-from suanwang.workload.job import DataClass, Job, LatencyClass
+from suanwang.workload.job import JOB_FIELDS, DataClass, Job, LatencyClass
 from suanwang.workload.validate import BOUNDS, INT32_MAX
 
 ATLAS = load_atlas()
@@ -43,14 +43,15 @@ def bounded(name: str):
 
 @st.composite
 def jobs(draw, tenants=None) -> Job:
-    """Any Job the validation accepts (origin and provinces from the atlas)."""
+    """Any Job the validation accepts (origin and provinces from the atlas); it draws every Job field, so each
+    round trip below checks every field (a new one fails here until it is drawn)."""
     place = draw(st.sampled_from(PLACES))
     cpu = draw(bounded("cpu_cores"))
     gpu = draw(st.integers(1 if cpu == 0 else 0, INT32_MAX))
     runtime = draw(bounded("runtime_h"))
     submit = draw(st.floats(0, 1e6, allow_nan=False))
     deadline = draw(st.none() | st.floats(submit + runtime, 1e7, allow_nan=False))
-    return Job(
+    values = dict(
         id=draw(word.filter(lambda s: not s.startswith("#"))),
         origin=place.adcode,
         origin_province=place.province_id,
@@ -71,6 +72,8 @@ def jobs(draw, tenants=None) -> Job:
         command=draw(st.none() | st.builds(lambda a, b: f"{a}\n\t{b}", word, word) | word),
         labels=tuple(draw(st.lists(label, max_size=4, unique=True))),
     )
+    assert set(values) == set(JOB_FIELDS), f"jobs() does not draw {set(JOB_FIELDS) - set(values)}"
+    return Job(**values)
 
 
 @settings(max_examples=150, deadline=None)

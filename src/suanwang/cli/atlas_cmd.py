@@ -2,53 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from suanwang.atlas import Atlas, Site, load_atlas
+from suanwang.atlas.carbon import DEFAULT_ORIGINS, carbon_of_moving_west
 from suanwang.atlas.loader import tou_note
-from suanwang.cli.common import console, dump_json, emit, friendly_errors
+from suanwang.cli.common import console, emit, for_table, friendly_errors, write_json
+from suanwang.cli.options import CarbonYearOpt, JsonOpt, ProvinceOpt, ScenarioOpt, atlas_for
 
 app = typer.Typer(no_args_is_help=True, help="The national atlas (数纽): sites, provinces, places, summary.")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ProvinceOpt = Annotated[str | None, typer.Option("--province", "-p", help="Province id or name (河南 / Henan).")]
-ScenarioOpt = Annotated[
-    Path | None, typer.Option("--scenario", "-s", help="Scenario YAML whose overrides apply (see docs/data.md).")
-]
-CarbonYearOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--carbon-year",
-        help="Year of the MEE/NBS grid CO2 factors: 2021, 2022 or 2023 (default: scenario's, else 2023).",
-    ),
-]
-DEFAULT_ORIGINS = "北京,上海,广州,深圳,杭州"
-
-
-def atlas_for(scenario: Path | None, carbon_year: int | None = None) -> Atlas:
-    """The national atlas, or the scenario's atlas when a scenario file is given; `carbon_year` (checked)
-    overrides the default / the scenario's carbon year."""
-    if scenario is None:
-        return load_atlas().with_carbon_year(carbon_year)
-    from suanwang.atlas.scenario import load_scenario
-
-    return load_scenario(scenario).atlas.with_carbon_year(carbon_year)
-
-
-def write_json(payload) -> None:
-    """Print any JSON-serialisable payload (UTF-8, Chinese kept readable)."""
-    sys.stdout.write(dump_json(payload) + "\n")
-
-
-def for_table(rows: list[dict], as_json: bool) -> list[dict]:
-    """Rows for display: floats keep up to 6 significant digits in tables (emit would round them to 3)."""
-    if as_json:
-        return rows
-    return [{k: format(v, ".6g") if isinstance(v, float) else v for k, v in r.items()} for r in rows]
 
 
 def co2_columns(atlas: Atlas, p) -> dict:
@@ -206,31 +170,6 @@ def capacity_by_role(atlas: Atlas) -> list[dict]:
         row["cpu_cores"] += s.cpu_cores
         row["gpu_cards"] += s.gpu_cards
     return sorted(out.values(), key=lambda r: (r["role"], r["kind"]))
-
-
-def carbon_of_moving_west(atlas: Atlas, origins: list[str], year: int | None = None) -> list[dict]:
-    """Grid CO2 factor ratio (site province / origin province, location-based) for origin city x west cluster,
-    with `year`'s factors (default: the atlas's carbon year)."""
-    year = atlas.carbon_year if year is None else atlas.check_carbon_year(year)
-    west = [s for s in atlas.sites if s.kind == "national-cluster" and s.role == "west"]
-    rows = []
-    for name in origins:
-        city = atlas.place(name)
-        origin_co2 = atlas.province(city.province_id).co2(year)
-        for s in west:
-            site_co2 = atlas.province(s.province_id).co2(year)
-            rows.append(
-                {
-                    "origin": city.label,
-                    "site": s.label,
-                    "site_id": s.id,
-                    "origin_co2_kg_per_kwh": origin_co2,
-                    "site_co2_kg_per_kwh": site_co2,
-                    "ratio": round(site_co2 / origin_co2, 3),
-                    "change_pct": round(100.0 * (site_co2 / origin_co2 - 1.0), 1),
-                }
-            )
-    return rows
 
 
 @app.command("summary")

@@ -110,3 +110,15 @@ def emit(
     if meta:
         for k, v in meta.items():
             console.print(f"[dim]{k}:[/dim] {v}", highlight=False)
+
+
+def write_json(payload: Any) -> None:
+    """Print any JSON-serialisable payload (UTF-8, Chinese kept readable)."""
+    sys.stdout.write(dump_json(payload) + "\n")
+
+
+def for_table(rows: list[dict], as_json: bool) -> list[dict]:
+    """Rows for display: floats keep up to 6 significant digits in tables (emit would round them to 3)."""
+    if as_json:
+        return rows
+    return [{k: format(v, ".6g") if isinstance(v, float) else v for k, v in r.items()} for r in rows]

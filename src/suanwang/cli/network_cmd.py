@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from suanwang.atlas import Site
-from suanwang.cli.atlas_cmd import JsonOpt, ScenarioOpt, atlas_for, for_table, write_json
-from suanwang.cli.common import console, emit, friendly_errors
+from suanwang.cli.common import console, emit, for_table, friendly_errors, write_json
+from suanwang.cli.options import JsonOpt, ScenarioOpt, atlas_for
 from suanwang.network import TIERS_MS, Network, calibrate, coverage, serving_sites
 from suanwang.network.calibration import FIBRE_KM_PER_MS
 from suanwang.network.geo import great_circle_km

@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from suanwang.cli.atlas_cmd import CarbonYearOpt, ScenarioOpt, atlas_for, write_json
-from suanwang.cli.common import console, emit, err_console, friendly_errors
+from suanwang.cli.common import console, emit, err_console, friendly_errors, write_json
+from suanwang.cli.options import CarbonYearOpt, ScenarioOpt, atlas_for
 from suanwang.errors import JobError, PolicyError
 from suanwang.policy import load_rules
 from suanwang.scheduler import POLICIES, ClusterState, Decision, SchedulerContext, make_policy, parse_weights

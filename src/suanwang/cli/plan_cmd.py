@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from suanwang.cli.atlas_cmd import ScenarioOpt
 from suanwang.cli.common import console, emit, friendly_errors
+from suanwang.cli.options import ScenarioOpt
 from suanwang.planner.candidates import PlanError
 
 app = typer.Typer(no_args_is_help=True, help="The planner: where a new hub should go and what it changes.")

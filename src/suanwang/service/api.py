@@ -42,7 +42,7 @@ from suanwang.service.errors import (
 )
 from suanwang.service.failover import mark_down
 from suanwang.service.fastpath import SubmitFastPath, store_and_answer
-from suanwang.service.limits import BodySizeLimit
+from suanwang.service.limits import KEY_MAX_CHARS, BodySizeLimit
 from suanwang.service.placement import verdicts_of
 from suanwang.service.prometheus import CONTENT_TYPE
 from suanwang.service.runtime import Service
@@ -64,7 +64,7 @@ bearer = HTTPBearer(auto_error=False, description="an API token: `Authorization:
 StateFilter = Literal["queued", "placed", "running", "done", "failed", "cancelled", "rejected"]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=150)]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=KEY_MAX_CHARS)]
 
 
 class Unauthorized(ServiceError):

@@ -15,6 +15,8 @@ import sqlalchemy.dialects.postgresql
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from suanwang.workload.job import JOB_FIELDS
+
 
 def utcnow() -> datetime:
     """Now, as a naive UTC datetime (what every timestamp column holds)."""
@@ -85,6 +87,11 @@ class SiteRow(Base):
     last_heartbeat: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The Job fields a job row holds in columns of the same name: all but the tenant (tenant_id). The migrations make
+# the columns; tests/test_job_fields.py checks the migrated table and JobRow have each.
+JOB_COLUMNS = tuple(f for f in JOB_FIELDS if f != "tenant")
 
 
 class JobRow(Base):

@@ -25,11 +25,11 @@ from fastapi.responses import JSONResponse
 from suanwang.service import jobs
 from suanwang.service.auth import Principal, Role
 from suanwang.service.errors import DB_FAULTS, ServiceError, db_fault_response, error_response
+from suanwang.service.limits import KEY_MAX_CHARS
 from suanwang.service.runtime import Service
 from suanwang.service.schemas import JobIn
 
 PATH = "/api/v1/jobs"
-KEY_MAX_CHARS = 150  # the route's bound on Idempotency-Key (api.IdemKey)
 
 
 async def store_and_answer(svc: Service, new: jobs.NewJob) -> JSONResponse:

@@ -24,27 +24,14 @@ from suanwang.service.convert import finite, now_h
 from suanwang.service.db import AuditEvent, JobRow, Tenant, iso, pg_unnest, utcnow
 from suanwang.service.errors import Conflict, Forbidden, Invalid, NotFound
 from suanwang.service.executors import Executor
-from suanwang.service.schemas import JobIn
+from suanwang.service.schemas import SUBMITTED, JobIn
 from suanwang.service.sites import HOLDING, province_of
 
 STATES = ("queued", "placed", "running", "done", "failed", "cancelled", "rejected")
 FINAL = ("done", "failed", "cancelled", "rejected")
-FIELDS = (
-    "cpu_cores",
-    "gpu_cards",
-    "mem_gb",
-    "runtime_h",
-    "input_gb",
-    "output_gb",
-    "data_province",
-    "latency_class",
-    "max_latency_ms",
-    "deadline_h",
-    "data_class",
-    "priority",
-    "command",
-    "labels",
-)
+# The submitted Job fields a job row stores and the API shows as given; the origin and the tenant are resolved
+# first (the city's adcode, label and province; tenant_id).
+FIELDS = tuple(f for f in SUBMITTED if f not in ("origin", "tenant"))
 
 
 def _place_or_none(atlas: Atlas | None, adcode: str) -> Place | None:

@@ -1,8 +1,11 @@
-"""Request body size limit as ASGI middleware: 413 before a large body is read into memory."""
+"""Request limits: the body size limit as ASGI middleware (413 before a large body is read into memory) and the
+bound on an `Idempotency-Key` header, shared by the route and the submission fast path."""
 
 from __future__ import annotations
 
 import json
+
+KEY_MAX_CHARS = 150  # longest Idempotency-Key accepted, in characters (the jobs column holds 200)
 
 
 class BodyTooLarge(Exception):

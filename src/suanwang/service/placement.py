@@ -15,7 +15,7 @@ from suanwang.atlas import Atlas, Site
 from suanwang.errors import SuanwangError
 from suanwang.scheduler.decision import Decision, verdicts_from_columns
 from suanwang.scheduler.state import ClusterState
-from suanwang.service.db import JobRow, SiteRow
+from suanwang.service.db import JOB_COLUMNS, JobRow, SiteRow
 from suanwang.service.sites import room
 from suanwang.service.windows import Windows
 from suanwang.workload.job import Job
@@ -49,28 +49,17 @@ def to_site(row: SiteRow, embedded: tuple[str, ...] = ("local",)) -> Site:
 
 
 def to_job(row: JobRow, tenant: str) -> Job:
-    """The scheduler's Job for a job row; the deadline becomes absolute (hours on the scheduler clock)."""
-    return Job(
-        id=row.id,
-        origin=row.origin,
-        origin_province=row.origin_province,
+    """The scheduler's Job for a job row (every column of db.JOB_COLUMNS); the deadline becomes absolute (hours on
+    the scheduler clock), and a job with a command needs COMMANDS_LABEL."""
+    values = {f: getattr(row, f) for f in JOB_COLUMNS}
+    values.update(
         cpu_cores=int(row.cpu_cores),
         gpu_cards=int(row.gpu_cards),
-        mem_gb=row.mem_gb,
-        runtime_h=row.runtime_h,
-        input_gb=row.input_gb,
-        output_gb=row.output_gb,
-        data_province=row.data_province,
-        latency_class=row.latency_class,
-        max_latency_ms=row.max_latency_ms,
-        submit_h=row.submit_h,
         deadline_h=None if row.deadline_h is None else row.submit_h + row.deadline_h,
-        data_class=row.data_class,
         tenant=tenant,
-        priority=row.priority,
-        command=row.command,
         labels=(*(row.labels or ()), *((COMMANDS_LABEL,) if row.command is not None else ())),
     )
+    return Job(**values)
 
 
 def explanation_text(decision: Decision) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from suanwang.workload.job import DataClass, LatencyClass
+from suanwang.workload.job import JOB_FIELDS, RESOLVED_FIELDS, DataClass, LatencyClass
 from suanwang.workload.validate import (
     BOUNDS,
     INT32_MAX,
@@ -18,6 +18,9 @@ from suanwang.workload.validate import (
     check_values,
 )
 
+# The Job fields a submission gives (JobIn's fields): all but id and submit_h, which the service sets, and the
+# resolved ones.
+SUBMITTED = tuple(f for f in JOB_FIELDS if f not in ("id", "submit_h", *RESOLVED_FIELDS))
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]  # site capacity
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False, le=1e12)]
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]  # no control chars

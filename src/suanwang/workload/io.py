@@ -12,7 +12,7 @@ from typing import Any
 from suanwang.atlas import Atlas, load_atlas
 from suanwang.errors import DataError, JobError, UnknownPlaceError
 from suanwang.safeio import MAX_JOB_FILE_BYTES, load_json_text, read_text, shown
-from suanwang.workload.job import DataClass, Job, LatencyClass
+from suanwang.workload.job import JOB_FIELDS, RESOLVED_FIELDS, DataClass, Job, LatencyClass
 from suanwang.workload.validate import (
     BOUNDS,
     LABEL_SEPARATOR,
@@ -23,26 +23,8 @@ from suanwang.workload.validate import (
     check_text,
 )
 
-FIELDS = (
-    "id",
-    "tenant",
-    "origin",
-    "cpu_cores",
-    "gpu_cards",
-    "mem_gb",
-    "runtime_h",
-    "input_gb",
-    "output_gb",
-    "data_province",
-    "latency_class",
-    "max_latency_ms",
-    "submit_h",
-    "deadline_h",
-    "data_class",
-    "priority",
-    "command",
-    "labels",
-)
+# A job file's fields: every Job field but the resolved ones, id and tenant first (the documented column order).
+FIELDS = ("id", "tenant", *(f for f in JOB_FIELDS if f not in ("id", "tenant", *RESOLVED_FIELDS)))
 REQUIRED = ("id", "origin")
 
 

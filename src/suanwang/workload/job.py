@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 
@@ -65,3 +65,9 @@ class Job:
     def latency_bound_ms(self) -> float:
         """The one-way latency bound in ms: the explicit one if given, else the class's tier."""
         return self.max_latency_ms if self.max_latency_ms is not None else MAX_ONE_WAY_MS[self.latency_class]
+
+
+# The one list of a job's fields, in Job's order: job files, the API, the job table and the conversions between
+# them derive theirs from it (tests/test_job_fields.py checks each covers it).
+JOB_FIELDS = tuple(f.name for f in fields(Job))
+RESOLVED_FIELDS = ("origin_province",)  # set from the origin city when a job is read; never given
