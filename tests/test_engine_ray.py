@@ -117,7 +117,7 @@ def test_a_job_ray_cannot_hold_fails_with_rays_numbers(live: Platform):
     live.kill_agent("a-ray-declared")
 
 
-def test_ray_head_stopped_site_down_work_replaced_at_a_local_site(live: Platform):
+def test_ray_head_stopped_site_down_work_replaced_and_a_lost_run_retried_once_the_head_answers(live: Platform):
     def ray_idle():  # the earlier tests' jobs have left Ray (else this job would rightly go elsewhere)
         room = live.site(SITE)["engine_capacity"]
         return room is not None and room["cpu_free"] == room["cpu_total"]
@@ -128,13 +128,17 @@ def test_ray_head_stopped_site_down_work_replaced_at_a_local_site(live: Platform
     live.cluster.stop()  # the engine goes down; the agent keeps running
     wait_for(lambda: live.site(SITE)["status"] == "down", "the Ray site to be down")
     assert "Ray head" in live.site(SITE)["engine_message"]
+    after = live.submit("echo placed-elsewhere")  # new work goes elsewhere while the site is down
+    got = live.wait_state(after, "done", "failed")
+    assert got["state"] == "done" and got["site_id"] != SITE
+    assert "placed-elsewhere" in live.logs(after)
+    # the head does not answer: the engine might still run the job, so it is neither lost nor retried yet
+    assert (live.job(lost)["state"], live.job(lost)["site_id"]) == ("running", SITE)
+    assert "fail" not in [e["action"] for e in live.audit(lost)]
+    live.cluster.start()  # a new head without the job: the engine answers, and the run is gone
     retried = wait_for(lambda: (j := live.job(lost))["site_id"] not in (None, SITE) and j, "the retry to be placed")
     assert retried["attempts"] == 1 and retried["site_id"] != SITE
     events = live.audit(lost)
     assert [e["action"] for e in events if e["action"] in ("fail", "retry")] == ["fail", "retry"]
     assert next(e for e in events if e["action"] == "retry")["detail"]["avoid_site"] == SITE
-    after = live.submit("echo placed-elsewhere")
-    got = live.wait_state(after, "done", "failed")
-    assert got["state"] == "done" and got["site_id"] != SITE
-    assert "placed-elsewhere" in live.logs(after)
     live.call("POST", f"/api/v1/jobs/{lost}/cancel", headers=live.tenant)

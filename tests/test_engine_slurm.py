@@ -174,13 +174,24 @@ def test_controller_stopped_says_down_and_errors_are_clear(slurm_cluster):
         for ex in executors:
             t = time.monotonic()
             cap = ex.capacity()
-            assert not cap.up and "slurmctld does not answer" in cap.message
+            assert not cap.up and not cap.reachable and "slurmctld does not answer" in cap.message
             with pytest.raises(SlurmDown, match=r"(?i)slurm|controller"):
                 ex.submit(job("true"))
             assert time.monotonic() - t < 20
     finally:
         slurm_cluster.start_controller()
     assert all(ex.capacity().up for ex in executors)
+
+
+def test_partition_down_is_not_up_but_reachable(executor, slurm_cluster):
+    part = slurm_cluster.partition
+    slurm_cluster.cli("scontrol", "update", f"PartitionName={part}", "State=DOWN")
+    try:
+        cap = executor.capacity()
+        assert not cap.up and cap.reachable and f"partition {part} is not up" in cap.message
+    finally:
+        slurm_cluster.cli("scontrol", "update", f"PartitionName={part}", "State=UP")
+    assert executor.capacity().up
 
 
 @given(st.text(min_size=1, max_size=200), st.text(min_size=1, max_size=80))

@@ -159,6 +159,30 @@ def test_slurmctld_stopped_takes_the_site_down_and_placed_work_moves_west(live: 
     assert all(live.in_engine("east", j) == [] for j in jids)  # never submitted in east
 
 
+def test_running_job_survives_a_slurmctld_outage_and_is_done_exactly_once(live: Live):
+    east = live.clusters["east"]
+    live.idle("east")
+    jid = live.p.submit("sleep 8; echo survived")
+    assert live.wait(jid, "running")["site_id"] == "east"
+    wait_for(lambda: live.states("east", jid) == ["RUNNING"], "Slurm to run it")
+    east.stop_controller()  # slurmd goes on running the job; the controller does not answer
+    try:
+        site = live.wait_site("east", "down")
+        assert "slurmctld does not answer" in site["engine_message"]
+        time.sleep(2.0)  # several heartbeats with the engine unreachable
+        got = live.p.job(jid)  # not lost, not retried: the engine may (and does) still run it
+        assert (got["state"], got["site_id"], got["attempts"]) == ("running", "east", 0), got
+    finally:
+        east.start_controller()
+    live.wait_site("east", "up")
+    got = live.wait(jid, "done", "failed")
+    assert (got["state"], got["site_id"], got["attempts"], got["exit_code"]) == ("done", "east", 0, 0), got
+    assert live.states("east", jid) == ["COMPLETED"] and live.in_engine("west", jid) == []  # Slurm's record: one run
+    assert (live.workdirs["east"] / slurm_name(jid) / "output.log").read_text().splitlines() == ["survived"]
+    assert [e["action"] for e in live.p.audit(jid)].count("start") == 1
+    assert not {"fail", "requeue", "retry"} & {e["action"] for e in live.p.audit(jid)}
+
+
 def test_two_provinces_residency_holds_in_the_engines(live: Live):
     # sensitive data of Guizhou must stay in Guizhou even though Henan is next to the origin
     held = live.p.submit("echo guizhou data", data_class="sensitive", data_province="guizhou")

@@ -65,6 +65,7 @@ class AgentClient:
                 "gpu_total": cap.gpu_total,
                 "gpu_free": max(0, cap.gpu_free),
                 "up": cap.up,
+                "reachable": cap.reachable,
                 "message": cap.message[:2000],
             }
         return self._post("/heartbeat", body).json()
@@ -109,15 +110,17 @@ class Agent:
         try:
             return self.executor.capacity()
         except Exception as e:  # noqa: BLE001 - any engine failure means: not answering
-            return EngineCapacity(0, 0, 0, 0, up=False, message=f"{type(e).__name__}: {e}")
+            return EngineCapacity(0, 0, 0, 0, up=False, message=f"{type(e).__name__}: {e}", reachable=False)
 
     def tick(self) -> dict[str, int]:
         """One pass; returns how many jobs were submitted, adopted, ended and cancelled."""
         done = {"submitted": 0, "adopted": 0, "ended": 0, "cancelled": 0}
         cap = self.capacity()
         self.client.heartbeat(self.engine, cap)
-        if cap is not None and not cap.up:
-            return done  # the service has taken the site down; nothing to do until the engine answers again
+        if cap is not None and not cap.reachable:
+            # the service has taken the site down; its running jobs stay running there (the engine's nodes may go
+            # on), and nothing can be asked of the engine until it answers again
+            return done
         todo = self.client.claim(self.limit)
         for job in todo["cancel"]:
             self._cancel(job["id"], job["ref"])

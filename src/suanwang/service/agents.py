@@ -8,6 +8,8 @@ is audited in the same transaction.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -37,9 +39,14 @@ def issue_token(session: Session, site_id: str, actor: str) -> str:
     return token
 
 
-def agent_heartbeat(session: Session, site_id: str, body: HeartbeatIn, actor: str, max_attempts: int) -> SiteRow:
-    """Record an agent's heartbeat and the capacity it read. An engine that does not answer takes the site down:
-    its placed jobs are re-placed elsewhere, its running jobs are failed as lost and retried elsewhere."""
+def agent_heartbeat(
+    session: Session, site_id: str, body: HeartbeatIn, actor: str, max_attempts: int, lost_after_s: float = 600.0
+) -> SiteRow:
+    """Record an agent's heartbeat and the capacity it read. An engine that is not up takes the site down: its
+    placed jobs (claimed or not) are re-placed elsewhere; its running jobs stay running, since the engine may still
+    run them (slurmd goes on through a slurmctld outage) - the agent's polls decide their fate once the engine
+    answers. Only while the engine stays unreachable for longer than `lost_after_s` seconds (counted from when the
+    site went down) are its running jobs failed as lost and retried elsewhere (the bound on waiting)."""
     site = get(session, site_id, lock=True)
     if body.engine != site.executor:
         raise Conflict(
@@ -55,11 +62,20 @@ def agent_heartbeat(session: Session, site_id: str, body: HeartbeatIn, actor: st
     if (cap is not None and not cap.up) or (site.status == "down" and _operator_down(session, site_id)):
         site.last_heartbeat, site.monitored = utcnow(), True
         if site.status == "up":
-            site_down(
-                session, site, actor, f"engine not answering: {cap.message or 'no reason given'}", True, max_attempts
-            )
+            what = "engine unreachable" if cap is not None and not cap.reachable else "engine not taking jobs"
+            site_down(session, site, actor, f"{what}: {cap.message or 'no reason given'}", True, max_attempts)
+        elif cap is not None and not cap.reachable and site.updated_at < utcnow() - timedelta(seconds=lost_after_s):
+            why = f"the engine of site {site_id} has been unreachable for more than {lost_after_s:g} s ({cap.message})"
+            for row in _held(session, site_id, ("running",)):
+                fail_or_retry(session, row, actor, why, max_attempts)
         return site
     return heartbeat(session, site_id, actor)
+
+
+def _held(session: Session, site_id: str, states: tuple[str, ...]) -> list[JobRow]:
+    """The site's jobs in `states`, locked."""
+    stmt = sa.select(JobRow).where(JobRow.site_id == site_id, JobRow.state.in_(states)).with_for_update()
+    return list(session.scalars(stmt).all())
 
 
 def _operator_down(session: Session, site_id: str) -> bool:
@@ -73,22 +89,17 @@ def _operator_down(session: Session, site_id: str) -> bool:
     return isinstance(last, dict) and last.get("why") == OPERATOR_DOWN
 
 
-def site_down(session: Session, site: SiteRow, actor: str, why: str, engine_lost: bool, max_attempts: int) -> int:
-    """Mark an agent site down (audited). Placed jobs no agent has claimed go back to the queue at once. When the
-    engine lost its work, claimed jobs go back too and running jobs are failed as lost and retried elsewhere;
-    otherwise (only the agent is silent, or an operator drains the site) claimed and running jobs stay: the engine
-    may be running them, and a restarted agent adopts them. Returns how many jobs moved."""
+def site_down(session: Session, site: SiteRow, actor: str, why: str, engine_down: bool, max_attempts: int) -> int:
+    """Mark an agent site down (audited). Placed jobs no agent has claimed go back to the queue at once; when the
+    engine is not up (`engine_down`), claimed jobs go back too (it takes no submissions). Running jobs always stay:
+    the engine may be running them (only the agent is silent, an operator drains the site, or the engine's
+    controller is unreachable while its nodes go on); the agent reports them once it and its engine answer, and a
+    run the engine answers it has lost is retried then (`report` with `lost`). Returns how many jobs moved."""
     site.status, site.updated_at = "down", utcnow()
-    rows = session.scalars(
-        sa.select(JobRow).where(JobRow.site_id == site.id, JobRow.state.in_(("placed", "running"))).with_for_update()
-    ).all()
     moved = 0
-    for row in rows:
-        if row.state == "placed" and (row.claimed_at is None or engine_lost):
+    for row in _held(session, site.id, ("placed",)):
+        if row.claimed_at is None or engine_down:
             _requeue(session, row, actor, f"site {site.id} down ({why})", avoid=None)
-            moved += 1
-        elif row.state == "running" and engine_lost:
-            fail_or_retry(session, row, actor, f"lost by the engine of site {site.id} ({why})", max_attempts)
             moved += 1
     audit.record(session, actor, "site_down", f"site:{site.id}", why=why, requeued=moved)
     return moved

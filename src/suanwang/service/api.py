@@ -253,7 +253,7 @@ def agent_config(site_id: str, s: Sess, svc: Svc, _: Agent) -> dict:
 def agent_heartbeat(site_id: str, body: HeartbeatIn, s: Sess, svc: Svc, who: Agent) -> dict:
     """The site's agent is alive and read this capacity from its engine (site token); an engine that does not
     answer takes the site down. Answers the site and the heartbeat timeout (s) the agent must beat."""
-    row = agents.agent_heartbeat(s, site_id, body, who.actor, svc.cfg.max_attempts)
+    row = agents.agent_heartbeat(s, site_id, body, who.actor, svc.cfg.max_attempts, svc.cfg.agent_lost_s)
     s.commit()
     held, waiting = sites.held(s), sites.held(s, ("placed",))
     out = sites.site_json(row, held.get(row.id, (0, 0)), waiting.get(row.id, (0, 0)))

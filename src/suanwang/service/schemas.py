@@ -152,6 +152,7 @@ class CapacityIn(Strict):
     gpu_total: Count = 0
     gpu_free: Count = 0
     up: bool = True
+    reachable: bool = True  # False: the engine does not answer at all (not merely closed to new jobs)
     message: Annotated[str, Field(max_length=2000)] = ""
 
 

@@ -39,7 +39,8 @@ class ExecStatus:
 
 @dataclass(frozen=True)
 class EngineCapacity:
-    """Room an engine reports for its site: total and free cores and cards, whether it answers at all, and why not."""
+    """Room an engine reports for its site: total and free cores and cards, whether it takes jobs (`up`), whether it
+    answers at all (`reachable`), and why not."""
 
     cpu_total: int
     cpu_free: int
@@ -47,6 +48,7 @@ class EngineCapacity:
     gpu_free: int
     up: bool = True
     message: str = ""
+    reachable: bool = True  # False: the engine does not answer at all (up is then False too)
 
 
 class Executor(ABC):

@@ -144,13 +144,14 @@ class RayExecutor(Executor):
         return sid if meta.get("suanwang_job_id", job_id) == job_id else None
 
     def capacity(self) -> EngineCapacity:
-        """Used and total CPU / GPU of the cluster from the head; up=False when the head does not answer."""
+        """Used and total CPU / GPU of the cluster from the head; up and reachable False when the head does not
+        answer."""
         try:
             r = httpx.get(f"{self.address}/api/cluster_status", timeout=TIMEOUT_S)
             r.raise_for_status()
             usage = r.json()["data"]["clusterStatus"]["loadMetricsReport"]["usage"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
-            return EngineCapacity(0, 0, 0, 0, up=False, message=f"Ray head at {self.address}: {e}")
+            return EngineCapacity(0, 0, 0, 0, up=False, message=f"Ray head at {self.address}: {e}", reachable=False)
         cpu_used, cpu_total = usage.get("CPU", [0.0, 0.0])
         gpu_used, gpu_total = usage.get("GPU", [0.0, 0.0])
         cap = EngineCapacity(int(cpu_total), int(cpu_total - cpu_used), int(gpu_total), int(gpu_total - gpu_used))

@@ -11,7 +11,8 @@ slurmrestd's own user).
 
 The reference is `<slurm job id>@sw-<id>`. A job Slurm refuses at submission (e.g. more cores than any node has)
 raises `SlurmRejected` (a ValueError) with Slurm's own message; an unreachable Slurm raises `SlurmDown` (a
-RuntimeError) from submit/poll/cancel/find, and `capacity()` then says `up=False` with the reason. A job Slurm no
+RuntimeError) from submit/poll/cancel/find, and `capacity()` then says `up=False, reachable=False` with the
+reason (a partition that is not UP, or has no usable node, is `up=False` but reachable). A job Slurm no
 longer knows that left no exit code, or whose node failed, is failed with a message starting "lost:". Whether a
 job's command may run is the control plane's decision (sites that allow commands): this executor runs the command
 it is given; a job without one runs `sleep simulated_run_s` (default 0).
@@ -296,7 +297,7 @@ class SlurmExecutor(Executor):
             up = self.api.partition_up(self.partition) if self.partition else True
         except SlurmDown as e:
             self.last_error = str(e)
-            return EngineCapacity(0, 0, 0, 0, up=False, message=self.last_error)
+            return EngineCapacity(0, 0, 0, 0, up=False, message=self.last_error, reachable=False)
         usable = [n for n in nodes if not any(flag in n.state for flag in UNUSABLE)]
         self.last_error = "" if up and usable else f"partition {self.partition} is not up or has no usable node"
         return EngineCapacity(
