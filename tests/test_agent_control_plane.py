@@ -5,6 +5,7 @@ commands only where allowed, logs only for their tenant."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from test_service_fixtures import JOB, World, auth, build_world, make_service
 # between equally near sites, the first by id (ray-a before ray-b).
 XUCHANG = (34.035771, 113.852454)
 
+from suanwang.service import agents  # noqa: E402
 from suanwang.service.db import JobRow, utcnow  # noqa: E402
 
 
@@ -341,3 +343,51 @@ def test_reports_in_one_request_each_answered(world: World):
     ok = [(x["job_id"], x["ok"]) for x in r.json()["results"]]
     assert ok == [(mine, True), (gone, False)]  # the cancelled one: the agent stops it in its engine
     assert job(world, mine)["state"] == "running" and job(world, gone)["state"] == "cancelled"
+
+
+def test_orphans_are_the_engine_jobs_the_service_does_not_run_on_that_site(world: World):
+    tok_a, tok_b = agent_site(world, "ray-a"), agent_site(world, "ray-b")
+    beat(world, "ray-a", tok_a, cpu_total=64, cpu_free=64)
+    beat(world, "ray-b", tok_b)
+    running, stale, placed, ended, just_ended, moved, cancelling = (submit(world) for _ in range(7))
+    world.svc.loop.place()
+    for jid in (running, stale, ended, just_ended, moved, cancelling):
+        assert report(world, "ray-a", tok_a, jid, state="running", ref=f"ref-{jid}") == 200
+    for jid in (ended, just_ended):
+        assert report(world, "ray-a", tok_a, jid, state="done", exit_code=0) == 200
+    world.client.post(f"/api/v1/jobs/{cancelling}/cancel", headers=world.acme)
+    with world.svc.sessions() as s, s.begin():  # another site's run of `moved` (as after a retry elsewhere)
+        s.execute(sa.update(JobRow).where(JobRow.id == moved).values(site_id="ray-b"))
+        past = utcnow() - timedelta(seconds=agents.ENDING_GRACE_S + 1)  # `ended` ended a while ago
+        s.execute(sa.update(JobRow).where(JobRow.id == ended).values(finished_at=past))
+    unknown = "job_00000000000000000001"
+    seen = [*({"job_id": j, "ref": f"ref-{j}"} for j in (running, ended, just_ended, moved, cancelling, unknown)),
+            {"job_id": stale, "ref": "an-older-copy"}, {"job_id": placed, "ref": "submitted-not-yet-said"}]  # fmt: skip
+    r = world.client.post("/api/v1/sites/ray-a/agent/claim", json={"engine_jobs": seen}, headers=tok_a)
+    assert r.status_code == 200, r.text
+    got = {o["job_id"]: o["why"] for o in r.json()["orphans"]}
+    assert got == {
+        ended: "done in the service",
+        moved: "running on site ray-b",
+        unknown: "unknown to the service",
+        stale: f"a stale copy: the service runs it as ref-{stale}",
+    }
+    assert [c["id"] for c in r.json()["cancel"]] == [cancelling]  # stopped as a cancel, not as an orphan
+    assert "orphans" not in claim(world, "ray-a", tok_a)  # no engine listing: no sweep
+    swept = [{"job_id": unknown, "ref": f"ref-{unknown}", "why": "unknown to the service"}]
+    r = world.client.post("/api/v1/sites/ray-a/agent/claim", json={"swept": swept}, headers=tok_a)
+    assert r.status_code == 200, r.text
+    events = world.client.get("/api/v1/audit?limit=500", headers=world.admin).json()["items"]
+    mine = [e for e in events if e["action"] == "orphan_cancel"]
+    assert [(e["object"], e["detail"]["ref"]) for e in mine] == [(f"job:{unknown}", f"ref-{unknown}")]
+    r = world.client.post("/api/v1/sites/ray-b/agent/claim", json={"swept": swept}, headers=tok_a)
+    assert r.status_code == 403  # a site token speaks for its own site only
+
+
+def test_each_site_has_its_own_engine_tag(world: World):
+    tok_a, tok_b = agent_site(world, "ray-a"), agent_site(world, "ray-b")
+    tags = [world.client.get(f"/api/v1/sites/{sid}/agent/config", headers=t).json()["engine_owner"]
+            for sid, t in (("ray-a", tok_a), ("ray-b", tok_b))]  # fmt: skip
+    assert tags[0].startswith("ray-a.") and tags[1].startswith("ray-b.") and tags[0] != tags[1]
+    again = world.client.get("/api/v1/sites/ray-a/agent/config", headers=tok_a).json()["engine_owner"]
+    assert again == tags[0]  # stable: jobs submitted before an agent restart keep being recognised

@@ -5,6 +5,7 @@ files the jobs' commands write, never from the service under test alone."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from engines.platform import Platform, wait_for
@@ -96,6 +97,33 @@ def test_agent_killed_mid_stream_and_restarted_runs_every_job_once(live: Platfor
     assert sorted(j.metadata["suanwang_job_id"] for j in in_ray) == on_ray  # one Ray job each, none elsewhere
     for j in ids:
         assert [e["action"] for e in live.audit(j)].count("start") == 1
+
+
+def test_orphans_of_the_sites_tag_are_stopped_and_no_other_ray_job_is_touched(live: Platform):
+    client = _ray_jobs(live)
+    tag = live.agent_config(SITE)["engine_owner"]
+    jobs = {  # submission id -> metadata: only the first carries this site's tag, for a job the service never had
+        "suanwang-job_0000000000000000000a": {"suanwang_job_id": "job_0000000000000000000a", "suanwang_owner": tag},
+        "suanwang-job_0000000000000000000b": {"suanwang_job_id": "job_0000000000000000000b", "suanwang_owner": "x.1"},
+        "suanwang-job_0000000000000000000c": {"suanwang_job_id": "job_0000000000000000000c"},
+        "someone-elses-job": {"owner": "not us"},
+    }
+    for sid, meta in jobs.items():
+        client.submit_job(entrypoint="sleep 60", submission_id=sid, metadata=meta)
+    status = lambda sid: str(client.get_job_status(sid)).rsplit(".", 1)[-1]  # noqa: E731
+    try:
+        wait_for(lambda: status("suanwang-job_0000000000000000000a") == "STOPPED", "the agent to stop the orphan")
+        others = [sid for sid in jobs if not sid.endswith("a")]
+        wait_for(lambda: all(status(sid) == "RUNNING" for sid in others), "the other jobs to run")
+        time.sleep(2.0)  # more sweeps (every second here)
+        assert [status(sid) for sid in others] == ["RUNNING"] * 3
+        events = wait_for(lambda: live.audit("job_0000000000000000000a"), "the agent to report what it cancelled")
+        assert [(e["action"], e["detail"]["ref"], e["detail"]["why"]) for e in events] == [
+            ("orphan_cancel", "suanwang-job_0000000000000000000a", "unknown to the service")
+        ]
+    finally:
+        for sid in jobs:
+            client.stop_job(sid)
 
 
 def test_a_job_ray_cannot_hold_fails_with_rays_numbers(live: Platform):

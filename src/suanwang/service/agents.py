@@ -8,6 +8,8 @@ is audited in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -21,7 +23,16 @@ from suanwang.service.schemas import HeartbeatIn, ReportIn
 from suanwang.service.sites import EMBEDDED, get, heartbeat
 
 LOG_KEEP_BYTES = 262_144  # the last 256 KiB of a job's output are kept (an agent uploads at most that much)
+ENDING_GRACE_S = 60.0  # an engine run the service saw end this recently is not an orphan yet (it may be ending)
 OPERATOR_DOWN = "set down by an operator"  # why a site PATCHed to status down is down: heartbeats do not revive it
+
+
+def owner_tag(site: SiteRow) -> str:
+    """The tag a site's agent writes on every job it submits (Slurm comment, Ray metadata), so its orphan sweep
+    touches only its own jobs: the site id (cleaned) and a digest of the id and the site's creation time, so a
+    site of the same name in another service (or registered again) has another tag."""
+    digest = hashlib.sha256(f"{site.id}|{site.created_at.isoformat()}".encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', site.id)[:40]}.{digest}"
 
 
 def issue_token(session: Session, site_id: str, actor: str) -> str:
@@ -161,12 +172,23 @@ def _spec(row: JobRow) -> dict:
     }
 
 
-def claim(session: Session, site_id: str, limit: int, actor: str) -> dict:
+def claim(
+    session: Session,
+    site_id: str,
+    limit: int,
+    actor: str,
+    engine_jobs: list | None = None,
+    swept: list | None = None,
+) -> dict:
     """What the agent of `site_id` has to do: `submit` (placed jobs, oldest first; `claimed_before` means an agent
     may already have submitted it, so look it up in the engine first), `running` (id and engine reference, to
-    poll) and `cancel` (cancelled jobs whose stop the engine has not confirmed). Jobs with a command on a site
-    that does not allow commands fail here."""
+    poll), `cancel` (cancelled jobs whose stop the engine has not confirmed) and, when the agent listed the live
+    jobs of its tag in its engine (`engine_jobs`, EngineJobIn items), `orphans`: those to cancel there (see
+    `orphans`). `swept` (EngineJobIn items) are orphans the agent says it cancelled: audited `orphan_cancel`.
+    Jobs with a command on a site that does not allow commands fail here."""
     site = get(session, site_id)
+    for item in swept or ():
+        audit.record(session, actor, "orphan_cancel", f"job:{item.job_id}", site_id=site_id, ref=item.ref, why=item.why)
     now = utcnow()
     placed = session.scalars(
         sa.select(JobRow)
@@ -203,7 +225,48 @@ def claim(session: Session, site_id: str, limit: int, actor: str) -> dict:
     ).all()
     running = [{"id": i, "ref": _ref(r)} for i, r, st in refs if st == "running"]
     cancel = [{"id": i, "ref": _ref(r)} for i, r, st in refs if st == "cancelled"]
-    return {"submit": submit, "running": running, "cancel": cancel}
+    out = {"submit": submit, "running": running, "cancel": cancel}
+    if engine_jobs is not None:
+        out["orphans"] = orphans(session, site_id, engine_jobs, {c["id"] for c in cancel})
+    return out
+
+
+def orphans(session: Session, site_id: str, engine_jobs: list, cancelling: set[str]) -> list[dict]:
+    """Of the jobs an agent found in its engine under its site's tag (EngineJobIn items), those that must not run
+    there, with why: unknown to the service, ended (done, failed, cancelled), queued or placed on another site, or
+    running here under another engine reference (a stale copy). A job placed on this site (the agent may have
+    submitted it and not said so yet), one whose cancel is pending (`cancelling`: the agent stops it anyway) and
+    the very run that ended or was stopped less than ENDING_GRACE_S ago (an engine takes a moment to end a job)
+    are not orphans."""
+    ids = {item.job_id for item in engine_jobs}
+    rows = {}
+    for at in range(0, len(ids), 500):
+        chunk = sorted(ids)[at : at + 500]
+        cols = (JobRow.id, JobRow.site_id, JobRow.state, JobRow.executor_ref, JobRow.finished_at)
+        stmt = sa.select(*cols, JobRow.cancel_confirmed_at).where(JobRow.id.in_(chunk))
+        rows.update({r.id: r for r in session.execute(stmt)})
+    out = []
+    recent = utcnow() - timedelta(seconds=ENDING_GRACE_S)
+    for item in engine_jobs:
+        row = rows.get(item.job_id)
+        if item.job_id in cancelling:
+            continue
+        if row is not None and row.site_id == site_id and _ref(row.executor_ref) == item.ref:
+            ended_at = max((t for t in (row.finished_at, row.cancel_confirmed_at) if t is not None), default=None)
+            if ended_at is not None and ended_at > recent:
+                continue  # that very run ended (or was stopped) just now: the engine may still be ending it
+        if row is None:
+            why = "unknown to the service"
+        elif row.site_id != site_id:
+            why = f"{row.state} on site {row.site_id}" if row.site_id else f"{row.state}, not on this site"
+        elif row.state in ("done", "failed", "cancelled"):
+            why = f"{row.state} in the service"
+        elif row.state == "running" and row.executor_ref and _ref(row.executor_ref) != item.ref:
+            why = f"a stale copy: the service runs it as {_ref(row.executor_ref)}"
+        else:
+            continue
+        out.append({"job_id": item.job_id, "ref": item.ref, "why": why})
+    return out
 
 
 def _ref(executor_ref: str | None) -> str:

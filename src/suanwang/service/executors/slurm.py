@@ -2,8 +2,9 @@
 
 Mapping: cores -> `--cpus-per-task` (one task), cards -> `--gres=gpu:N`, runtime -> `--time` of
 `ceil(runtime_h * 60 * (1 + time_margin) + time_margin_min)` minutes (defaults 25 % + 5 min: Slurm kills a job at
-its limit, and a user's runtime is an estimate), job id -> `--job-name` `sw-<sanitised id>` (also the comment and the
-working directory's name). Each job runs in `<workdir>/sw-<id>/`; its stdout and stderr go to `output.log` there;
+its limit, and a user's runtime is an estimate), job id -> `--job-name` `sw-<sanitised id>` (also the working
+directory's name); the comment is `suanwang:<owner>:sw-<id>` (the submitting site's tag, which `owned()` lists for
+the agent's orphan sweep). Each job runs in `<workdir>/sw-<id>/`; its stdout and stderr go to `output.log` there;
 the batch script writes its Slurm id to `slurm_job_id` and the command's exit code to `exit_code`, so the outcome
 survives Slurm purging the job (MinJobAge). The workdir must be on a file system this agent and the compute nodes
 share; per-job folders take the owner of the workdir (the user jobs run as: with slurmrestd's rest_auth/local,
@@ -206,7 +207,7 @@ class SlurmExecutor(Executor):
         command = request.command if request.command is not None else f"sleep {self.simulated_run_s:g}"
         job = {
             "name": name,
-            "comment": f"suanwang {name}",
+            "comment": f"suanwang:{self.owner}:{name}" if self.owner else f"suanwang {name}",
             "current_working_directory": str(d),
             "standard_output": str(d / "output.log"),
             "environment": {**self.environment, "SUANWANG_JOB_ID": name.removeprefix(PREFIX)},
@@ -286,6 +287,22 @@ class SlurmExecutor(Executor):
         if recorded.isdigit() and (d / "exit_code").exists():
             return f"{recorded}@{name}"
         return None
+
+    def owned(self) -> list[tuple[str, str]]:
+        """(job id, reference) of the jobs Slurm still has pending or running whose comment is this executor's
+        `suanwang:<owner>:<name>` and whose name is that name; a job whose name does not lead back to its job id
+        (an id that had to be cleaned) is left out, as is every job without the tag."""
+        if not self.owner:
+            return []
+        out = []
+        for j in self.api.jobs():
+            tag, _, name = j.comment.rpartition(":")
+            if j.state in ENDED or tag != f"suanwang:{self.owner}" or j.name != name:
+                continue
+            job_id = name.removeprefix(PREFIX)
+            if name.startswith(PREFIX) and slurm_name(job_id) == name:
+                out.append((job_id, f"{j.job_id}@{name}"))
+        return out
 
     def capacity(self) -> EngineCapacity:
         """CPUs and GPUs of the partition's nodes, total and free (free counts only nodes that take jobs); `up` is
