@@ -5,6 +5,7 @@ commands only where allowed, logs only for their tenant."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from test_service_fixtures import JOB, World, auth, build_world, make_service
 # between equally near sites, the first by id (ray-a before ray-b).
 XUCHANG = (34.035771, 113.852454)
 
+from suanwang.service import agents  # noqa: E402
 from suanwang.service.db import JobRow, utcnow  # noqa: E402
 
 
@@ -49,8 +51,8 @@ def agent_site(w: World, sid: str, **extra) -> dict:
     return auth(r.json()["token"])
 
 
-def beat(w: World, sid: str, tok: dict, cpu_total=8, cpu_free=8, up=True, message="") -> dict:
-    cap = {"cpu_total": cpu_total, "cpu_free": cpu_free, "up": up, "message": message}
+def beat(w: World, sid: str, tok: dict, cpu_total=8, cpu_free=8, up=True, message="", reachable=True) -> dict:
+    cap = {"cpu_total": cpu_total, "cpu_free": cpu_free, "up": up, "message": message, "reachable": reachable}
     r = w.client.post(f"/api/v1/sites/{sid}/agent/heartbeat", json={"engine": "ray", "capacity": cap}, headers=tok)
     assert r.status_code == 200, r.text
     return r.json()
@@ -187,24 +189,33 @@ def test_stale_agent_site_replaces_placed_jobs_in_one_cycle_and_keeps_running_on
     assert job(world, running)["state"] == "done"
 
 
-def test_engine_down_retries_running_jobs_elsewhere_under_the_retry_policy(world: World):
+def test_engine_unreachable_keeps_running_jobs_and_a_run_it_then_says_is_gone_is_retried(world: World):
     tok_a, tok_b = agent_site(world, "ray-a"), agent_site(world, "ray-b")
-    for sid, tok in (("ray-a", tok_a), ("ray-b", tok_b)):
-        beat(world, sid, tok)
-    running, waiting = submit(world), submit(world)
+    beat(world, "ray-a", tok_a, cpu_total=16, cpu_free=16)
+    beat(world, "ray-b", tok_b)
+    running, waiting, claimed = submit(world), submit(world), submit(world)
     world.svc.loop.place()
+    assert {job(world, j)["site_id"] for j in (running, waiting, claimed)} == {"ray-a"}
     report(world, "ray-a", tok_a, running, state="running", ref="r1")
-    beat(world, "ray-a", tok_a, up=False, message="Ray head at http://127.0.0.1:1: connection refused")
+    assert claim(world, "ray-a", tok_a)["submit"]  # `waiting` and `claimed` are claimed now; none started
+    down = "Ray head at http://127.0.0.1:1: connection refused"
+    beat(world, "ray-a", tok_a, up=False, reachable=False, message=down)
     site = next(s for s in world.client.get("/api/v1/sites", headers=world.acme).json() if s["id"] == "ray-a")
     assert site["status"] == "down" and "connection refused" in site["engine_message"]
-    for jid in (running, waiting):
+    for jid in (waiting, claimed):  # placed but not started: placed again elsewhere
         assert job(world, jid)["state"] == "queued"
+    assert job(world, running)["state"] == "running"  # the engine may still run it: not lost, not retried
+    assert "fail" not in actions(world, running)
+    beat(world, "ray-a", tok_a, up=False, reachable=False, message=down)  # still unreachable, within the bound
+    assert job(world, running)["state"] == "running"
+    beat(world, "ray-a", tok_a)  # the engine answers again: the site is up, and the agent polls the run
+    assert job(world, running)["state"] == "running"
+    # the engine answers that it lost the run (a head restarted without it): retried, never on the same site
+    assert report(world, "ray-a", tok_a, running, state="failed", reason="lost: Ray has no job r1", lost=True) == 200
     lost = job(world, running)
-    assert "lost by the engine of site ray-a" in lost["reason"] and lost["attempts"] == 1
-    beat(world, "ray-a", tok_a)  # the engine is back before the retry is placed: still never the same site
+    assert lost["state"] == "queued" and lost["attempts"] == 1 and "Ray has no job r1" in lost["reason"]
     world.svc.loop.place()
     assert job(world, running)["site_id"] == "ray-b"
-    assert job(world, waiting)["site_id"] == "ray-a"  # only the lost run avoids the site that lost it
     assert actions(world, running) == ["submit", "place", "start", "fail", "requeue", "retry", "place"]
     # the second run is lost too: max_attempts=2 -> failed for good, audited
     report(world, "ray-b", tok_b, running, state="running", ref="r2")
@@ -212,6 +223,39 @@ def test_engine_down_retries_running_jobs_elsewhere_under_the_retry_policy(world
     got = job(world, running)
     assert got["state"] == "failed" and "gave up after 2 attempts" in got["reason"]
     assert actions(world, running)[-2:] == ["start", "fail"]
+
+
+def test_engine_unreachable_past_agent_lost_s_retries_its_running_jobs(world: World):
+    tok_a, tok_b = agent_site(world, "ray-a"), agent_site(world, "ray-b")
+    beat(world, "ray-a", tok_a)
+    jid = submit(world)
+    world.svc.loop.place()
+    report(world, "ray-a", tok_a, jid, state="running", ref="r1")
+    world.svc.cfg.agent_lost_s = 0.3
+    beat(world, "ray-a", tok_a, up=False, reachable=False, message="slurmctld does not answer a ping")
+    assert job(world, jid)["state"] == "running"
+    time.sleep(0.4)
+    beat(world, "ray-b", tok_b)
+    beat(world, "ray-a", tok_a, up=False, reachable=False, message="slurmctld does not answer a ping")
+    got = job(world, jid)
+    assert (got["state"], got["attempts"]) == ("queued", 1) and "unreachable for more than 0.3 s" in got["reason"]
+    world.svc.loop.place()
+    assert job(world, jid)["site_id"] == "ray-b"
+    assert report(world, "ray-a", tok_a, jid, state="done", exit_code=0) == 409  # back too late: stop it there
+
+
+def test_engine_up_but_closed_to_jobs_keeps_running_jobs_past_agent_lost_s(world: World):
+    tok_a = agent_site(world, "ray-a")
+    beat(world, "ray-a", tok_a)
+    jid = submit(world)
+    world.svc.loop.place()
+    report(world, "ray-a", tok_a, jid, state="running", ref="r1")
+    world.svc.cfg.agent_lost_s = 0.2
+    beat(world, "ray-a", tok_a, up=False, message="partition batch is not up or has no usable node")
+    time.sleep(0.3)
+    beat(world, "ray-a", tok_a, up=False, message="partition batch is not up or has no usable node")
+    assert job(world, jid)["state"] == "running"  # the engine answers: its polls, not a timer, decide
+    assert report(world, "ray-a", tok_a, jid, state="done", exit_code=0) == 200
 
 
 def test_commands_only_on_sites_that_allow_them(world: World):
@@ -299,3 +343,51 @@ def test_reports_in_one_request_each_answered(world: World):
     ok = [(x["job_id"], x["ok"]) for x in r.json()["results"]]
     assert ok == [(mine, True), (gone, False)]  # the cancelled one: the agent stops it in its engine
     assert job(world, mine)["state"] == "running" and job(world, gone)["state"] == "cancelled"
+
+
+def test_orphans_are_the_engine_jobs_the_service_does_not_run_on_that_site(world: World):
+    tok_a, tok_b = agent_site(world, "ray-a"), agent_site(world, "ray-b")
+    beat(world, "ray-a", tok_a, cpu_total=64, cpu_free=64)
+    beat(world, "ray-b", tok_b)
+    running, stale, placed, ended, just_ended, moved, cancelling = (submit(world) for _ in range(7))
+    world.svc.loop.place()
+    for jid in (running, stale, ended, just_ended, moved, cancelling):
+        assert report(world, "ray-a", tok_a, jid, state="running", ref=f"ref-{jid}") == 200
+    for jid in (ended, just_ended):
+        assert report(world, "ray-a", tok_a, jid, state="done", exit_code=0) == 200
+    world.client.post(f"/api/v1/jobs/{cancelling}/cancel", headers=world.acme)
+    with world.svc.sessions() as s, s.begin():  # another site's run of `moved` (as after a retry elsewhere)
+        s.execute(sa.update(JobRow).where(JobRow.id == moved).values(site_id="ray-b"))
+        past = utcnow() - timedelta(seconds=agents.ENDING_GRACE_S + 1)  # `ended` ended a while ago
+        s.execute(sa.update(JobRow).where(JobRow.id == ended).values(finished_at=past))
+    unknown = "job_00000000000000000001"
+    seen = [*({"job_id": j, "ref": f"ref-{j}"} for j in (running, ended, just_ended, moved, cancelling, unknown)),
+            {"job_id": stale, "ref": "an-older-copy"}, {"job_id": placed, "ref": "submitted-not-yet-said"}]  # fmt: skip
+    r = world.client.post("/api/v1/sites/ray-a/agent/claim", json={"engine_jobs": seen}, headers=tok_a)
+    assert r.status_code == 200, r.text
+    got = {o["job_id"]: o["why"] for o in r.json()["orphans"]}
+    assert got == {
+        ended: "done in the service",
+        moved: "running on site ray-b",
+        unknown: "unknown to the service",
+        stale: f"a stale copy: the service runs it as ref-{stale}",
+    }
+    assert [c["id"] for c in r.json()["cancel"]] == [cancelling]  # stopped as a cancel, not as an orphan
+    assert "orphans" not in claim(world, "ray-a", tok_a)  # no engine listing: no sweep
+    swept = [{"job_id": unknown, "ref": f"ref-{unknown}", "why": "unknown to the service"}]
+    r = world.client.post("/api/v1/sites/ray-a/agent/claim", json={"swept": swept}, headers=tok_a)
+    assert r.status_code == 200, r.text
+    events = world.client.get("/api/v1/audit?limit=500", headers=world.admin).json()["items"]
+    mine = [e for e in events if e["action"] == "orphan_cancel"]
+    assert [(e["object"], e["detail"]["ref"]) for e in mine] == [(f"job:{unknown}", f"ref-{unknown}")]
+    r = world.client.post("/api/v1/sites/ray-b/agent/claim", json={"swept": swept}, headers=tok_a)
+    assert r.status_code == 403  # a site token speaks for its own site only
+
+
+def test_each_site_has_its_own_engine_tag(world: World):
+    tok_a, tok_b = agent_site(world, "ray-a"), agent_site(world, "ray-b")
+    tags = [world.client.get(f"/api/v1/sites/{sid}/agent/config", headers=t).json()["engine_owner"]
+            for sid, t in (("ray-a", tok_a), ("ray-b", tok_b))]  # fmt: skip
+    assert tags[0].startswith("ray-a.") and tags[1].startswith("ray-b.") and tags[0] != tags[1]
+    again = world.client.get("/api/v1/sites/ray-a/agent/config", headers=tok_a).json()["engine_owner"]
+    assert again == tags[0]  # stable: jobs submitted before an agent restart keep being recognised

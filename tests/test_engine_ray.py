@@ -5,6 +5,7 @@ files the jobs' commands write, never from the service under test alone."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from engines.platform import Platform, wait_for
@@ -98,6 +99,33 @@ def test_agent_killed_mid_stream_and_restarted_runs_every_job_once(live: Platfor
         assert [e["action"] for e in live.audit(j)].count("start") == 1
 
 
+def test_orphans_of_the_sites_tag_are_stopped_and_no_other_ray_job_is_touched(live: Platform):
+    client = _ray_jobs(live)
+    tag = live.agent_config(SITE)["engine_owner"]
+    jobs = {  # submission id -> metadata: only the first carries this site's tag, for a job the service never had
+        "suanwang-job_0000000000000000000a": {"suanwang_job_id": "job_0000000000000000000a", "suanwang_owner": tag},
+        "suanwang-job_0000000000000000000b": {"suanwang_job_id": "job_0000000000000000000b", "suanwang_owner": "x.1"},
+        "suanwang-job_0000000000000000000c": {"suanwang_job_id": "job_0000000000000000000c"},
+        "someone-elses-job": {"owner": "not us"},
+    }
+    for sid, meta in jobs.items():
+        client.submit_job(entrypoint="sleep 60", submission_id=sid, metadata=meta)
+    status = lambda sid: str(client.get_job_status(sid)).rsplit(".", 1)[-1]  # noqa: E731
+    try:
+        wait_for(lambda: status("suanwang-job_0000000000000000000a") == "STOPPED", "the agent to stop the orphan")
+        others = [sid for sid in jobs if not sid.endswith("a")]
+        wait_for(lambda: all(status(sid) == "RUNNING" for sid in others), "the other jobs to run")
+        time.sleep(2.0)  # more sweeps (every second here)
+        assert [status(sid) for sid in others] == ["RUNNING"] * 3
+        events = wait_for(lambda: live.audit("job_0000000000000000000a"), "the agent to report what it cancelled")
+        assert [(e["action"], e["detail"]["ref"], e["detail"]["why"]) for e in events] == [
+            ("orphan_cancel", "suanwang-job_0000000000000000000a", "unknown to the service")
+        ]
+    finally:
+        for sid in jobs:
+            client.stop_job(sid)
+
+
 def test_a_job_ray_cannot_hold_fails_with_rays_numbers(live: Platform):
     # a site whose declared capacity (64 cores) is wrong and whose agent has not reported yet: the 8-core job is
     # placed there (first by id among the sites at the origin), and Ray, with 4 CPUs, cannot run it
@@ -117,7 +145,7 @@ def test_a_job_ray_cannot_hold_fails_with_rays_numbers(live: Platform):
     live.kill_agent("a-ray-declared")
 
 
-def test_ray_head_stopped_site_down_work_replaced_at_a_local_site(live: Platform):
+def test_ray_head_stopped_site_down_work_replaced_and_a_lost_run_retried_once_the_head_answers(live: Platform):
     def ray_idle():  # the earlier tests' jobs have left Ray (else this job would rightly go elsewhere)
         room = live.site(SITE)["engine_capacity"]
         return room is not None and room["cpu_free"] == room["cpu_total"]
@@ -128,13 +156,17 @@ def test_ray_head_stopped_site_down_work_replaced_at_a_local_site(live: Platform
     live.cluster.stop()  # the engine goes down; the agent keeps running
     wait_for(lambda: live.site(SITE)["status"] == "down", "the Ray site to be down")
     assert "Ray head" in live.site(SITE)["engine_message"]
+    after = live.submit("echo placed-elsewhere")  # new work goes elsewhere while the site is down
+    got = live.wait_state(after, "done", "failed")
+    assert got["state"] == "done" and got["site_id"] != SITE
+    assert "placed-elsewhere" in live.logs(after)
+    # the head does not answer: the engine might still run the job, so it is neither lost nor retried yet
+    assert (live.job(lost)["state"], live.job(lost)["site_id"]) == ("running", SITE)
+    assert "fail" not in [e["action"] for e in live.audit(lost)]
+    live.cluster.start()  # a new head without the job: the engine answers, and the run is gone
     retried = wait_for(lambda: (j := live.job(lost))["site_id"] not in (None, SITE) and j, "the retry to be placed")
     assert retried["attempts"] == 1 and retried["site_id"] != SITE
     events = live.audit(lost)
     assert [e["action"] for e in events if e["action"] in ("fail", "retry")] == ["fail", "retry"]
     assert next(e for e in events if e["action"] == "retry")["detail"]["avoid_site"] == SITE
-    after = live.submit("echo placed-elsewhere")
-    got = live.wait_state(after, "done", "failed")
-    assert got["state"] == "done" and got["site_id"] != SITE
-    assert "placed-elsewhere" in live.logs(after)
     live.call("POST", f"/api/v1/jobs/{lost}/cancel", headers=live.tenant)

@@ -174,13 +174,43 @@ def test_controller_stopped_says_down_and_errors_are_clear(slurm_cluster):
         for ex in executors:
             t = time.monotonic()
             cap = ex.capacity()
-            assert not cap.up and "slurmctld does not answer" in cap.message
+            assert not cap.up and not cap.reachable and "slurmctld does not answer" in cap.message
             with pytest.raises(SlurmDown, match=r"(?i)slurm|controller"):
                 ex.submit(job("true"))
             assert time.monotonic() - t < 20
     finally:
         slurm_cluster.start_controller()
     assert all(ex.capacity().up for ex in executors)
+
+
+def test_owned_lists_only_live_jobs_of_its_own_tag(executor, slurm_cluster):
+    mine, ended = job("sleep 60"), job("true")
+    executor.owner = "site-x.0123456789"
+    refs = [executor.submit(mine), executor.submit(ended)]
+    wait_end(executor, refs[1])
+    executor.owner = "site-y.0123456789"
+    theirs = executor.submit(job("sleep 60"))
+    executor.owner = "site-x.0123456789"
+    try:
+        owned = executor.owned()
+        assert (mine.job_id, refs[0]) in owned and all(j != ended.job_id for j, _ in owned)
+        assert theirs not in [r for _, r in owned]
+        executor.owner = ""
+        assert executor.owned() == []  # no tag: nothing is ever listed
+    finally:
+        executor.cancel(refs[0])
+        executor.cancel(theirs)
+
+
+def test_partition_down_is_not_up_but_reachable(executor, slurm_cluster):
+    part = slurm_cluster.partition
+    slurm_cluster.cli("scontrol", "update", f"PartitionName={part}", "State=DOWN")
+    try:
+        cap = executor.capacity()
+        assert not cap.up and cap.reachable and f"partition {part} is not up" in cap.message
+    finally:
+        slurm_cluster.cli("scontrol", "update", f"PartitionName={part}", "State=UP")
+    assert executor.capacity().up
 
 
 @given(st.text(min_size=1, max_size=200), st.text(min_size=1, max_size=80))

@@ -17,12 +17,14 @@ import pytest
 from engines.platform import Platform, wait_for
 from engines.slurm_cluster import ClusterError, SlurmCluster
 
-from suanwang.service.executors.slurm import slurm_name
+from suanwang.service.executors.base import ExecRequest
+from suanwang.service.executors.slurm import SlurmExecutor, slurm_name
 
 pytestmark = pytest.mark.xdist_group("slurm-e2e")  # one platform: every test here on one worker
 
 EAST = {"province_id": "henan", "lat": 34.035771, "lon": 113.852454}  # at the jobs' origin, Xuchang
 WEST = {"province_id": "guizhou", "lat": 26.4, "lon": 106.4}
+AGENT_LOST_S = 20.0  # an agent silent this long has its running jobs retried elsewhere (above the 15 s timeout)
 
 
 # session-scoped: an xdist worker may run other modules' tests between these, and a module-scoped platform would
@@ -79,7 +81,7 @@ class Live:
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory, slurm_cluster, west_cluster) -> Iterator[Live]:
-    p = Platform(tmp_path_factory.mktemp("slurm-e2e"))
+    p = Platform(tmp_path_factory.mktemp("slurm-e2e"), agent_lost_s=AGENT_LOST_S)
     try:
         p.only_engine_sites()
         yield Live(p, {"east": slurm_cluster, "west": west_cluster})
@@ -157,6 +159,84 @@ def test_slurmctld_stopped_takes_the_site_down_and_placed_work_moves_west(live: 
         east.start_controller()
     live.wait_site("east", "up")
     assert all(live.in_engine("east", j) == [] for j in jids)  # never submitted in east
+
+
+def test_running_job_survives_a_slurmctld_outage_and_is_done_exactly_once(live: Live):
+    east = live.clusters["east"]
+    live.idle("east")
+    jid = live.p.submit("sleep 8; echo survived")
+    assert live.wait(jid, "running")["site_id"] == "east"
+    wait_for(lambda: live.states("east", jid) == ["RUNNING"], "Slurm to run it")
+    east.stop_controller()  # slurmd goes on running the job; the controller does not answer
+    try:
+        site = live.wait_site("east", "down")
+        assert "slurmctld does not answer" in site["engine_message"]
+        time.sleep(2.0)  # several heartbeats with the engine unreachable
+        got = live.p.job(jid)  # not lost, not retried: the engine may (and does) still run it
+        assert (got["state"], got["site_id"], got["attempts"]) == ("running", "east", 0), got
+    finally:
+        east.start_controller()
+    live.wait_site("east", "up")
+    got = live.wait(jid, "done", "failed")
+    assert (got["state"], got["site_id"], got["attempts"], got["exit_code"]) == ("done", "east", 0, 0), got
+    assert live.states("east", jid) == ["COMPLETED"] and live.in_engine("west", jid) == []  # Slurm's record: one run
+    assert (live.workdirs["east"] / slurm_name(jid) / "output.log").read_text().splitlines() == ["survived"]
+    assert [e["action"] for e in live.p.audit(jid)].count("start") == 1
+    assert not {"fail", "requeue", "retry"} & {e["action"] for e in live.p.audit(jid)}
+
+
+def test_orphans_of_the_sites_tag_are_cancelled_and_no_other_job_is_touched(live: Live):
+    east = live.clusters["east"]
+    live.idle("east")
+    settings = {"mode": "rest", "rest_url": f"unix:{east.rest_socket}", "workdir": str(live.workdirs["east"])}
+
+    def submit_as(owner: str, job_id: str) -> str:  # the agent's own executor code, under a given tag
+        ex = SlurmExecutor.from_settings(settings)
+        ex.owner = owner
+        return ex.submit(ExecRequest(job_id, "sleep 60", 1, 0, 0.1)).split("@")[0]
+
+    tag = live.p.agent_config("east")["engine_owner"]
+    orphan = submit_as(tag, "job_0000000000000000000a")  # the site's tag, a job the service never had
+    other_site = submit_as("east.0123456789", "job_0000000000000000000b")  # another service's site "east"
+    untagged = submit_as("", "job_0000000000000000000c")  # same name scheme, no tag (an older agent, or by hand)
+    by_hand = east.cli("sbatch", "--parsable", "--job-name=sw-job_0000000000000000000d", "--wrap", "sleep 60")
+    by_hand = by_hand.stdout.strip()
+    placed_jobs = [orphan, other_site, untagged, by_hand]
+    try:
+        state = lambda i: east.cli("squeue", "-h", "-t", "all", "-j", i, "-o", "%T").stdout.strip()  # noqa: E731
+        wait_for(lambda: state(orphan) == "CANCELLED", "the agent to cancel the orphan")
+        time.sleep(2.0)  # more sweeps (every second here)
+        assert [state(i) in ("PENDING", "RUNNING") for i in (other_site, untagged, by_hand)] == [True] * 3
+        events = wait_for(lambda: live.p.audit("job_0000000000000000000a"), "the agent to report what it cancelled")
+        assert [(e["action"], e["detail"]["ref"]) for e in events] == [
+            ("orphan_cancel", f"{orphan}@sw-job_0000000000000000000a")
+        ]
+        assert events[0]["detail"]["why"] == "unknown to the service"
+    finally:
+        east.cli("scancel", *placed_jobs, check=False)
+
+
+def test_a_run_retried_elsewhere_is_cancelled_in_its_first_engine_when_the_agent_returns(live: Live):
+    live.idle("east")
+    jid = live.p.submit("sleep 45; echo ran")
+    assert live.wait(jid, "running")["site_id"] == "east"
+    wait_for(lambda: live.states("east", jid) == ["RUNNING"], "Slurm to run it")
+    agent = live.p.agents["east"]
+    agent.send_signal(signal.SIGSTOP)  # the agent is silent past agent_lost_s: its run is failed as lost
+    try:
+        got = wait_for(lambda: (j := live.p.job(jid))["site_id"] == "west" and j, "the retry to run west", 90)
+        assert got["attempts"] == 1
+        wait_for(lambda: live.states("west", jid) == ["RUNNING"], "the west cluster to run the retry")
+        assert live.states("east", jid) == ["RUNNING"]  # the first copy still runs: an orphan now
+    finally:
+        agent.send_signal(signal.SIGCONT)
+    wait_for(lambda: live.states("east", jid) == ["CANCELLED"], "the returning agent to cancel its orphan")
+    swept = lambda: [e for e in live.p.audit(jid) if e["action"] == "orphan_cancel"]  # noqa: E731
+    sweep = wait_for(swept, "the agent to report the orphan it cancelled")  # with its next claim
+    assert [(e["detail"]["site_id"], e["detail"]["why"]) for e in sweep] == [("east", "running on site west")]
+    assert live.states("west", jid) == ["RUNNING"]  # the retry is the service's run: untouched
+    live.p.call("POST", f"/api/v1/jobs/{jid}/cancel", headers=live.p.tenant)
+    wait_for(lambda: live.states("west", jid) == ["CANCELLED"], "the west agent to stop the cancelled retry")
 
 
 def test_two_provinces_residency_holds_in_the_engines(live: Live):

@@ -44,7 +44,7 @@ def wait_for(check, what: str, timeout_s: float = WAIT_S):
 class Platform:
     """The service (nearest policy, commands allowed, loop every 0.2 s) with tenant `acme`, and site agents."""
 
-    def __init__(self, root: Path, policy: str = "nearest"):
+    def __init__(self, root: Path, policy: str = "nearest", agent_lost_s: float | None = None):
         self.root = root
         # local command jobs run sandboxed under their own uids: their workdir must be reachable by them (pytest's
         # tmp folders are 0700), owned by the server and writable by no one else (service/executors/local.py)
@@ -52,6 +52,8 @@ class Platform:
         self.jobs_dir.chmod(0o711)
         self.url = f"http://127.0.0.1:{_free_port()}"
         env = dict(os.environ, SUANWANG_LOOP_INTERVAL_S="0.2", SUANWANG_AUTH_CACHE_S="0")
+        if agent_lost_s is not None:  # an agent silent this long has its running jobs retried elsewhere
+            env["SUANWANG_AGENT_LOST_S"] = str(agent_lost_s)
         cmd = [
             _bin("suanwang"), "serve", "--db", f"sqlite:///{root / 'svc.db'}", "--port", self.url.rsplit(":", 1)[1],
             "--admin-token", ADMIN, "--allow-commands", "--heartbeat-timeout-s", str(HEARTBEAT_TIMEOUT_S),
@@ -92,13 +94,19 @@ class Platform:
 
     def start_agent(self, site_id: str) -> None:
         cmd = [_bin("suanwang"), "agent", "--service", self.url, "--site", site_id,
-               "--token-file", str(self.root / f"{site_id}.token"), "--interval-s", "0.2"]  # fmt: skip
+               "--token-file", str(self.root / f"{site_id}.token"), "--interval-s", "0.2",
+               "--sweep-every-s", "1"]  # fmt: skip
         log = open(self.root / f"agent-{site_id}.log", "ab")  # noqa: SIM115 - the agent's own output
         self.agents[site_id] = subprocess.Popen(cmd, env=self._agent_env[site_id], stdout=log, stderr=subprocess.STDOUT)
 
     def ensure_agent(self, site_id: str) -> None:
         if self.agents[site_id].poll() is not None:
             self.start_agent(site_id)
+
+    def agent_config(self, site_id: str) -> dict:
+        """The site's agent configuration as its agent reads it (with the site token)."""
+        token = (self.root / f"{site_id}.token").read_text()
+        return self.call("GET", f"/api/v1/sites/{site_id}/agent/config", {"Authorization": f"Bearer {token}"})
 
     def kill_agent(self, site_id: str) -> None:
         self.agents[site_id].send_signal(signal.SIGKILL)

@@ -5,11 +5,14 @@ was claimed before) the agent asks the engine for it by job id (`Executor.find`)
 never submitted twice; a job claimed for the first time cannot be in the engine and is submitted at once. A report
 the service refuses (the job was re-placed, cancelled or ended) makes the agent stop that job in its engine. The
 engine runs jobs on its own: when only the agent dies, they keep running and the restarted agent adopts them.
+Every job carries the site's tag; on its first pass and every `sweep_every_s` the agent lists the engine's live
+jobs with that tag and cancels those the service calls orphans (unknown, ended, or run elsewhere), never another's.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +26,9 @@ log = logging.getLogger("suanwang.agent")
 LOG_TAIL_CHARS = 200_000  # at most this much of a job's output is uploaded (the service keeps 256 KiB)
 LOG_EVERY_S = 10.0  # a running job's output so far is uploaded this often
 SUBMIT_CHUNK = 32  # jobs submitted, then reported in one request; a heartbeat goes out between two chunks
+SWEEP_EVERY_S = 60.0  # the engine is searched for orphans (jobs of this site's tag the service does not run here)
+STOPPING_S = 60.0  # an orphan this agent cancelled is not listed again for this long (the engine is ending it)
+OWNER = re.compile(r"[A-Za-z0-9_.-]{0,80}")
 
 
 class AgentError(SuanwangError):
@@ -65,12 +71,20 @@ class AgentClient:
                 "gpu_total": cap.gpu_total,
                 "gpu_free": max(0, cap.gpu_free),
                 "up": cap.up,
+                "reachable": cap.reachable,
                 "message": cap.message[:2000],
             }
         return self._post("/heartbeat", body).json()
 
-    def claim(self, limit: int) -> dict:
-        return self._post("/claim", {"limit": limit}).json()
+    def claim(self, limit: int, engine_jobs: list[dict] | None = None, swept: list[dict] | None = None) -> dict:
+        """The site's work; with `engine_jobs` ({"job_id", "ref"} of its tag live in the engine) also the orphans
+        among them; `swept` ({"job_id", "ref", "why"}) tells the service which orphans were cancelled."""
+        body: dict = {"limit": limit}
+        if engine_jobs is not None:
+            body["engine_jobs"] = engine_jobs
+        if swept:
+            body["swept"] = swept
+        return self._post("/claim", body).json()
 
     def report_many(self, reports: list[dict]) -> list[dict]:
         """Send several jobs' states in one request; one {"job_id", "ok", ...} per report, in order."""
@@ -94,9 +108,18 @@ class Agent:
         interval_s: float = 1.0,
         limit: int = 100,
         submit_threads: int = 4,
+        owner: str = "",
+        sweep_every_s: float = SWEEP_EVERY_S,
     ):
+        if not OWNER.fullmatch(owner):
+            raise AgentError(f"engine_owner {owner!r} from the service is not a tag of [A-Za-z0-9_.-]")
         self.client = client
         self.executor = executor
+        executor.owner = owner  # every job it submits carries the tag; the sweep touches only jobs that do
+        self.sweep_every_s = sweep_every_s  # 0: never sweep
+        self._swept_at: float | None = None  # monotonic s of the last sweep; None: not yet (the first is at start)
+        self._swept: list[dict] = []  # orphans cancelled, not yet told to the service
+        self._stopping: dict[str, float] = {}  # ref -> when this agent cancelled it as an orphan (monotonic s)
         self.engine = engine
         self.interval_s = interval_s
         self.limit = limit
@@ -109,16 +132,22 @@ class Agent:
         try:
             return self.executor.capacity()
         except Exception as e:  # noqa: BLE001 - any engine failure means: not answering
-            return EngineCapacity(0, 0, 0, 0, up=False, message=f"{type(e).__name__}: {e}")
+            return EngineCapacity(0, 0, 0, 0, up=False, message=f"{type(e).__name__}: {e}", reachable=False)
 
     def tick(self) -> dict[str, int]:
-        """One pass; returns how many jobs were submitted, adopted, ended and cancelled."""
-        done = {"submitted": 0, "adopted": 0, "ended": 0, "cancelled": 0}
+        """One pass; returns how many jobs were submitted, adopted, ended, cancelled and swept (orphans cancelled)."""
+        done = {"submitted": 0, "adopted": 0, "ended": 0, "cancelled": 0, "swept": 0}
         cap = self.capacity()
         self.client.heartbeat(self.engine, cap)
-        if cap is not None and not cap.up:
-            return done  # the service has taken the site down; nothing to do until the engine answers again
-        todo = self.client.claim(self.limit)
+        if cap is not None and not cap.reachable:
+            # the service has taken the site down; its running jobs stay running there (the engine's nodes may go
+            # on), and nothing can be asked of the engine until it answers again
+            return done
+        engine_jobs = self._engine_jobs()
+        todo = self.client.claim(self.limit, engine_jobs, self._swept)
+        self._swept = []
+        for orphan in todo.get("orphans", ()):
+            done["swept"] += self._sweep(orphan)
         for job in todo["cancel"]:
             self._cancel(job["id"], job["ref"])
             done["cancelled"] += 1
@@ -144,6 +173,36 @@ class Agent:
                     log.info("job %s ended in the engine but is no longer this site's", res["job_id"])
         done["ended"] += len(ended)
         return done
+
+    def _engine_jobs(self) -> list[dict] | None:
+        """The live engine jobs of this site's tag when a sweep is due (the first pass after start-up, whose claim
+        also hands the agent the jobs to adopt, then every `sweep_every_s`), else None (no sweep this pass)."""
+        if not self.executor.owner or self.sweep_every_s <= 0:
+            return None
+        now = time.monotonic()
+        if self._swept_at is not None and now - self._swept_at < self.sweep_every_s:
+            return None
+        try:
+            jobs = self.executor.owned()
+        except (OSError, ValueError, RuntimeError) as e:
+            log.warning("orphan sweep: cannot list the engine's jobs: %s", e)
+            return None
+        self._swept_at = now
+        self._stopping = {ref: t for ref, t in self._stopping.items() if now - t < STOPPING_S}
+        return [{"job_id": job_id, "ref": ref} for job_id, ref in jobs if ref not in self._stopping]
+
+    def _sweep(self, orphan: dict) -> int:
+        """Cancel one orphan in the engine (a job of this site's tag the service does not run here); 1 when done,
+        0 when the engine refused (the next sweep tries again)."""
+        try:
+            self.executor.cancel(orphan["ref"])
+        except (OSError, ValueError, RuntimeError) as e:
+            log.warning("orphan %s (%s): cancel failed: %s", orphan["ref"], orphan["job_id"], e)
+            return 0
+        self._stopping[orphan["ref"]] = time.monotonic()  # an engine may list it as running while it stops
+        log.info("cancelled orphan engine job %s (job %s: %s)", orphan["ref"], orphan["job_id"], orphan["why"])
+        self._swept.append({"job_id": orphan["job_id"], "ref": orphan["ref"], "why": orphan["why"][:500]})
+        return 1
 
     def _start(self, spec: dict) -> tuple[str, dict]:
         """Adopt or submit one job; (how, the report to send)."""

@@ -28,6 +28,9 @@ def agent(
     interval_s: Annotated[float, typer.Option(min=0.05, max=60, help="seconds between passes")] = 1.0,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="jobs claimed per pass")] = 100,
     submit_threads: Annotated[int, typer.Option(min=1, max=64, help="jobs submitted to the engine at once")] = 4,
+    sweep_every_s: Annotated[
+        float, typer.Option(min=0, max=86400, help="seconds between orphan sweeps of the engine (0: none)")
+    ] = 60.0,
 ) -> None:
     """Run the agent of one site: heartbeat with the engine's capacity, run the site's placed jobs, report."""
     from suanwang.agent import Agent, AgentClient
@@ -50,7 +53,8 @@ def agent(
     except (ValueError, ImportError) as e:
         raise AgentSetupError(f"site {site}: {e}") from None
     interval_s = min(interval_s, cfg["heartbeat_timeout_s"] / 3)
-    runner = Agent(client, executor, cfg["engine"], interval_s, limit, submit_threads)
+    owner = str(cfg.get("engine_owner", ""))
+    runner = Agent(client, executor, cfg["engine"], interval_s, limit, submit_threads, owner, sweep_every_s)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     err_console.print(f"agent of site {site} ({cfg['engine']}) -> {service}", highlight=False)
     try:

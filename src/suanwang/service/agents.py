@@ -8,6 +8,10 @@ is audited in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from datetime import timedelta
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -19,7 +23,16 @@ from suanwang.service.schemas import HeartbeatIn, ReportIn
 from suanwang.service.sites import EMBEDDED, get, heartbeat
 
 LOG_KEEP_BYTES = 262_144  # the last 256 KiB of a job's output are kept (an agent uploads at most that much)
+ENDING_GRACE_S = 60.0  # an engine run the service saw end this recently is not an orphan yet (it may be ending)
 OPERATOR_DOWN = "set down by an operator"  # why a site PATCHed to status down is down: heartbeats do not revive it
+
+
+def owner_tag(site: SiteRow) -> str:
+    """The tag a site's agent writes on every job it submits (Slurm comment, Ray metadata), so its orphan sweep
+    touches only its own jobs: the site id (cleaned) and a digest of the id and the site's creation time, so a
+    site of the same name in another service (or registered again) has another tag."""
+    digest = hashlib.sha256(f"{site.id}|{site.created_at.isoformat()}".encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', site.id)[:40]}.{digest}"
 
 
 def issue_token(session: Session, site_id: str, actor: str) -> str:
@@ -37,9 +50,14 @@ def issue_token(session: Session, site_id: str, actor: str) -> str:
     return token
 
 
-def agent_heartbeat(session: Session, site_id: str, body: HeartbeatIn, actor: str, max_attempts: int) -> SiteRow:
-    """Record an agent's heartbeat and the capacity it read. An engine that does not answer takes the site down:
-    its placed jobs are re-placed elsewhere, its running jobs are failed as lost and retried elsewhere."""
+def agent_heartbeat(
+    session: Session, site_id: str, body: HeartbeatIn, actor: str, max_attempts: int, lost_after_s: float = 600.0
+) -> SiteRow:
+    """Record an agent's heartbeat and the capacity it read. An engine that is not up takes the site down: its
+    placed jobs (claimed or not) are re-placed elsewhere; its running jobs stay running, since the engine may still
+    run them (slurmd goes on through a slurmctld outage) - the agent's polls decide their fate once the engine
+    answers. Only while the engine stays unreachable for longer than `lost_after_s` seconds (counted from when the
+    site went down) are its running jobs failed as lost and retried elsewhere (the bound on waiting)."""
     site = get(session, site_id, lock=True)
     if body.engine != site.executor:
         raise Conflict(
@@ -55,11 +73,20 @@ def agent_heartbeat(session: Session, site_id: str, body: HeartbeatIn, actor: st
     if (cap is not None and not cap.up) or (site.status == "down" and _operator_down(session, site_id)):
         site.last_heartbeat, site.monitored = utcnow(), True
         if site.status == "up":
-            site_down(
-                session, site, actor, f"engine not answering: {cap.message or 'no reason given'}", True, max_attempts
-            )
+            what = "engine unreachable" if cap is not None and not cap.reachable else "engine not taking jobs"
+            site_down(session, site, actor, f"{what}: {cap.message or 'no reason given'}", True, max_attempts)
+        elif cap is not None and not cap.reachable and site.updated_at < utcnow() - timedelta(seconds=lost_after_s):
+            why = f"the engine of site {site_id} has been unreachable for more than {lost_after_s:g} s ({cap.message})"
+            for row in _held(session, site_id, ("running",)):
+                fail_or_retry(session, row, actor, why, max_attempts)
         return site
     return heartbeat(session, site_id, actor)
+
+
+def _held(session: Session, site_id: str, states: tuple[str, ...]) -> list[JobRow]:
+    """The site's jobs in `states`, locked."""
+    stmt = sa.select(JobRow).where(JobRow.site_id == site_id, JobRow.state.in_(states)).with_for_update()
+    return list(session.scalars(stmt).all())
 
 
 def _operator_down(session: Session, site_id: str) -> bool:
@@ -73,22 +100,17 @@ def _operator_down(session: Session, site_id: str) -> bool:
     return isinstance(last, dict) and last.get("why") == OPERATOR_DOWN
 
 
-def site_down(session: Session, site: SiteRow, actor: str, why: str, engine_lost: bool, max_attempts: int) -> int:
-    """Mark an agent site down (audited). Placed jobs no agent has claimed go back to the queue at once. When the
-    engine lost its work, claimed jobs go back too and running jobs are failed as lost and retried elsewhere;
-    otherwise (only the agent is silent, or an operator drains the site) claimed and running jobs stay: the engine
-    may be running them, and a restarted agent adopts them. Returns how many jobs moved."""
+def site_down(session: Session, site: SiteRow, actor: str, why: str, engine_down: bool, max_attempts: int) -> int:
+    """Mark an agent site down (audited). Placed jobs no agent has claimed go back to the queue at once; when the
+    engine is not up (`engine_down`), claimed jobs go back too (it takes no submissions). Running jobs always stay:
+    the engine may be running them (only the agent is silent, an operator drains the site, or the engine's
+    controller is unreachable while its nodes go on); the agent reports them once it and its engine answer, and a
+    run the engine answers it has lost is retried then (`report` with `lost`). Returns how many jobs moved."""
     site.status, site.updated_at = "down", utcnow()
-    rows = session.scalars(
-        sa.select(JobRow).where(JobRow.site_id == site.id, JobRow.state.in_(("placed", "running"))).with_for_update()
-    ).all()
     moved = 0
-    for row in rows:
-        if row.state == "placed" and (row.claimed_at is None or engine_lost):
+    for row in _held(session, site.id, ("placed",)):
+        if row.claimed_at is None or engine_down:
             _requeue(session, row, actor, f"site {site.id} down ({why})", avoid=None)
-            moved += 1
-        elif row.state == "running" and engine_lost:
-            fail_or_retry(session, row, actor, f"lost by the engine of site {site.id} ({why})", max_attempts)
             moved += 1
     audit.record(session, actor, "site_down", f"site:{site.id}", why=why, requeued=moved)
     return moved
@@ -150,12 +172,23 @@ def _spec(row: JobRow) -> dict:
     }
 
 
-def claim(session: Session, site_id: str, limit: int, actor: str) -> dict:
+def claim(
+    session: Session,
+    site_id: str,
+    limit: int,
+    actor: str,
+    engine_jobs: list | None = None,
+    swept: list | None = None,
+) -> dict:
     """What the agent of `site_id` has to do: `submit` (placed jobs, oldest first; `claimed_before` means an agent
     may already have submitted it, so look it up in the engine first), `running` (id and engine reference, to
-    poll) and `cancel` (cancelled jobs whose stop the engine has not confirmed). Jobs with a command on a site
-    that does not allow commands fail here."""
+    poll), `cancel` (cancelled jobs whose stop the engine has not confirmed) and, when the agent listed the live
+    jobs of its tag in its engine (`engine_jobs`, EngineJobIn items), `orphans`: those to cancel there (see
+    `orphans`). `swept` (EngineJobIn items) are orphans the agent says it cancelled: audited `orphan_cancel`.
+    Jobs with a command on a site that does not allow commands fail here."""
     site = get(session, site_id)
+    for item in swept or ():
+        audit.record(session, actor, "orphan_cancel", f"job:{item.job_id}", site_id=site_id, ref=item.ref, why=item.why)
     now = utcnow()
     placed = session.scalars(
         sa.select(JobRow)
@@ -192,7 +225,48 @@ def claim(session: Session, site_id: str, limit: int, actor: str) -> dict:
     ).all()
     running = [{"id": i, "ref": _ref(r)} for i, r, st in refs if st == "running"]
     cancel = [{"id": i, "ref": _ref(r)} for i, r, st in refs if st == "cancelled"]
-    return {"submit": submit, "running": running, "cancel": cancel}
+    out = {"submit": submit, "running": running, "cancel": cancel}
+    if engine_jobs is not None:
+        out["orphans"] = orphans(session, site_id, engine_jobs, {c["id"] for c in cancel})
+    return out
+
+
+def orphans(session: Session, site_id: str, engine_jobs: list, cancelling: set[str]) -> list[dict]:
+    """Of the jobs an agent found in its engine under its site's tag (EngineJobIn items), those that must not run
+    there, with why: unknown to the service, ended (done, failed, cancelled), queued or placed on another site, or
+    running here under another engine reference (a stale copy). A job placed on this site (the agent may have
+    submitted it and not said so yet), one whose cancel is pending (`cancelling`: the agent stops it anyway) and
+    the very run that ended or was stopped less than ENDING_GRACE_S ago (an engine takes a moment to end a job)
+    are not orphans."""
+    ids = {item.job_id for item in engine_jobs}
+    rows = {}
+    for at in range(0, len(ids), 500):
+        chunk = sorted(ids)[at : at + 500]
+        cols = (JobRow.id, JobRow.site_id, JobRow.state, JobRow.executor_ref, JobRow.finished_at)
+        stmt = sa.select(*cols, JobRow.cancel_confirmed_at).where(JobRow.id.in_(chunk))
+        rows.update({r.id: r for r in session.execute(stmt)})
+    out = []
+    recent = utcnow() - timedelta(seconds=ENDING_GRACE_S)
+    for item in engine_jobs:
+        row = rows.get(item.job_id)
+        if item.job_id in cancelling:
+            continue
+        if row is not None and row.site_id == site_id and _ref(row.executor_ref) == item.ref:
+            ended_at = max((t for t in (row.finished_at, row.cancel_confirmed_at) if t is not None), default=None)
+            if ended_at is not None and ended_at > recent:
+                continue  # that very run ended (or was stopped) just now: the engine may still be ending it
+        if row is None:
+            why = "unknown to the service"
+        elif row.site_id != site_id:
+            why = f"{row.state} on site {row.site_id}" if row.site_id else f"{row.state}, not on this site"
+        elif row.state in ("done", "failed", "cancelled"):
+            why = f"{row.state} in the service"
+        elif row.state == "running" and row.executor_ref and _ref(row.executor_ref) != item.ref:
+            why = f"a stale copy: the service runs it as {_ref(row.executor_ref)}"
+        else:
+            continue
+        out.append({"job_id": item.job_id, "ref": item.ref, "why": why})
+    return out
 
 
 def _ref(executor_ref: str | None) -> str:

@@ -237,8 +237,8 @@ def create_site_token(site_id: str, s: Sess, who: Staff) -> dict:
 
 @api.get("/sites/{site_id}/agent/config", tags=["agents"], responses=errors(403, 404, 409, 422))
 def agent_config(site_id: str, s: Sess, svc: Svc, _: Agent) -> dict:
-    """What the site's agent drives (site token): engine, engine settings, whether commands may run, and the
-    heartbeat timeout (s) it must beat."""
+    """What the site's agent drives (site token): engine, engine settings, whether commands may run, the
+    heartbeat timeout (s) it must beat, and the tag its engine jobs carry (`engine_owner`)."""
     row = sites.get(s, site_id)
     return {
         "site_id": row.id,
@@ -246,6 +246,7 @@ def agent_config(site_id: str, s: Sess, svc: Svc, _: Agent) -> dict:
         "engine_settings": dict(row.engine_settings or {}),
         "allow_commands": bool(row.allow_commands),
         "heartbeat_timeout_s": svc.cfg.heartbeat_timeout_s,
+        "engine_owner": agents.owner_tag(row),
     }
 
 
@@ -253,7 +254,7 @@ def agent_config(site_id: str, s: Sess, svc: Svc, _: Agent) -> dict:
 def agent_heartbeat(site_id: str, body: HeartbeatIn, s: Sess, svc: Svc, who: Agent) -> dict:
     """The site's agent is alive and read this capacity from its engine (site token); an engine that does not
     answer takes the site down. Answers the site and the heartbeat timeout (s) the agent must beat."""
-    row = agents.agent_heartbeat(s, site_id, body, who.actor, svc.cfg.max_attempts)
+    row = agents.agent_heartbeat(s, site_id, body, who.actor, svc.cfg.max_attempts, svc.cfg.agent_lost_s)
     s.commit()
     held, waiting = sites.held(s), sites.held(s, ("placed",))
     out = sites.site_json(row, held.get(row.id, (0, 0)), waiting.get(row.id, (0, 0)))
@@ -262,8 +263,9 @@ def agent_heartbeat(site_id: str, body: HeartbeatIn, s: Sess, svc: Svc, who: Age
 
 @api.post("/sites/{site_id}/agent/claim", tags=["agents"], responses=errors(403, 404, 409, 422))
 def agent_claim(site_id: str, body: ClaimIn, s: Sess, who: Agent) -> dict:
-    """The jobs the site's agent must submit, poll and cancel (site token)."""
-    out = agents.claim(s, site_id, body.limit, who.actor)
+    """The jobs the site's agent must submit, poll and cancel, and the engine jobs of its tag to cancel as orphans
+    (site token)."""
+    out = agents.claim(s, site_id, body.limit, who.actor, body.engine_jobs, body.swept)
     s.commit()
     return out
 

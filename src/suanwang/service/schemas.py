@@ -155,6 +155,7 @@ class CapacityIn(Strict):
     gpu_total: Count = 0
     gpu_free: Count = 0
     up: bool = True
+    reachable: bool = True  # False: the engine does not answer at all (not merely closed to new jobs)
     message: Annotated[str, Field(max_length=2000)] = ""
 
 
@@ -165,8 +166,22 @@ class HeartbeatIn(Strict):
     capacity: CapacityIn | None = None
 
 
+class EngineJobIn(Strict):
+    """A job an agent found in its engine carrying its site's tag: the platform's job id and the engine's reference;
+    `why` (in `swept`) is what the service said when the agent cancelled it."""
+
+    job_id: Annotated[str, Field(min_length=1, max_length=40)]
+    ref: Annotated[str, Field(min_length=1, max_length=180)]
+    why: Annotated[str, Field(max_length=500)] = ""
+
+
 class ClaimIn(Strict):
+    """A claim; with `engine_jobs` (the live jobs of this site's tag in the engine) the answer's `orphans` lists
+    those the agent must cancel; `swept` reports the orphans it cancelled since (audited)."""
+
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    engine_jobs: Annotated[list[EngineJobIn], Field(max_length=100_000)] | None = None
+    swept: Annotated[list[EngineJobIn], Field(max_length=100_000)] = []
 
 
 class ReportIn(Strict):

@@ -4,7 +4,10 @@ An engine adapter (local subprocess; Slurm and Ray driven by a site agent) imple
 `ref` is an opaque string stored with the job, so any replica - or the same one after a restart - can poll it.
 Engines that a site agent drives also implement `capacity()` (free room read from the engine, so the scheduler
 sees real numbers) and `find()` (reconciliation: a job already in the engine is adopted, never resubmitted).
-A site agent may call `find()` and `submit()` for different jobs from several threads at once.
+A site agent may call `find()` and `submit()` for different jobs from several threads at once. An agent sets
+`owner` (a tag naming its site in one service) before it submits anything; engines that can carry it with a job
+implement `owned()`, which lists only jobs carrying that tag, so an agent's orphan sweep never touches a job it did
+not submit.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ class ExecStatus:
 
 @dataclass(frozen=True)
 class EngineCapacity:
-    """Room an engine reports for its site: total and free cores and cards, whether it answers at all, and why not."""
+    """Room an engine reports for its site: total and free cores and cards, whether it takes jobs (`up`), whether it
+    answers at all (`reachable`), and why not."""
 
     cpu_total: int
     cpu_free: int
@@ -47,12 +51,14 @@ class EngineCapacity:
     gpu_free: int
     up: bool = True
     message: str = ""
+    reachable: bool = True  # False: the engine does not answer at all (up is then False too)
 
 
 class Executor(ABC):
     """A site's engine as the service sees it."""
 
     name: str
+    owner: str = ""  # the submitting site's tag (letters, digits, '.', '_', '-'); "" : jobs carry none
 
     @abstractmethod
     def submit(self, request: ExecRequest) -> str:
@@ -77,3 +83,8 @@ class Executor(ABC):
     def find(self, job_id: str) -> str | None:
         """The reference of a job with this id already in the engine (by job name / metadata), else None."""
         return None
+
+    def owned(self) -> list[tuple[str, str]]:
+        """(job id, reference) of every job still pending or running in the engine that carries this executor's
+        `owner` tag (none when `owner` is empty or the engine cannot tell)."""
+        return []

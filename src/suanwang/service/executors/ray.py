@@ -1,7 +1,8 @@
 """The `ray` executor: jobs of a site agent on a Ray cluster through the Ray Jobs API (`pip install suanwang[ray]`).
 
 Each job is one Ray job: the entrypoint is the job's command run by the head's shell, with `entrypoint_num_cpus` /
-`entrypoint_num_gpus` its cores and cards, `metadata` carrying the platform's job id, and a `submission_id`
+`entrypoint_num_gpus` its cores and cards, `metadata` carrying the platform's job id (and the submitting site's
+tag, `suanwang_owner`, which `owned()` lists for the agent's orphan sweep), and a `submission_id`
 derived from the job id - so a restarted agent finds the job (`find`) instead of submitting it twice, and a second
 submit of the same id is refused by Ray itself. Logs come from the Jobs API; cancel is `stop_job`. Capacity is the
 cluster's used / total CPU and GPU as the head's autoscaler reports them (`GET /api/cluster_status`, refreshed every
@@ -92,7 +93,7 @@ class RayExecutor(Executor):
                 submission_id=sid,
                 entrypoint_num_cpus=request.cpu_cores,
                 entrypoint_num_gpus=request.gpu_cards,
-                metadata={"suanwang_job_id": request.job_id},
+                metadata={"suanwang_job_id": request.job_id, **({"suanwang_owner": self.owner} if self.owner else {})},
             )
         except RuntimeError as e:
             if "already exists" not in str(e):
@@ -143,14 +144,31 @@ class RayExecutor(Executor):
         meta = info.metadata or {}
         return sid if meta.get("suanwang_job_id", job_id) == job_id else None
 
+    def owned(self) -> list[tuple[str, str]]:
+        """(job id, submission id) of the Ray jobs still pending or running whose metadata names this executor's
+        `owner` (`suanwang_owner`) and whose submission id is that of their `suanwang_job_id`."""
+        if not self.owner:
+            return []
+        out = []
+        for info in self._call("list_jobs"):
+            meta = info.metadata or {}
+            status = str(info.status.value if hasattr(info.status, "value") else info.status)
+            job_id = meta.get("suanwang_job_id", "")
+            if meta.get("suanwang_owner") != self.owner or status not in ("PENDING", "RUNNING") or not job_id:
+                continue
+            if info.submission_id == submission_id(job_id):
+                out.append((job_id, info.submission_id))
+        return out
+
     def capacity(self) -> EngineCapacity:
-        """Used and total CPU / GPU of the cluster from the head; up=False when the head does not answer."""
+        """Used and total CPU / GPU of the cluster from the head; up and reachable False when the head does not
+        answer."""
         try:
             r = httpx.get(f"{self.address}/api/cluster_status", timeout=TIMEOUT_S)
             r.raise_for_status()
             usage = r.json()["data"]["clusterStatus"]["loadMetricsReport"]["usage"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
-            return EngineCapacity(0, 0, 0, 0, up=False, message=f"Ray head at {self.address}: {e}")
+            return EngineCapacity(0, 0, 0, 0, up=False, message=f"Ray head at {self.address}: {e}", reachable=False)
         cpu_used, cpu_total = usage.get("CPU", [0.0, 0.0])
         gpu_used, gpu_total = usage.get("GPU", [0.0, 0.0])
         cap = EngineCapacity(int(cpu_total), int(cpu_total - cpu_used), int(gpu_total), int(gpu_total - gpu_used))

@@ -2,8 +2,9 @@
 
 Mapping: cores -> `--cpus-per-task` (one task), cards -> `--gres=gpu:N`, runtime -> `--time` of
 `ceil(runtime_h * 60 * (1 + time_margin) + time_margin_min)` minutes (defaults 25 % + 5 min: Slurm kills a job at
-its limit, and a user's runtime is an estimate), job id -> `--job-name` `sw-<sanitised id>` (also the comment and the
-working directory's name). Each job runs in `<workdir>/sw-<id>/`; its stdout and stderr go to `output.log` there;
+its limit, and a user's runtime is an estimate), job id -> `--job-name` `sw-<sanitised id>` (also the working
+directory's name); the comment is `suanwang:<owner>:sw-<id>` (the submitting site's tag, which `owned()` lists for
+the agent's orphan sweep). Each job runs in `<workdir>/sw-<id>/`; its stdout and stderr go to `output.log` there;
 the batch script writes its Slurm id to `slurm_job_id` and the command's exit code to `exit_code`, so the outcome
 survives Slurm purging the job (MinJobAge). The workdir must be on a file system this agent and the compute nodes
 share; per-job folders take the owner of the workdir (the user jobs run as: with slurmrestd's rest_auth/local,
@@ -11,7 +12,8 @@ slurmrestd's own user).
 
 The reference is `<slurm job id>@sw-<id>`. A job Slurm refuses at submission (e.g. more cores than any node has)
 raises `SlurmRejected` (a ValueError) with Slurm's own message; an unreachable Slurm raises `SlurmDown` (a
-RuntimeError) from submit/poll/cancel/find, and `capacity()` then says `up=False` with the reason. A job Slurm no
+RuntimeError) from submit/poll/cancel/find, and `capacity()` then says `up=False, reachable=False` with the
+reason (a partition that is not UP, or has no usable node, is `up=False` but reachable). A job Slurm no
 longer knows that left no exit code, or whose node failed, is failed with a message starting "lost:". Whether a
 job's command may run is the control plane's decision (sites that allow commands): this executor runs the command
 it is given; a job without one runs `sleep simulated_run_s` (default 0).
@@ -205,7 +207,7 @@ class SlurmExecutor(Executor):
         command = request.command if request.command is not None else f"sleep {self.simulated_run_s:g}"
         job = {
             "name": name,
-            "comment": f"suanwang {name}",
+            "comment": f"suanwang:{self.owner}:{name}" if self.owner else f"suanwang {name}",
             "current_working_directory": str(d),
             "standard_output": str(d / "output.log"),
             "environment": {**self.environment, "SUANWANG_JOB_ID": name.removeprefix(PREFIX)},
@@ -286,6 +288,22 @@ class SlurmExecutor(Executor):
             return f"{recorded}@{name}"
         return None
 
+    def owned(self) -> list[tuple[str, str]]:
+        """(job id, reference) of the jobs Slurm still has pending or running whose comment is this executor's
+        `suanwang:<owner>:<name>` and whose name is that name; a job whose name does not lead back to its job id
+        (an id that had to be cleaned) is left out, as is every job without the tag."""
+        if not self.owner:
+            return []
+        out = []
+        for j in self.api.jobs():
+            tag, _, name = j.comment.rpartition(":")
+            if j.state in ENDED or tag != f"suanwang:{self.owner}" or j.name != name:
+                continue
+            job_id = name.removeprefix(PREFIX)
+            if name.startswith(PREFIX) and slurm_name(job_id) == name:
+                out.append((job_id, f"{j.job_id}@{name}"))
+        return out
+
     def capacity(self) -> EngineCapacity:
         """CPUs and GPUs of the partition's nodes, total and free (free counts only nodes that take jobs); `up` is
         false when Slurm does not answer or the partition is not UP (`message`, also kept in `last_error`, says why)."""
@@ -296,7 +314,7 @@ class SlurmExecutor(Executor):
             up = self.api.partition_up(self.partition) if self.partition else True
         except SlurmDown as e:
             self.last_error = str(e)
-            return EngineCapacity(0, 0, 0, 0, up=False, message=self.last_error)
+            return EngineCapacity(0, 0, 0, 0, up=False, message=self.last_error, reachable=False)
         usable = [n for n in nodes if not any(flag in n.state for flag in UNUSABLE)]
         self.last_error = "" if up and usable else f"partition {self.partition} is not up or has no usable node"
         return EngineCapacity(

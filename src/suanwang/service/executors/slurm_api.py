@@ -26,7 +26,7 @@ class SlurmDown(RuntimeError):
 @dataclass(frozen=True)
 class SlurmJob:
     """One job as Slurm reports it: state (e.g. RUNNING), reason, exit code and terminating signal of the batch
-    script."""
+    script, and its comment (where the executor writes whose job it is)."""
 
     job_id: int
     name: str
@@ -34,6 +34,7 @@ class SlurmJob:
     reason: str
     exit_code: int
     signal: int
+    comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ def _rest_job(j: dict) -> SlurmJob:
         j.get("state_reason") or "None",
         (status >> 8) & 0xFF,
         status & 0x7F,
+        j.get("comment") or "",
     )
 
 
@@ -212,6 +214,7 @@ def _cli_job(line: str) -> SlurmJob:
         f.get("Reason", "None"),
         int(code or 0),
         int(sig or 0),
+        f.get("Comment", ""),
     )
 
 
