@@ -310,7 +310,7 @@ class Scheduler:
         site_id = self.ctx.site_ids[i]
         rows = entry.predictions
         predicted = rows[i].tolist() if rows is not None else entry.estimate.at(i)
-        placement = Placement.of(job.id, site_id, i, now_h, *predicted)
+        placement = Placement(job.id, site_id, i, now_h, *predicted)
         return Decision(job.id, placement, "placed at " + site_id, why, self.name, False)
 
     # --- explanations --------------------------------------------------------------------------------
