@@ -23,7 +23,7 @@ import numpy as np
 from suanwang.scheduler.cache import Entry
 from suanwang.scheduler.costs import Estimate, _Parts
 
-PYTHON_SITES = 12  # up to this many statically feasible sites, Python floats beat numpy's per-call cost
+PYTHON_SITES = 16  # up to this many statically feasible sites, Python floats beat numpy's per-call cost
 KERNEL_FIELDS = frozenset({"cost_cny", "carbon_kg", "carbon_location_kg", "energy_kwh", "latency_ms"})
 
 
@@ -32,13 +32,14 @@ class Subset:
     lists when they are few (PYTHON_SITES), else as numpy arrays (the price and carbon window's are taken per job,
     `window`), and each score row that is the same for every such job (latency), weighted and normalised once."""
 
-    __slots__ = ("idx", "sites", "k", "pue", "ngs", "moved_f", "moved", "lat", "const", "usable")
+    __slots__ = ("idx", "sites", "k", "full", "pue", "ngs", "moved_f", "moved", "lat", "const", "usable")
 
     def __init__(self, static: np.ndarray, parts: _Parts, fields: tuple[str, ...], weights, normalise: bool):
         ctx = parts.ctx
         self.idx = np.flatnonzero(static)
         self.sites = self.idx.tolist()
         self.k = len(self.sites)
+        self.full = self.k == len(static)  # every site: the window's vectors need no gather
         cols = (ctx.pue, ctx.non_green_share, parts.moved_f, parts.moved, ctx.latency_row(parts.origin))
         taken = [c[self.idx] for c in cols]
         if self.k <= PYTHON_SITES:
@@ -57,6 +58,8 @@ class Subset:
         if self.k <= PYTHON_SITES:
             price, grid = parts.price, parts.grid
             return [price.item(i) for i in self.sites], [grid.item(i) for i in self.sites]
+        if self.full:
+            return parts.price, parts.grid
         return parts.price[self.idx], parts.grid[self.idx]
 
 
@@ -161,6 +164,52 @@ class FreshEntry(Entry):
         return value
 
 
+ONLINE = ("cost_cny", "carbon_kg", "latency_ms")  # the online policy's static scores, fused below
+
+
+def _online_python(p: _Parts, sub: Subset, weights: list[float], normalise: bool) -> list[float]:
+    """_total for the online policy's scores (ONLINE) at few sites, in one pass per stage (the same arithmetic)."""
+    price, grid = sub.window(p)
+    e0, amort, per_gb = p.energy0, p.amort, p.per_gb
+    energy = [e0 * x for x in sub.pue]
+    if 0.0 <= per_gb < math.inf:
+        cost = [e * q + amort + f * per_gb for e, q, f in zip(energy, price, sub.moved_f, strict=True)]
+    else:
+        cost = [e * q + amort + (per_gb if m else 0.0) for e, q, m in zip(energy, price, sub.moved, strict=True)]
+    carbon = [e * g * c for e, g, c in zip(energy, grid, sub.ngs, strict=True)]
+    w0, w1 = weights[0], weights[1]
+    latency = sub.const[2]
+    if not normalise:
+        return [w0 * c + w1 * k + x for c, k, x in zip(cost, carbon, latency, strict=True)]
+    lo0, lo1 = min(cost), min(carbon)
+    s0, s1 = max(cost) - lo0, max(carbon) - lo1
+    s0, s1 = (s0 if s0 > 0 else math.inf), (s1 if s1 > 0 else math.inf)
+    return [w0 * ((c - lo0) / s0) + w1 * ((k - lo1) / s1) + x for c, k, x in zip(cost, carbon, latency, strict=True)]
+
+
+def _online_numpy(p: _Parts, sub: Subset, weights: list[float], normalise: bool) -> np.ndarray:
+    """_total for the online policy's scores (ONLINE) at many sites, in place where it can (the same arithmetic;
+    a row's least and greatest value read at its argmin / argmax, a fifth of the cost of min() / max())."""
+    price, grid = sub.window(p)
+    energy = p.energy0 * sub.pue
+    cost = energy * price
+    cost += p.amort
+    per_gb = p.per_gb
+    cost += sub.moved_f * per_gb if 0.0 <= per_gb < math.inf else np.where(sub.moved, per_gb, 0.0)
+    carbon = energy * grid
+    carbon *= sub.ngs
+    for row, w in ((cost, weights[0]), (carbon, weights[1])):
+        if normalise:
+            lo = row.item(row.argmin())
+            span = row.item(row.argmax()) - lo
+            row -= lo
+            row /= span if span > 0 else math.inf
+        row *= w
+    cost += carbon
+    cost += sub.const[2]
+    return cost
+
+
 def fresh_entry(est: Estimate, static: np.ndarray, sub: Subset, fields, weights, normalise) -> FreshEntry | None:
     """The entry of a first sighting from its lazy estimate `est` and static mask's `sub`set (see the module
     docstring); None when the reference must decide (a value that is not finite)."""
@@ -170,12 +219,18 @@ def fresh_entry(est: Estimate, static: np.ndarray, sub: Subset, fields, weights,
         return FreshEntry(est, static, -1, sub, [], fields)
     python = sub.k <= PYTHON_SITES
     p = est.parts
-    total = _total(_rows(fields, p, sub, python), sub, weights, normalise, python)
+    if fields == ONLINE and sub.const[2] is not None:
+        total = _online_python(p, sub, weights, normalise) if python else _online_numpy(p, sub, weights, normalise)
+    else:
+        total = _total(_rows(fields, p, sub, python), sub, weights, normalise, python)
     if python:
         if not math.isfinite(sum(total)):  # a non-finite value (NaN or inf) anywhere: the reference decides
             return None
         j = min(range(sub.k), key=total.__getitem__)  # the first of the lowest, as a stable sort's first
         return FreshEntry(est, static, sub.sites[j], sub, total, fields)
-    if not math.isfinite(total.sum()):
+    j = int(total.argmin())
+    # Normalised, finite raw values give finite totals, and a NaN anywhere is argmin's pick; unnormalised, an
+    # infinite total may sit anywhere. Either way a non-finite one leaves the decision to the reference.
+    if not math.isfinite(total.item(j) if normalise else total.sum()):
         return None
-    return FreshEntry(est, static, sub.sites[int(total.argmin())], sub, total, fields)
+    return FreshEntry(est, static, sub.sites[j], sub, total, fields)
