@@ -1,6 +1,6 @@
 """The signature caches of one scheduler (opportunistic batching, see framework.py) and their records.
 
-Seven dictionaries, two eviction rules: any of them cleared when it reaches CACHE_ENTRIES entries; the days of
+Eight dictionaries, two eviction rules: any of them cleared when it reaches CACHE_ENTRIES entries; the days of
 estimates and their combinations (large) cleared together, with the per-signature records that point into them,
 when either reaches DAY_ENTRIES. Records are plain __slots__ classes built once and then only read.
 """
@@ -20,7 +20,7 @@ DAY_ENTRIES = 2048  # days of estimates (~100 kB each) and their combinations ke
 class SignatureCache:
     """What one scheduler remembers between decisions, keyed as signature.py derives (see framework.py)."""
 
-    __slots__ = ("scores", "by_signature", "days", "seen", "static", "static_reasons", "combined")
+    __slots__ = ("scores", "by_signature", "days", "seen", "static", "static_reasons", "combined", "subsets")
 
     def __init__(self):
         self.scores: dict[tuple, tuple] = {}  # (static_key, score inputs) -> (total, matrix, order)
@@ -30,6 +30,7 @@ class SignatureCache:
         self.static: dict[tuple, np.ndarray] = {}  # static_key -> static mask
         self.static_reasons: dict[tuple, list[str]] = {}  # reason_key -> each site's static rejection
         self.combined: dict[tuple, Shared] = {}  # (static mask bytes, score_key) -> scores, entry per hour
+        self.subsets: dict[tuple, object] = {}  # (static_key, origin, data province) -> fresh.Subset
 
     @staticmethod
     def remember(cache: dict, key, value):
@@ -72,7 +73,7 @@ PREDICTED = AT_FIELDS  # the estimate fields a Placement reports, in its order
 class Entry:
     """Cached per (static mask, score key, hour of day): the estimate, static mask and weighted static score."""
 
-    __slots__ = ("estimate", "static", "score", "matrix", "order", "predictions")
+    __slots__ = ("estimate", "static", "score", "matrix", "order", "first", "predictions")
 
     def __init__(self, estimate: Estimate, static, score, matrix, order: list[int], predictions: np.ndarray | None):
         self.estimate = estimate
@@ -80,6 +81,7 @@ class Entry:
         self.score = score  # +inf outside `static`
         self.matrix = matrix  # raw static scores [scores, sites]
         self.order = order  # the statically feasible sites, best score first (lowest index on ties)
+        self.first = order[0] if order else -1  # the best of them (-1: none)
         self.predictions = predictions  # [sites, len(PREDICTED)] per site; None: read them from the estimate
 
 

@@ -111,11 +111,17 @@ class SchedulerContext:
             self._label_masks[labels] = hit
         return hit
 
+    @staticmethod
+    def signal_key(start_h: float, duration_h: float) -> tuple[int, int]:
+        """What mean_signals(start_h, duration_h) depends on: (hour of day, whole hours), (-1, 24) for a day or
+        more."""
+        n = max(1, math.ceil(duration_h))
+        return (-1, 24) if n >= 24 else (int(start_h) % 24, n)
+
     def mean_signals(self, start_h: float, duration_h: float) -> tuple[np.ndarray, np.ndarray]:
         """Mean (price CNY/kWh, grid kgCO2/kWh) over sites for a run from `start_h` lasting `duration_h` hours;
         memoised per (hour of day, whole hours), as Signals.mean_over computes it."""
-        n = max(1, math.ceil(duration_h))
-        key = (-1, 24) if n >= 24 else (int(start_h) % 24, n)
+        key = self.signal_key(start_h, duration_h)
         hit = self._signal_means.get(key)
         if hit is None:
             hit = self.signals.mean_over(start_h, duration_h)

@@ -59,6 +59,9 @@ class ScorePlugin:
     # The Estimate fields a static score reads (costs.FIELD_INPUTS says which job fields they depend on); None:
     # any of them. Jobs alike in those job fields share one cached combination of scores, whatever else differs.
     reads: ClassVar[tuple[str, ...] | None] = None
+    # The Estimate field that `score` returns unchanged, if it does (the cached pipeline then scores a first
+    # sighting at its statically feasible sites only, see fresh.py); None: any other score.
+    estimate_field: ClassVar[str | None] = None
     job_fields: ClassVar[tuple[str, ...]] = ()  # the Job fields `score` reads itself (see signature.py)
     reason_fields: ClassVar[tuple[str, ...]] = ()
 

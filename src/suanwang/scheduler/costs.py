@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,10 +19,12 @@ from suanwang.scheduler.context import SchedulerContext
 from suanwang.workload.job import Job
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Estimate:
     """Predictions for one job over all sites (arrays aligned with ctx.sites; from `estimate_day`, the cost and
-    carbon fields carry a leading axis of start hours)."""
+    carbon fields carry a leading axis of start hours). Read-only by convention once built: caches share them.
+    (A __slots__ dataclass, not frozen: a frozen constructor sets each field through object.__setattr__, which
+    costs a first-sighting decision several percent.)"""
 
     energy_kwh: np.ndarray
     cost_cny: np.ndarray
@@ -42,44 +45,77 @@ class Estimate:
 
 
 AT_FIELDS = ("cost_cny", "energy_kwh", "carbon_kg", "latency_ms", "transfer_h", "transfer_gb")  # Estimate.at order
-_FIELDS = frozenset(f.name for f in fields(Estimate))  # the fields a lazy estimate computes on first read
+_FIELD_ORDER = tuple(f.name for f in fields(Estimate))
+_FIELDS = frozenset(_FIELD_ORDER)  # the fields a lazy estimate computes on first read
+_SLOTS = {name: vars(Estimate)[name] for name in _FIELD_ORDER}  # each field's slot descriptor
+
+
+class _Parts(NamedTuple):
+    """What a lazy estimate computes its fields from: the job's scalars and the context's vectors over sites."""
+
+    ctx: SchedulerContext
+    moved: np.ndarray  # bool [sites]: the input crosses a provincial border
+    moved_f: np.ndarray  # the same as 1.0 / 0.0
+    moved_gb: float  # GB moved in and out
+    hours: float  # hours to move the input across a border
+    per_gb: float  # CNY to move the data across a border
+    energy0: float  # kWh before PUE
+    amort: float  # amortisation CNY over the run
+    price: np.ndarray  # mean CNY/kWh over the run [sites]
+    grid: np.ndarray  # mean kgCO2/kWh over the run [sites]
+    origin: str  # adcode
 
 
 class _LazyEstimate(Estimate):
-    """`estimate(..., lazy=True)`: the job's scalars now, each field's vector over sites when it is first read, and
-    `at(i)` from scalars alone - a decision that reads one site's predictions and one vector skips the rest. Every
-    value is the same arithmetic as `_predict`'s, element by element (Python floats and numpy float64 round alike)."""
+    """`estimate(..., lazy=True)`: the job's scalars now (`parts`), each field's vector over sites when it is first
+    read (an unset slot falls through to __getattr__, which computes and stores it), and `at(i)` from scalars alone -
+    a decision that reads one site's predictions and one vector skips the rest. Every value is the same arithmetic
+    as `_predict`'s, element by element (Python floats and numpy float64 round alike)."""
 
-    def __getattr__(self, name: str):  # only for fields not read yet (a read one sits in the instance dict)
-        if name not in _FIELDS or "_parts" not in self.__dict__:
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: _Parts):  # the fields stay unset until read
+        self.parts = parts
+
+    def __getattr__(self, name: str):  # only for fields not read yet (a read one is in its slot)
+        if name not in _FIELDS:
             raise AttributeError(name)
-        ctx, moved, moved_f, moved_gb, hours, per_gb, energy0, amort, price, grid, origin = self.__dict__["_parts"]
+        p = self.parts
+        ctx = p.ctx
         if name == "transfer_gb":
-            value = _where_moved(moved, moved_f, moved_gb)
+            value = _where_moved(p.moved, p.moved_f, p.moved_gb)
         elif name == "transfer_h":
-            value = _where_moved(moved, moved_f, hours)
+            value = _where_moved(p.moved, p.moved_f, p.hours)
         elif name == "energy_kwh":
-            value = energy0 * ctx.pue
+            value = p.energy0 * ctx.pue
         elif name == "cost_cny":
-            value = self.energy_kwh * price + amort + _where_moved(moved, moved_f, per_gb)
+            value = self.energy_kwh * p.price + p.amort + _where_moved(p.moved, p.moved_f, p.per_gb)
         elif name == "carbon_location_kg":
-            value = self.energy_kwh * grid
+            value = self.energy_kwh * p.grid
         elif name == "carbon_kg":
             value = self.carbon_location_kg * ctx.non_green_share
         else:
-            value = ctx.latency_row(origin)
-        self.__dict__[name] = value
+            value = ctx.latency_row(p.origin)
+        setattr(self, name, value)
         return value
 
+    def computed(self) -> list[str]:
+        """The fields computed so far (read at least once), in field order."""
+        out = []
+        for name in _FIELD_ORDER:
+            try:
+                _SLOTS[name].__get__(self, Estimate)  # the slot itself: an unset one raises, computing nothing
+            except AttributeError:
+                continue
+            out.append(name)
+        return out
+
     def transfer_h_at(self, i: int) -> float:
-        vector = self.__dict__.get("transfer_h")
-        if vector is not None:
-            return vector.item(i)
-        _, moved, moved_f, _, hours, *_ = self.__dict__["_parts"]
-        return _moved_at(moved, moved_f.item(i), i, hours)
+        p = self.parts
+        return _moved_at(p.moved, p.moved_f.item(i), i, p.hours)  # equal to the vector's element i
 
     def at(self, i: int) -> list[float]:
-        ctx, moved, moved_f, moved_gb, hours, per_gb, energy0, amort, price, grid, origin = self.__dict__["_parts"]
+        ctx, moved, moved_f, moved_gb, hours, per_gb, energy0, amort, price, grid, origin = self.parts
         f = moved_f.item(i)
         energy = energy0 * ctx.pue.item(i)
         carbon_location = energy * grid.item(i)
@@ -134,20 +170,11 @@ def estimate(ctx: SchedulerContext, job: Job, start_h: float | None = None, lazy
     if not lazy:
         return _predict(ctx, job, price, grid)
     power, amort, moved_gb, hours = _job_terms(ctx, job)
-    est = object.__new__(_LazyEstimate)
-    est.__dict__["_parts"] = (
-        ctx,
-        *ctx.moved_masks(job.data_province),
-        moved_gb,
-        hours,
-        moved_gb * ctx.transfer_cny_per_gb,
-        power * job.runtime_h,
-        amort,
-        price,
-        grid,
-        job.origin,
+    moved, moved_f = ctx.moved_masks(job.data_province)
+    per_gb = moved_gb * ctx.transfer_cny_per_gb
+    return _LazyEstimate(
+        _Parts(ctx, moved, moved_f, moved_gb, hours, per_gb, power * job.runtime_h, amort, price, grid, job.origin)
     )
-    return est
 
 
 def estimate_day(ctx: SchedulerContext, job: Job) -> Estimate:
@@ -196,17 +223,15 @@ def _predict(ctx: SchedulerContext, job: Job, price: np.ndarray, grid: np.ndarra
     energy = power * job.runtime_h * ctx.pue
     transfer_cost = _where_moved(moved, moved_f, moved_gb * ctx.transfer_cny_per_gb)
     carbon_location = energy * grid
-    est = object.__new__(Estimate)  # the frozen dataclass's __init__ sets each field through object.__setattr__
-    est.__dict__.update(
-        energy_kwh=energy,
-        cost_cny=energy * price + amort + transfer_cost,
-        carbon_kg=carbon_location * ctx.non_green_share,
-        carbon_location_kg=carbon_location,
-        latency_ms=ctx.latency_row(job.origin),
-        transfer_gb=transfer_gb,
-        transfer_h=transfer_h,
+    return Estimate(
+        energy,
+        energy * price + amort + transfer_cost,
+        carbon_location * ctx.non_green_share,
+        carbon_location,
+        ctx.latency_row(job.origin),
+        transfer_gb,
+        transfer_h,
     )
-    return est
 
 
 def _where_moved(moved: np.ndarray, moved_f: np.ndarray, value: float) -> np.ndarray:

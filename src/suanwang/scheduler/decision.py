@@ -5,13 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Job -> site at start_h, with predictions: CNY, kWh, kgCO2, one-way ms, transfer hours."""
+class Placement(NamedTuple):
+    """Job -> site at start_h, with predictions: CNY, kWh, kgCO2, one-way ms, transfer hours, transfer GB.
+
+    A typed, immutable record (a NamedTuple: built by one tuple allocation, about a third of the time of a frozen
+    dataclass, whose constructor sets each field through object.__setattr__ - a large share of a cached
+    decision's time)."""
 
     job_id: str
     site_id: str
@@ -25,39 +29,9 @@ class Placement:
     transfer_gb: float = 0.0
 
     @classmethod
-    def of(
-        cls,
-        job_id: str,
-        site_id: str,
-        site_index: int,
-        start_h: float,
-        cost_cny: float,
-        energy_kwh: float,
-        carbon_kg: float,
-        latency_ms: float,
-        transfer_h: float,
-        transfer_gb: float = 0.0,
-    ) -> Placement:
-        """The same as Placement(...), built in one step (the frozen constructor sets each field through
-        object.__setattr__, a third of a cached decision's time)."""
-        p = object.__new__(cls)
-        object.__setattr__(
-            p,
-            "__dict__",
-            {
-                "job_id": job_id,
-                "site_id": site_id,
-                "site_index": site_index,
-                "start_h": start_h,
-                "cost_cny": cost_cny,
-                "energy_kwh": energy_kwh,
-                "carbon_kg": carbon_kg,
-                "latency_ms": latency_ms,
-                "transfer_h": transfer_h,
-                "transfer_gb": transfer_gb,
-            },
-        )
-        return p
+    def of(cls, *args, **kwargs) -> Placement:
+        """The same as Placement(...) (kept for callers written when the constructor was slow)."""
+        return cls(*args, **kwargs)
 
 
 @dataclass(frozen=True)

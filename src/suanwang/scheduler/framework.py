@@ -22,6 +22,10 @@ names the estimate fields it reads (`ScorePlugin.reads`) none of which depends o
 first sighting reuse the combination of any job alike in the job fields behind them (costs.FIELD_INPUTS):
 `nearest` scores by latency, which depends on the origin alone, so jobs of every size share one.
 
+A first sighting whose static scores are all estimate fields (the online policy's cost, carbon and latency) is
+scored at its statically feasible sites only (fresh.py: the sites it can never use pruned before scoring, the
+same arithmetic element by element), and its order over them is sorted only when the best site has no room.
+
 With the caches on, a job then tries the statically feasible sites one by one in score order (each dynamic /
 job filter's `admits`), up to SCAN_SITES - the site the masks and argmin would pick when no score depends on
 the state - and falls back to whole masks when they are all taken. Normalisation
@@ -41,6 +45,7 @@ from suanwang.scheduler.contract import CycleState, FilterPlugin, ScorePlugin
 from suanwang.scheduler.costs import HOURLY_FIELDS, Estimate, estimate, estimate_day
 from suanwang.scheduler.decision import Decision, Explanation, Placement
 from suanwang.scheduler.explain import first_rejections, infeasible_text
+from suanwang.scheduler.fresh import KERNEL_FIELDS, Subset, fresh_entry
 from suanwang.scheduler.signature import ESTIMATE_INPUTS, estimate_inputs, job_fields, key_of
 from suanwang.scheduler.state import ClusterState
 from suanwang.workload.job import Job
@@ -91,11 +96,17 @@ class Scheduler:
         # what the masks would when selection is the default argmin and no score depends on the state.
         self._fast = cache and not self.dynamic_scores and type(self).select is Scheduler.select
         self._weights = np.array([w for _, w in self.static_scores], dtype=float)
+        self._weight_list = self._weights.tolist()
         # Scores that read no hour-dependent field and name the job fields they depend on are shared, per static
         # key, by every job alike in those fields (a first sighting then skips scoring and combining).
         inputs = self._score_inputs()
         self._share_scores = cache and inputs is not None
         self._score_inputs_key = key_of(inputs or ())
+        # First sightings scored at the statically feasible sites only (fresh.py), where every static score is an
+        # estimate field the kernel computes; the uncached pipeline stays the reference it is tested against.
+        kernel = tuple(p.estimate_field for p, _ in self.static_scores)
+        usable = self._fast and not self._share_scores and kernel and set(kernel) <= KERNEL_FIELDS
+        self._kernel = kernel if usable else None
         self.caches = SignatureCache()
         self.hits = 0  # decisions whose (signature, hour) entry was cached
         self.misses = 0  # decisions that built it (from the per-signature and per-day caches when they hold it)
@@ -178,6 +189,19 @@ class Scheduler:
 
     def _fresh_entry(self, job: Job, state: ClusterState, now_h: float) -> Entry:
         """The uncached pipeline: estimate, static filters and combination for this job at `now_h` alone."""
+        if self._kernel is not None:
+            est = estimate(self.ctx, job, now_h, lazy=True)
+            fkey = self.static_key(job)
+            static = self._static_mask(job, state, now_h, est, fkey)
+            key = (fkey, job.origin, job.data_province)
+            sub = self.caches.subsets.get(key)
+            if sub is None:
+                sub = Subset(static, est.parts, self._kernel, self._weights, self.normalise)
+                self.caches.remember(self.caches.subsets, key, sub)
+            entry = fresh_entry(est, static, sub, self._kernel, self._weight_list, self.normalise)
+            if entry is not None:
+                return entry
+            return Entry(est, static, *self._combination(job, state, now_h, est, static), None)
         if not self._share_scores:
             est = estimate(self.ctx, job, now_h)
             static = self._static_mask(job, state, now_h, est)
@@ -264,8 +288,15 @@ class Scheduler:
         entry = self._entry(job, state, now_h)
         cs = CycleState(self.ctx, job, state, now_h, entry.estimate)
         if self._fast and not explain:
-            scan, order = self._scan_filters, entry.order
-            for i in order[:SCAN_SITES]:
+            scan, first = self._scan_filters, entry.first
+            if first >= 0:  # the best site first: a first sighting then needs no whole order
+                for f in scan:
+                    if not f.admits(cs, first):
+                        break
+                else:
+                    return self._bind(job, state, now_h, entry, first, None)
+            order = entry.order
+            for i in order[1:SCAN_SITES]:
                 for f in scan:
                     if not f.admits(cs, i):
                         break
@@ -310,7 +341,7 @@ class Scheduler:
         site_id = self.ctx.site_ids[i]
         rows = entry.predictions
         predicted = rows[i].tolist() if rows is not None else entry.estimate.at(i)
-        placement = Placement.of(job.id, site_id, i, now_h, *predicted)
+        placement = Placement(job.id, site_id, i, now_h, *predicted)
         return Decision(job.id, placement, "placed at " + site_id, why, self.name, False)
 
     # --- explanations --------------------------------------------------------------------------------

@@ -158,7 +158,6 @@ class _Model:
         self.cap_gpu = np.maximum(1, np.floor(share * np.array([big_gpu[p] for p in prov]))).astype(np.int64)
         self.lat_of = [list(LatencyClass)[k] for k in range(len(LATENCY))]
         self.dc_of = [list(DataClass)[k] for k in range(len(DATA_CLASSES))]
-        self.defaults = vars(Job(id="", origin="", origin_province=""))  # every field, at its default
 
     def draw(self, rng: np.random.Generator, n: int, days: float, start_h: float, first_id: int) -> Demand:
         """`n` jobs over `days` days from hour `start_h`, ids numbered from `first_id`, drawn from `rng`."""
@@ -205,14 +204,8 @@ class _Model:
             dcls.tolist(),
             strict=True,
         )
-        # Job(...) for each row, built without Job.__post_init__: its fields are already what it would make of
-        # them (enum members, data_province = origin province); tests check the jobs equal Job(...)'s
-        out = []
-        defaults, new_job = self.defaults, object.__new__
-        for i, (o, c, g, r, ig, og, lc, s, dl, dc) in enumerate(cols, first_id):
-            job = new_job(Job)
-            job.__dict__.update(
-                defaults,
+        out = [
+            Job(
                 id=f"j{i:08d}",
                 origin=adcodes[o],
                 origin_province=provinces[o],
@@ -227,7 +220,8 @@ class _Model:
                 deadline_h=dl,
                 data_class=dc_of[dc],
             )
-            out.append(job)
+            for i, (o, c, g, r, ig, og, lc, s, dl, dc) in enumerate(cols, first_id)
+        ]
         return Demand(
             jobs=out,
             cpu_scale=cpu_scale,

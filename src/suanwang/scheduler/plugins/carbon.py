@@ -13,6 +13,7 @@ class CarbonScore(ScorePlugin):
     name = "carbon"
     unit = "kgCO2"
     reads = ("carbon_kg",)
+    estimate_field = "carbon_kg"
 
     def score(self, cs: CycleState) -> np.ndarray:
         return cs.estimate.carbon_kg

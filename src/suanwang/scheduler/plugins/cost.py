@@ -13,6 +13,7 @@ class CostScore(ScorePlugin):
     name = "cost"
     unit = "CNY"
     reads = ("cost_cny",)
+    estimate_field = "cost_cny"
 
     def score(self, cs: CycleState) -> np.ndarray:
         return cs.estimate.cost_cny

@@ -31,6 +31,7 @@ class LatencyScore(ScorePlugin):
     name = "latency"
     unit = "ms"
     reads = ("latency_ms",)
+    estimate_field = "latency_ms"
 
     def score(self, cs: CycleState) -> np.ndarray:
         return cs.estimate.latency_ms
