@@ -4,7 +4,8 @@ On small tight windows the LP relaxation is loose (whole jobs do not split over 
 plan can leave a valuable job out while cheaper ones hold the room it needs - often a job that needs a whole
 site for several slots, whose placement moves many others. Each move
 - ruins part of the plan: either (half the moves) picks a job left over and one of its columns, takes out
-  every placed job that holds room in that column's cells and puts the job there first; or takes out one to
+  every placed job that holds room in that column's cells (site and slots, or link and transfer slots) and
+  puts the job there first; or takes out one to
   six placed jobs at one site around one placed job's slots;
 - recreates: puts every job left over back, one class at a time, each on its cheapest column with room - the
   classes by unplaced penalty, by penalty with +-30 % noise, or in random order (drawn per move);
@@ -54,7 +55,11 @@ def improve(cols: Columns, counts: np.ndarray, max_evals: int = 200, seed: int =
             c = waiting[rng.integers(waiting.size)]
             first = int(cols.class_start[c] + rng.integers(cols.class_start[c + 1] - cols.class_start[c]))
             cells = fp.cell[first][fp.cell[first] < fp.pad]
-            out = used[np.isin(fp.cell[used], cells).any(axis=1)]
+            links = fp.link_cell[first][fp.link_cell[first] < fp.link_pad]
+            blocks = np.isin(fp.cell[used], cells).any(axis=1)
+            if links.size:  # and those that move data on its link in its transfer slots
+                blocks |= np.isin(fp.link_cell[used], links).any(axis=1)
+            out = used[blocks]
         else:  # free up a few jobs at one site around one placed job's slots
             i0 = used[rng.integers(used.size)]
             span = int(rng.integers(1, 6))
