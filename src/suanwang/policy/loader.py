@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from suanwang.atlas import Atlas
 from suanwang.errors import PolicyError, UnknownPlaceError
 from suanwang.policy.residency import DATA_PROVINCE, MAINLAND, ResidencyRules, Rule
-from suanwang.safeio import load_yaml
+from suanwang.safeio import load_yaml_text, read_text
 from suanwang.workload.job import DataClass
 
 KEYS = {"id", "description", "data_classes", "tenants", "within", "labels", "sites"}
@@ -88,5 +89,6 @@ def parse_rules(raw, atlas: Atlas, file: str = "policy") -> ResidencyRules:
 def load_rules(path: str | Path, atlas: Atlas) -> ResidencyRules:
     """Residency rules from a YAML policy file; PolicyError names the file, rule number and field."""
     path = Path(path)
-    raw = load_yaml(path, shown_as=path.name, error=PolicyError)  # size, depth and alias limits; UTF-8 checked
-    return parse_rules(raw, atlas, path.name)
+    text = read_text(path, shown_as=path.name, error=PolicyError)  # size limit; UTF-8 checked
+    raw = load_yaml_text(text, path.name, error=PolicyError)  # depth and alias limits
+    return replace(parse_rules(raw, atlas, path.name), text=text)  # the text: for audits that read it themselves

@@ -45,6 +45,7 @@ class ResidencyRules:
 
     rules: tuple[Rule, ...] = ()
     name: str = "custom"
+    text: str = field(default="", compare=False, repr=False)  # the policy file's text, when read from one (audits)
 
     def bind(self, sites: Sequence[Site], mainland: set[str]) -> Shield:
         """The rules compiled against `sites`; `mainland` is the set of mainland province ids."""

@@ -10,18 +10,17 @@ Units: cost CNY, energy MWh, carbon t (tCO2), waits hours, WAN TB, core-hours, c
 - deadline_misses: done jobs that ended after their deadline, plus jobs rejected when they could no longer
   finish by it (decision time + runtime > deadline).
 - latency and residency violations are re-checked for every run segment from the context's latency matrix and
-  the residency rules, independently of the scheduler's filters; both must be 0.
+  the residency policy's text (sim/audit.py), independently of the scheduler's filters; both must be 0.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from suanwang.policy.residency import DATA_PROVINCE, MAINLAND, ResidencyRules
 from suanwang.scheduler import SchedulerContext
+from suanwang.sim.audit import allowed_matrix
 from suanwang.sim.columns import JobColumns
 from suanwang.sim.records import DONE, FAILED, REJECTED, Run
-from suanwang.workload.job import DataClass
 
 
 def grid_mean(profile: np.ndarray, row: np.ndarray, start_h: np.ndarray, run_h: np.ndarray) -> np.ndarray:
@@ -33,35 +32,6 @@ def grid_mean(profile: np.ndarray, row: np.ndarray, start_h: np.ndarray, run_h: 
     k = np.minimum(n, 24)
     part = (cs[row, h0 + k] - cs[row, h0]) / k
     return np.where(n >= 24, profile.mean(axis=1)[row], part)
-
-
-def residency_ok(
-    rules: ResidencyRules,
-    data: tuple[str, str, str],
-    site_province: str,
-    site_labels: frozenset,
-    site_id: str,
-    mainland: frozenset,
-) -> bool:
-    """Whether placing a job's data (data class, tenant, data province) at a site satisfies every applicable rule
-    (an audit, not the filter)."""
-    data_class, tenant, data_province = data
-    for rule in rules.rules:
-        if rule.data_classes and DataClass(data_class) not in rule.data_classes:
-            continue
-        if rule.tenants and tenant not in rule.tenants:
-            continue
-        if rule.within == MAINLAND and site_province not in mainland:
-            return False
-        if rule.within == DATA_PROVINCE and site_province != data_province:
-            return False
-        if isinstance(rule.within, frozenset) and rule.within and site_province not in rule.within:
-            return False
-        if rule.labels and not rule.labels <= site_labels:
-            return False
-        if rule.sites and site_id not in rule.sites:
-            return False
-    return True
 
 
 def _q(x: np.ndarray, q: float) -> float:
@@ -172,21 +142,13 @@ def _totals(run: Run, seg: _Segments, ctx: SchedulerContext, cols: JobColumns, v
 
 
 def _audit(seg: _Segments, ctx: SchedulerContext, cols: JobColumns) -> dict:
-    """Independent audits, once per segment: latency from the matrix, residency from the rules per (data class,
-    tenant, data province) and site - not the scheduler's filters."""
-    sj, ss, sites = seg.job, seg.site, ctx.sites
+    """Independent audits, once per segment: latency from the matrix, residency from the policy's text per
+    (data class, tenant, data province) and site (sim/audit.py) - not the scheduler's filters or parsed rules."""
+    sj, ss = seg.job, seg.site
     origin_row, bound = cols.numpy("origin_row"), cols.numpy("latency_bound_ms")
     lat_viol = int((ctx.latency_ms[origin_row[sj], ss] > bound[sj] + 1e-9).sum())
     job_rule, rule_keys = cols.numpy("rule"), cols.rule_keys
-    mainland = frozenset(ctx.atlas.provinces)
-    labels = [frozenset(s.labels) for s in sites]
-    allowed = np.array(
-        [
-            [residency_ok(ctx.rules, key, t.province_id, labels[k], t.id, mainland) for k, t in enumerate(sites)]
-            for key in rule_keys
-        ],
-        dtype=bool,
-    ).reshape(len(rule_keys), len(sites))
+    allowed = allowed_matrix(ctx, rule_keys)  # from the policy's text (sim/audit.py), not the parsed rules
     res_viol = int((~allowed[job_rule[sj], ss]).sum())
     return {"latency_violations": lat_viol, "residency_violations": res_viol}
 

