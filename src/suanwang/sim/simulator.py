@@ -39,6 +39,7 @@ from suanwang.scheduler.holds import Holds
 from suanwang.scheduler.policy import Policy
 from suanwang.scheduler.preemption import Running, preemption_victims, reclaim_victims
 from suanwang.scheduler.quotas import QuotaBook, west_hubs
+from suanwang.scheduler.registry import with_spill_over
 from suanwang.sim.columns import JobColumns
 from suanwang.sim.engine import ARRIVAL, COMPLETION, FAILURE, PLAN, SIGNAL, START, Engine
 from suanwang.sim.faults import LinkCut, LinkCuts, Outage
@@ -85,6 +86,7 @@ class Simulation:
         self.ctx = ctx
         if isinstance(policy, str):
             policy = make_policy(policy, ctx, weights, window_h=window_h, slot_h=slot_h)
+        policy = with_spill_over(policy, ctx, tenancy)  # ordered places per tenant (unchanged without)
         self.sched: Policy = policy
         self.policy = policy.name
         self.more = None if more is None else iter(more)
