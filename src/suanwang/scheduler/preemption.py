@@ -7,10 +7,10 @@ borrowers of the pool - each borrower's most recent jobs in the region first, on
 uses more than its own cap, until the pool holds the job.
 
 P1 (preemption): a job of a higher class whose feasible sites are all full may evict preemptible jobs of lower
-classes at one site: at each candidate site the fewest victims that make room (lowest class first, then the
-most recent), with none that could be left running; the site with the fewest victims wins, then the least work
-lost, then the earlier site in the caller's order. A job evicted `protect_after` times is protected for
-`protect_h` hours after its last eviction.
+classes at one site: at each candidate site the fewest victims that make room (`fewest`; ties: the lowest
+class, then the most recent), none of which could be left running; the site with the fewest victims wins,
+then the least work lost, then the earlier site in the caller's order. A job evicted `protect_after` times is
+protected for `protect_h` hours after its last eviction.
 """
 
 from __future__ import annotations
@@ -91,6 +91,32 @@ def reclaim_victims(book: QuotaBook, job: Job, running: Iterable[Running], job_i
     return list(chosen.values())
 
 
+def fewest(pool: list[Running], need_c: int, need_g: int, prio: Priorities) -> list[Running] | None:
+    """The victims among `pool` that free at least `need_c` cores and `need_g` cards: greedily the one that
+    covers most of what is still missing (ties: the lowest class, then the most recent start), then any that
+    could be left running dropped again. With one resource short this is the fewest possible (the largest
+    first); with both, a set none of which could be spared. None when the whole pool is not enough."""
+    if sum(r.job.cpu_cores for r in pool) < need_c or sum(r.job.gpu_cards for r in pool) < need_g:
+        return None
+    rest, take, left_c, left_g = list(pool), [], need_c, need_g
+
+    def gain(r: Running) -> float:
+        c = min(r.job.cpu_cores, left_c) / need_c if left_c > 0 else 0.0
+        g = min(r.job.gpu_cards, left_g) / need_g if left_g > 0 else 0.0
+        return c + g
+
+    while left_c > 0 or left_g > 0:
+        best = min(rest, key=lambda r: (-gain(r), prio.rank(r.job), -r.start_h, -r.key))
+        rest.remove(best)
+        take.append(best)
+        left_c, left_g = left_c - best.job.cpu_cores, left_g - best.job.gpu_cards
+    for r in sorted(take, key=lambda r: (r.job.cpu_cores + r.job.gpu_cards, -prio.rank(r.job))):
+        if left_c + r.job.cpu_cores <= 0 and left_g + r.job.gpu_cards <= 0:
+            take.remove(r)  # the others free enough without it
+            left_c, left_g = left_c + r.job.cpu_cores, left_g + r.job.gpu_cards
+    return take
+
+
 def _lost_h(r: Running, now_h: float, checkpoint_h: float | None) -> float:
     """Hours of work an eviction now throws away (since the last checkpoint)."""
     ran = max(0.0, now_h - r.start_h)
@@ -126,21 +152,9 @@ def preemption_victims(
         pool = cands.get(s)
         if not pool or (need_c <= 0 and need_g <= 0):
             continue
-        # lowest class first, then the most recent (least work lost); take until the room suffices
-        pool = sorted(pool, key=lambda r: (prio.rank(r.job), -r.start_h, -r.key))
-        take, got_c, got_g = [], 0, 0
-        for r in pool:
-            if got_c >= need_c and got_g >= need_g:
-                break
-            if (need_c > got_c and r.job.cpu_cores) or (need_g > got_g and r.job.gpu_cards):
-                take.append(r)
-                got_c, got_g = got_c + r.job.cpu_cores, got_g + r.job.gpu_cards
-        if got_c < need_c or got_g < need_g:
+        take = fewest(pool, need_c, need_g, prio)
+        if take is None:
             continue
-        for r in sorted(take, key=lambda r: -(r.job.cpu_cores + r.job.gpu_cards)):  # drop any not needed
-            if got_c - r.job.cpu_cores >= need_c and got_g - r.job.gpu_cards >= need_g:
-                take.remove(r)
-                got_c, got_g = got_c - r.job.cpu_cores, got_g - r.job.gpu_cards
         lost = sum(r.job.cpu_cores * _lost_h(r, now_h, c.checkpoint_h if (c := prio.of(r.job)) else None) for r in take)
         key = (len(take), lost, order)
         if best is None or key < best[0]:
