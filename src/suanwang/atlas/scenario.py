@@ -11,7 +11,7 @@ import csv
 import difflib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -108,6 +108,14 @@ class NetworkSpec(Strict):
     measured_csv: str | None = None
 
 
+class SimulationSpec(Strict):
+    """Defaults for `suanwang simulate --scenario` (an option given on the command line wins)."""
+
+    days: float | None = Field(None, gt=0.0)
+    jobs: int | None = Field(None, ge=1)
+    policies: list[Text] | None = None
+
+
 class ScenarioFile(Strict):
     """The YAML document."""
 
@@ -119,6 +127,8 @@ class ScenarioFile(Strict):
     sites: list[SiteSpec] = Field(default_factory=list)
     sites_csv: str | None = None
     network: NetworkSpec = Field(default_factory=NetworkSpec)
+    tenants: str | dict[str, Any] | None = None  # a tenancy file (relative to the YAML) or its content inline
+    simulation: SimulationSpec = Field(default_factory=SimulationSpec)
 
 
 @dataclass
@@ -132,6 +142,8 @@ class Scenario:
     network: Network
     added_sites: list[str]
     overridden_sites: list[str]
+    tenancy: Any = None  # policy.quotas.Tenancy of the `tenants` section (None: no tenants)
+    simulation: SimulationSpec | None = None
 
 
 def _loc(loc: tuple) -> str:
@@ -350,4 +362,30 @@ def load_scenario(path: str | Path) -> Scenario:
                 file, None, "network.measured_csv", f"'{csv_path}' not found", "path is relative to the YAML"
             )
         net.load_measured(csv_path, error=ScenarioError, file=str(csv_path))
-    return Scenario(spec.name, spec.description, path, atlas, net, added, list(dict.fromkeys(overridden)))
+    tenancy = _tenancy(spec, atlas, path) if spec.tenants is not None else None
+    return Scenario(
+        spec.name,
+        spec.description,
+        path,
+        atlas,
+        net,
+        added,
+        list(dict.fromkeys(overridden)),
+        tenancy,
+        spec.simulation,
+    )
+
+
+def _tenancy(spec: ScenarioFile, atlas: Atlas, path: Path):
+    """The scenario's tenancy (docs/tenancy.md): a file next to the YAML or inline; its errors name the file
+    (an inline section: '<scenario> tenants'), the rule number and the field."""
+    from suanwang.policy.quotas import load_tenancy, parse_tenancy  # policy sits above atlas; imported late
+
+    if isinstance(spec.tenants, str):
+        file = path.parent / spec.tenants
+        if not file.is_file():
+            raise ScenarioError(
+                str(path), None, "tenants", f"'{spec.tenants}' not found", "path is relative to the YAML"
+            )
+        return load_tenancy(file, atlas)
+    return parse_tenancy(spec.tenants, atlas, f"{path.name} tenants")

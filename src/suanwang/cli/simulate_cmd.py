@@ -110,11 +110,17 @@ def register(app) -> None:
     @friendly_errors
     def simulate_cmd(
         scenario: Path = typer.Option(None, "--scenario", help="Scenario YAML (default: the national atlas)."),
-        days: float = typer.Option(7.0, "--days", help=f"Simulated days of demand (at most {MAX_DAYS})."),
-        jobs: int = typer.Option(
-            20000, "--jobs", min=1, max=MAX_JOBS, help="Jobs over the whole horizon (national default demand)."
+        days: float = typer.Option(
+            None, "--days", help=f"Simulated days of demand (at most {MAX_DAYS}; default the scenario's, else 7)."
         ),
-        policies: str = typer.Option(DEFAULT_POLICIES, "--policies", help="Comma-separated policies."),
+        jobs: int = typer.Option(
+            None,
+            "--jobs",
+            min=1,
+            max=MAX_JOBS,
+            help="Jobs over the whole horizon (default the scenario's, else 20000).",
+        ),
+        policies: str = typer.Option(None, "--policies", help="Comma-separated policies (default: all)."),
         seed: int = typer.Option(
             1, "--seed", min=0, max=2**32 - 1, help="Random seed: same seed, same jobs, same numbers."
         ),
@@ -147,6 +153,18 @@ def register(app) -> None:
         from suanwang.workload.demand import national_demand
         from suanwang.workload.traces import replay
 
+        sc = None
+        if scenario is not None:  # its simulation defaults apply where an option is not given
+            from suanwang.atlas.scenario import load_scenario
+
+            sc = load_scenario(scenario)
+            d = sc.simulation
+            days = days if days is not None else (d.days if d and d.days else 7.0)
+            jobs = jobs if jobs is not None else (d.jobs if d and d.jobs else 20000)
+            policies = policies or (",".join(d.policies) if d and d.policies else None)
+        days = 7.0 if days is None else days
+        jobs = 20000 if jobs is None else jobs
+        policies = policies or DEFAULT_POLICIES
         if lang not in ("en", "zh"):
             raise SimulateArgumentError(f"--lang: '{lang}' is not a report language - use en or zh")
         if not 0 < days <= MAX_DAYS:  # also refuses NaN
@@ -155,10 +173,7 @@ def register(app) -> None:
         _writable_folder(out)
         names = check_policies([p.strip() for p in policies.split(",") if p.strip()])
         name, network = NATIONAL_SCENARIO, None
-        if scenario is not None:
-            from suanwang.atlas.scenario import load_scenario
-
-            sc = load_scenario(scenario)
+        if sc is not None:
             atlas, network, name = sc.atlas, sc.network, sc.name
         else:
             atlas = load_atlas()
@@ -180,14 +195,15 @@ def register(app) -> None:
                 f"national default demand: offered load {demand.offered_cpu_util:.0%} of cores, "
                 f"{demand.offered_gpu_util:.0%} of cards"
             )
-        tenancy = None
+        tenancy = sc.tenancy if sc is not None else None  # --quotas replaces the scenario's tenants
         if quotas is not None:
             from suanwang.policy.quotas import load_tenancy
-            from suanwang.sim.tenants import with_tenants
 
             tenancy = load_tenancy(quotas, atlas)
-            if trace is None and tenancy.demand:
-                job_list = with_tenants(job_list, tenancy.demand, seed)
+        if tenancy is not None and trace is None and tenancy.demand:
+            from suanwang.sim.tenants import with_tenants
+
+            job_list = with_tenants(job_list, tenancy.demand, seed)
         console.print(f"[bold]{len(job_list)} jobs[/bold] over {days:g} days ({source}); {len(names)} policies")
         meta = {
             "seed": seed,
@@ -296,6 +312,9 @@ def _tenants_table(results: dict) -> None:
             "card-h": f"{t['card_hours']:.4g}",
             "dominant share": f"{t['dominant_share']:.3g}",
             "wait p50/p95 h": f"{t['wait_p50_h']:.2f}/{t['wait_p95_h']:.2f}",
+            "borrowed core-h": f"{t.get('borrowed_core_hours', 0):.4g}",
+            "reclaims/preempted": f"{t.get('reclaims', 0)}/{t.get('preemptions', 0)}",
+            "lost core-h": f"{t.get('lost_core_hours', 0):.4g}",
         }
         for name, r in results["policies"].items()
         for t in r["tenants"]["tenants"]

@@ -9,7 +9,7 @@ Shanghai" is two rules. Errors name the file, the rule number and the field, wit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -18,8 +18,9 @@ from suanwang.atlas import Atlas
 from suanwang.errors import PolicyError, UnknownPlaceError
 
 WEST = "west"  # the sites of the hubs whose role is west
-RULE_KEYS = {"id", "description", "tenant", "cores", "cards", "within", "outside"}
-FILE_KEYS = {"name", "half_life_h", "tenants", "demand", "quotas"}
+RULE_KEYS = {"id", "description", "tenant", "cores", "cards", "within", "outside", "borrow_cores", "borrow_cards"}
+FILE_KEYS = {"name", "half_life_h", "tenants", "demand", "quotas", "cohorts", "spill_over", "priority_classes"}
+FILE_KEYS |= {"preemption"}
 # Assumption: a day of memory. Slurm's PriorityDecayHalfLife defaults to 7 days; runs here last days, not months.
 DEFAULT_HALF_LIFE_H = 24.0
 
@@ -34,6 +35,11 @@ class Region:
     outside: bool = False
     text: str = ""  # as written, for reasons ("outside shanghai")
 
+    @property
+    def key(self) -> tuple:
+        """The set of sites it names, without the text (two rules share a cohort pool when their keys match)."""
+        return (self.provinces, self.hubs, self.west, self.outside)
+
 
 @dataclass(frozen=True)
 class QuotaRule:
@@ -45,6 +51,8 @@ class QuotaRule:
     cards: int | None = None
     region: Region | None = None
     description: str = ""
+    borrow_cores: int = 0  # cores the tenant may use beyond `cores` from its cohort's idle room in the region
+    borrow_cards: int = 0
 
     def text(self) -> str:
         """'at most 1000 cores outside shanghai' (what the rule says, for reasons)."""
@@ -63,6 +71,16 @@ class Tenancy:
     half_life_h: float = DEFAULT_HALF_LIFE_H
     default_weight: float = 1.0
     demand: dict[str, float] | None = None  # share of generated jobs per tenant (None: jobs keep their tenant)
+    cohorts: dict[str, tuple[str, ...]] | None = None  # cohort -> its tenants (each tenant in at most one)
+    spill_over: dict[str, tuple[Region, ...]] | None = None  # tenant -> its places, most preferred first
+    priorities: object = None  # policy.priorities.Priorities (classes and preemption), None: no classes
+
+    def cohort(self, tenant: str) -> str | None:
+        """The cohort `tenant` belongs to, or None."""
+        for name, members in (self.cohorts or {}).items():
+            if tenant in members:
+                return name
+        return None
 
     def weight(self, tenant: str) -> float:
         """The fair-share weight of `tenant` (> 0)."""
@@ -152,9 +170,74 @@ def parse_tenancy(raw, atlas: Atlas, file: str = "tenants") -> Tenancy:
         for key in ("within", "outside"):
             if key in e:
                 region = _region(e[key], key == "outside", atlas, file, n, key)
-        rules.append(QuotaRule(rid, tenant, cores, cards, region, str(e.get("description") or "")))
+        borrow = {}
+        for key, cap in (("borrow_cores", cores), ("borrow_cards", cards)):
+            borrow[key] = _count(e.get(key), file, n, key) or 0
+            if borrow[key] and cap is None:
+                res = key.split("_")[1]
+                raise PolicyError(file, n, key, f"borrows {res} the rule does not cap", f"give '{res}:' as well")
+        desc = str(e.get("description") or "")
+        rules.append(QuotaRule(rid, tenant, cores, cards, region, desc, borrow["borrow_cores"], borrow["borrow_cards"]))
+    cohorts = _cohorts(raw.get("cohorts"), file)
+    for n, r in enumerate(rules, start=1):
+        if (r.borrow_cores or r.borrow_cards) and not any(r.tenant in m for m in cohorts.values()):
+            key = "borrow_cores" if r.borrow_cores else "borrow_cards"
+            fix = f"add {r.tenant} to a cohort, e.g. 'cohorts: {{finance: [{r.tenant}, bank-b]}}'"
+            raise PolicyError(file, n, key, f"tenant {r.tenant} is in no cohort to borrow from", fix)
     weights, demand = _weights(raw.get("tenants"), file, "tenants"), _weights(raw.get("demand"), file, "demand")
-    return Tenancy(str(raw.get("name") or file), weights, tuple(rules), float(half), demand=demand or None)
+    spill = _spill(raw.get("spill_over"), atlas, file)
+    prio = None
+    if raw.get("priority_classes") is not None or raw.get("preemption") is not None:
+        from suanwang.policy.priorities import parse_priorities
+
+        prio = parse_priorities(raw.get("priority_classes"), raw.get("preemption"), file)
+    return Tenancy(
+        str(raw.get("name") or file),
+        weights,
+        tuple(rules),
+        float(half),
+        demand=demand or None,
+        cohorts=cohorts or None,
+        spill_over=spill or None,
+        priorities=prio,
+    )
+
+
+def _cohorts(raw, file: str) -> dict[str, tuple[str, ...]]:
+    """cohort name -> its tenants; a tenant in two cohorts is an error (its borrowing would be ambiguous)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PolicyError(
+            file, None, "cohorts", "is not a mapping", "write e.g. 'cohorts: {finance: [bank-a, bank-b]}'"
+        )
+    out, seen = {}, {}
+    for name, members in raw.items():
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) and m.strip() for m in members):
+            raise PolicyError(file, None, f"cohorts.{name}", f"{members!r} is not a list of tenants", "write [a, b]")
+        for m in members:
+            if m.strip() in seen:
+                fix = f"keep {m.strip()} in one cohort ({seen[m.strip()]})"
+                raise PolicyError(file, None, f"cohorts.{name}", f"tenant {m.strip()} is in two cohorts", fix)
+            seen[m.strip()] = str(name)
+        out[str(name)] = tuple(m.strip() for m in members)
+    return out
+
+
+def _spill(raw, atlas: Atlas, file: str) -> dict[str, tuple[Region, ...]]:
+    """tenant -> its ordered places (each a region as in the quota rules: province, hub id or west)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        fix = "write e.g. 'spill_over: {bank-a: [shanghai, yangtze-delta, west]}'"
+        raise PolicyError(file, None, "spill_over", "is not a mapping", fix)
+    out = {}
+    for tenant, places in raw.items():
+        key = f"spill_over.{tenant}"
+        if not isinstance(places, list) or not places:
+            raise PolicyError(file, None, key, f"{places!r} is not a list of places", "write e.g. [shanghai, west]")
+        out[str(tenant)] = tuple(replace(_region(p, False, atlas, file, None, key), text=str(p)) for p in places)
+    return out
 
 
 def load_tenancy(path: str | Path, atlas: Atlas) -> Tenancy:

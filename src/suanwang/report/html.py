@@ -164,7 +164,7 @@ def render_report(results: dict, lang: str = "en") -> str:
     env.filters["fmt"] = fmt
     env.filters["pct"] = pct_change
     template = env.from_string(_asset("report.html.j2"))
-    return template.render(
+    page = template.render(
         lang=lang,
         t=t,
         view=view,
@@ -181,6 +181,9 @@ def render_report(results: dict, lang: str = "en") -> str:
         payload_json=script_json(_payload(view, lang, t)),
         page_js=_asset("report.js"),
     )
+    from suanwang.report.tenants import with_tenants_section  # the tenants section (report/tenants.py)
+
+    return with_tenants_section(page, results, view.default_policy, lang)
 
 
 def write_report(results: dict, path: Path, lang: str = "en") -> Path:

@@ -4,6 +4,11 @@ A `QuotaBook` rides on the cluster state (`ClusterState.quotas`): every reserve 
 to the rules of its tenant whose region holds the site, every release takes them off, so usage is tracked by
 the same calls that take and give back capacity, in the simulator and the service alike. The quota filter
 plugins (plugins/quota.py) read it.
+
+Cohorts: the rules of a cohort's tenants over the same region form a pool. A rule with `borrow_cores` lets its
+tenant pass its own cap by up to that many cores, but only into the idle room of the pool: the pool's usage
+never passes the sum of its members' caps. A member whose own cap has room for a job that the pool has not
+finds its room lent out (`lent`); the driver then reclaims borrowed jobs (scheduler/preemption.py).
 """
 
 from __future__ import annotations
@@ -31,27 +36,71 @@ def region_mask(region: Region | None, sites: Sequence[Site], west_hubs: frozens
     return ~inside if region.outside else inside
 
 
-class Bound:
-    """One quota rule over the sites: `mask` (its region), `sites` (the same as a list of bools) and usage now."""
+class Pool:
+    """The rules of one cohort over one region: the sum of their caps and of their usage (cores, cards; a rule
+    that caps only one of them counts only in that one)."""
 
-    __slots__ = ("rule", "mask", "sites", "cores", "cards")
+    __slots__ = ("cohort", "members", "cap_cores", "cap_cards", "cores", "cards")
+
+    def __init__(self, cohort: str):
+        self.cohort, self.members = cohort, []
+        self.cap_cores = self.cap_cards = self.cores = self.cards = 0
+
+    def join(self, b: Bound) -> None:
+        """Add rule `b` to the pool."""
+        self.members.append(b)
+        self.cap_cores += b.rule.cores or 0
+        self.cap_cards += b.rule.cards or 0
+
+
+class Bound:
+    """One quota rule over the sites: `mask` (its region), `sites` (the same as a list of bools) and usage now;
+    `pool`: its cohort's pool over the same region (None: no cohort)."""
+
+    __slots__ = ("rule", "mask", "sites", "cores", "cards", "pool")
 
     def __init__(self, rule: QuotaRule, mask: np.ndarray):
         self.rule, self.mask, self.sites = rule, mask, mask.tolist()
         self.cores = 0  # cores of the tenant's running jobs at the rule's sites
         self.cards = 0
+        self.pool: Pool | None = None
 
     def over(self, cores: int, cards: int) -> bool:
-        """Whether adding `cores` and `cards` would pass the rule's caps."""
+        """Whether adding `cores` and `cards` would pass the rule's caps (its own plus what it may borrow, and
+        the pool's idle room)."""
+        r, p = self.rule, self.pool
+        if cores > 0 and r.cores is not None:
+            if self.cores + cores > r.cores + r.borrow_cores or (p is not None and p.cores + cores > p.cap_cores):
+                return True
+        if cards > 0 and r.cards is not None:
+            if self.cards + cards > r.cards + r.borrow_cards or (p is not None and p.cards + cards > p.cap_cards):
+                return True
+        return False
+
+    def lent(self, cores: int, cards: int) -> bool:
+        """Whether the rule's own caps hold `cores` and `cards` more but its pool does not: its room is lent out."""
+        r, p = self.rule, self.pool
+        if p is None:
+            return False
+        own_c = cores == 0 or r.cores is None or self.cores + cores <= r.cores
+        own_g = cards == 0 or r.cards is None or self.cards + cards <= r.cards
+        short_c = cores > 0 and r.cores is not None and p.cores + cores > p.cap_cores
+        short_g = cards > 0 and r.cards is not None and p.cards + cards > p.cap_cards
+        return own_c and own_g and (short_c or short_g)
+
+    def borrowed(self) -> tuple[int, int]:
+        """(cores, cards) the tenant uses beyond the rule's own caps now (borrowed from its cohort)."""
         r = self.rule
-        return (cores > 0 and r.cores is not None and self.cores + cores > r.cores) or (
-            cards > 0 and r.cards is not None and self.cards + cards > r.cards
-        )
+        c = max(0, self.cores - r.cores) if r.cores is not None else 0
+        g = max(0, self.cards - r.cards) if r.cards is not None else 0
+        return c, g
 
     def never(self, cores: int, cards: int) -> bool:
         """Whether `cores` and `cards` alone pass the rule's caps (the job can never run in its region)."""
         r = self.rule
-        return (r.cores is not None and cores > r.cores) or (r.cards is not None and cards > r.cards)
+        return (r.cores is not None and cores > r.cores + r.borrow_cores) or (
+            r.cards is not None and cards > r.cards + r.borrow_cards
+        )
 
 
 class QuotaBook:
@@ -60,8 +109,19 @@ class QuotaBook:
     def __init__(self, tenancy: Tenancy, sites: Sequence[Site], west_hubs: frozenset[str]):
         self.tenancy = tenancy
         self.by_tenant: dict[str, list[Bound]] = {}
+        self.pools: list[Pool] = []
+        pools: dict[tuple, Pool] = {}
         for rule in tenancy.rules:
-            self.by_tenant.setdefault(rule.tenant, []).append(Bound(rule, region_mask(rule.region, sites, west_hubs)))
+            b = Bound(rule, region_mask(rule.region, sites, west_hubs))
+            self.by_tenant.setdefault(rule.tenant, []).append(b)
+            cohort = tenancy.cohort(rule.tenant)
+            if cohort is not None:
+                key = (cohort, None if rule.region is None else rule.region.key)
+                if key not in pools:
+                    pools[key] = Pool(cohort)
+                    self.pools.append(pools[key])
+                b.pool = pools[key]
+                b.pool.join(b)
 
     def rules(self, tenant: str) -> list[Bound]:
         """The bound rules of `tenant` (empty when it has none)."""
@@ -73,6 +133,12 @@ class QuotaBook:
             if b.sites[i]:
                 b.cores += sign * job.cpu_cores
                 b.cards += sign * job.gpu_cards
+                p = b.pool
+                if p is not None:
+                    if b.rule.cores is not None:
+                        p.cores += sign * job.cpu_cores
+                    if b.rule.cards is not None:
+                        p.cards += sign * job.gpu_cards
 
     def room(self, job: Job) -> np.ndarray | None:
         """Boolean vector over sites: placing `job` there now passes no rule of its tenant (None: all pass)."""
@@ -96,6 +162,10 @@ class QuotaBook:
             if b.sites[i] and (b.over(job.cpu_cores, job.gpu_cards) if now else b.never(job.cpu_cores, job.gpu_cards)):
                 return b
         return None
+
+    def lent_rules(self, job: Job) -> list[Bound]:
+        """The rules of `job`'s tenant whose own caps hold the job but whose cohort pool has lent the room out."""
+        return [b for b in self.by_tenant.get(job.tenant, ()) if b.lent(job.cpu_cores, job.gpu_cards)]
 
     def usage(self) -> dict[str, dict[str, int]]:
         """Cores and cards each rule counts now, by rule id."""

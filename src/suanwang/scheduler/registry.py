@@ -80,6 +80,17 @@ def load_weights(path: str | Path) -> dict[str, float]:
     return check_weights(raw, path.name)
 
 
+def with_spill_over(policy: Policy, ctx: SchedulerContext, tenancy=None) -> Policy:
+    """`policy` with the tenancy's ordered spill-over per tenant (scheduler/plugins/spillover.py); unchanged
+    when the tenancy (policy/quotas.Tenancy) names none."""
+    if tenancy is None or not tenancy.spill_over:
+        return policy
+    from suanwang.scheduler.plugins.spillover import SpillOver, SpillTiers
+    from suanwang.scheduler.quotas import west_hubs
+
+    return SpillOver(policy, SpillTiers(tenancy.spill_over, ctx.sites, west_hubs(ctx.atlas.hubs)))
+
+
 def make_policy(
     name: str,
     ctx: SchedulerContext,

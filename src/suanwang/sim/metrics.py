@@ -67,7 +67,12 @@ class _Segments:
         self.carbon_if_local = self._carbon_if_local(ctx, cols.provinces, carbon_year)
         self.core_h = self.cores * self.runtime * self.frac
         self.card_h = cols.numpy("gpu_cards")[sj] * self.runtime * self.frac
-        self.completed = self.frac >= 1.0
+        # a job's last run completes it when the job is done (a run resumed from a checkpoint does less than all)
+        last = np.zeros(len(sj), dtype=bool)
+        if len(sj):
+            _, rev = np.unique(sj[::-1], return_index=True)
+            last[len(sj) - 1 - rev] = True
+        self.completed = last & (np.asarray(run.status, dtype=np.int64)[sj] == DONE)
 
     def _carbon_if_local(self, ctx: SchedulerContext, provs: list[str], carbon_year: int) -> np.ndarray:
         """Location-based carbon of the same IT energy at the origin province's provincial DC (its PUE and grid

@@ -77,3 +77,21 @@ class Run:
     events: int
     wall_s: float = 0.0
     columns: JobColumns | None = None  # the job fields the metrics read (built from `jobs` when None)
+    evictions: list[Evicted] = field(default_factory=list)  # every reclaim (R1) and preemption (P1), in order
+    borrowed: dict[str, tuple[float, float]] = field(default_factory=dict)  # tenant -> borrowed core-h, card-h
+
+
+@dataclass(frozen=True)
+class Evicted:
+    """One eviction: job `job` stopped at `site` at `at_h` (its run began at `start_h`), by rule R1 (reclaim of
+    borrowed quota room) or P1 (preemption by class); `lost_h` hours of its work since its last checkpoint are
+    lost, `saved_h` kept (it resumes from there)."""
+
+    job: int
+    site: int
+    start_h: float
+    at_h: float
+    rule: str
+    why: str
+    lost_h: float
+    saved_h: float

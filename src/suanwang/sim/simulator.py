@@ -37,12 +37,14 @@ from suanwang.scheduler.decision import Placement
 from suanwang.scheduler.fairshare import FairShare
 from suanwang.scheduler.holds import Holds
 from suanwang.scheduler.policy import Policy
+from suanwang.scheduler.preemption import Running, preemption_victims, reclaim_victims
 from suanwang.scheduler.quotas import QuotaBook, west_hubs
+from suanwang.scheduler.registry import with_spill_over
 from suanwang.sim.columns import JobColumns
 from suanwang.sim.engine import ARRIVAL, COMPLETION, FAILURE, PLAN, SIGNAL, START, Engine
 from suanwang.sim.faults import LinkCut, LinkCuts, Outage
 from suanwang.sim.queues import WaitQueues
-from suanwang.sim.records import DONE, FAILED, PENDING, QUEUED, REJECTED, RUNNING, Run, Segments
+from suanwang.sim.records import DONE, FAILED, PENDING, QUEUED, REJECTED, RUNNING, Evicted, Run, Segments
 from suanwang.workload.job import Job
 
 GC_EVERY_JOBS = 1_000_000  # streamed runs: a full garbage collection after reading this many more jobs
@@ -58,7 +60,10 @@ class Simulation:
     decisions and results are the same as for one list of all the jobs; job indices count on across the lists.
 
     Tenants: with a `tenancy` (policy/quotas.py) the state carries a QuotaBook the quota filters read, and the
-    wait queues are ranked by fair share, each kept in priority order (docs/tenancy.md).
+    wait queues are ranked by fair share, each kept in priority order (docs/tenancy.md). Cohorts let tenants
+    borrow idle quota room, reclaimed (rule R1) as soon as its owner's job needs it; priority classes let a job
+    that finds its feasible sites full evict lower-class preemptible jobs at one site (rule P1). Evicted jobs are
+    requeued and resume from their last checkpoint (their class's `checkpoint_h`), else from the start.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class Simulation:
         self.ctx = ctx
         if isinstance(policy, str):
             policy = make_policy(policy, ctx, weights, window_h=window_h, slot_h=slot_h)
+        policy = with_spill_over(policy, ctx, tenancy)  # ordered places per tenant (unchanged without)
         self.sched: Policy = policy
         self.policy = policy.name
         self.more = None if more is None else iter(more)
@@ -98,6 +104,15 @@ class Simulation:
         self.state = ClusterState.from_sites(ctx.sites, book)
         st = self.state
         self.fair = None if tenancy is None else FairShare(tenancy, st.cpu_total.sum(), st.gpu_total.sum())
+        self.prio = None if tenancy is None else tenancy.priorities  # policy.priorities.Priorities or None
+        self.reclaims = book is not None and bool(book.pools)
+        self.lenders = [b for bs in book.by_tenant.values() for b in bs if b.pool] if self.reclaims else []
+        self.borrowed: dict[str, list[float]] = {}  # tenant -> [borrowed core-hours, card-hours]
+        self.meter_h = 0.0
+        self.evictions: list[Evicted] = []
+        self.saved_h: dict[int, float] = {}  # job -> hours of work kept by checkpoints across evictions
+        self.evicted: dict[int, list[float]] = {}  # job -> [times evicted, hour of the last]
+        self._static: dict = {}  # static key -> the sites a job with it may ever use (preemption candidates)
         self.priority: list[int] | None = None if tenancy is None else []
         self.windowed = policy.window_h is not None  # some jobs wait for plans
         self.window_h = float(policy.window_h) if self.windowed else 0.0
@@ -229,6 +244,8 @@ class Simulation:
             e.processed,
             time.perf_counter() - t0,
             self.columns,
+            self.evictions,
+            self._borrowed_totals(),
         )
 
     def _drain(self) -> bool:
@@ -273,13 +290,16 @@ class Simulation:
         if gen != self.gen[idx]:
             return  # stopped by an outage; a newer run exists
         s = self.site_of[idx]
+        if self.reclaims:
+            self._meter()
         p, start = self.running[s].pop(idx)  # as _stop, inlined: this runs once per job
         job = self.jobs[idx]
         self.state.release(s, job)
         if self.fair is not None:
             self.fair.stop(job, self.engine.now_h)
         self.gen[idx] = gen + 1
-        self.seg.add(idx, p, start, 1.0)
+        saved = self.saved_h.pop(idx, 0.0) if self.saved_h else 0.0
+        self.seg.add(idx, p, start, 1.0 - saved / job.runtime_h if saved else 1.0)
         self.status[idx] = DONE
         self.reason[idx] = self.done_reason[s]
         self.end_h[idx] = self.engine.now_h
@@ -288,7 +308,8 @@ class Simulation:
         if self.waiting.active[s]:  # some queue may use the freed room
             self._retry(s)
         if self.state.quotas is not None and self.state.quotas.rules(job.tenant):
-            self._retry_quota(job.tenant)
+            for t in self._cohort_of(job.tenant):
+                self._retry_quota(t)
 
     def _outage(self, s: int) -> None:
         self.state.up[s] = False
@@ -297,7 +318,8 @@ class Simulation:
             p, start = self._stop(idx)
             job = self.jobs[idx]
             done = (self.engine.now_h - start - p.transfer_h) / job.runtime_h
-            self.seg.add(idx, p, start, float(min(1.0, max(0.0, done))))
+            left = 1.0 - self.saved_h.get(idx, 0.0) / job.runtime_h
+            self.seg.add(idx, p, start, float(min(left, max(0.0, done))))
             self.restarts[idx] += 1
         for idx in victims:
             if self.windowed and self.sched.defers(self.jobs[idx]):
@@ -323,8 +345,13 @@ class Simulation:
         """Ask the policy to place job idx now: RUNNING, QUEUED or REJECTED. A job that must wait joins its queue,
         unless `enqueue` is False (a retry from the queue: the caller puts it back where it was)."""
         job, now = self.jobs[idx], self.engine.now_h
-        d = self.sched.place(job, self.state, now, blocked=self.cuts.blocked(job, self.state.up) if self.cuts else None)
+        if self.reclaims:
+            self._meter()
+        blocked = self.cuts.blocked(job, self.state.up) if self.cuts else None
+        d = self.sched.place(job, self.state, now, blocked=blocked)
         p = d.placement
+        if p is None and d.retryable and (self.reclaims or self.prio is not None):
+            p = self._evict_for(idx, blocked)
         if p is not None:
             self._start_run(idx, p, now)
             return RUNNING
@@ -361,7 +388,8 @@ class Simulation:
                 if cores[idx] > free_c or cards[idx] > free_g:
                     continue  # an earlier try of this scan took the room at s
                 if book is not None and book.breaking(self.jobs[idx], s) is not None:
-                    continue  # its tenant's quota bars s now (freed quota room retries it: _retry_quota)
+                    if not (self.reclaims and book.lent_rules(self.jobs[idx])):
+                        continue  # its tenant's quota bars s now (freed quota room retries it: _retry_quota)
                 self.status[idx] = PENDING
                 if self._try(idx, enqueue=False) != QUEUED:
                     gone.append(idx)
@@ -417,6 +445,8 @@ class Simulation:
         self.planned -= 1
         self.holds.drop(idx)
         job, s, st = self.jobs[idx], p.site_index, self.state
+        if self.reclaims:
+            self._meter()
         over = st.quotas is not None and st.quotas.breaking(job, s) is not None  # plans do not count quotas
         if over or s in self.cuts.blocked(job, st.up) or not st.fits(job)[s]:
             # The plan met a changed world (online arrivals took the room): place it now through the online
@@ -435,13 +465,18 @@ class Simulation:
         self.running[s][idx] = (p, now)
         if self.fair is not None:
             self.fair.start(self.jobs[idx], now)
-        self.engine.schedule(now + p.transfer_h + self.jobs[idx].runtime_h, self._complete, (idx, gen), COMPLETION)
+        left = self.jobs[idx].runtime_h - (self.saved_h.get(idx, 0.0) if self.saved_h else 0.0)
+        self.engine.schedule(now + p.transfer_h + left, self._complete, (idx, gen), COMPLETION)
 
-    def _stop(self, idx: int) -> tuple[Placement, float]:
-        """Take job idx off its site (completion or outage); returns its placement and start hour."""
+    def _stop(self, idx: int, release: bool = True) -> tuple[Placement, float]:
+        """Take job idx off its site (outage or eviction; `release` False: its room was given back already);
+        returns its placement and start hour."""
         s = self.site_of[idx]
+        if self.reclaims:
+            self._meter()
         p, start = self.running[s].pop(idx)
-        self.state.release(s, self.jobs[idx])
+        if release:
+            self.state.release(s, self.jobs[idx])
         if self.fair is not None:
             self.fair.stop(self.jobs[idx], self.engine.now_h)
         self.gen[idx] += 1
@@ -459,7 +494,8 @@ class Simulation:
             head = self.jobs[queues[key][0]]
             sites = self.waiting.sites[key]
             room = st.quotas.room(head)
-            if not (st.fits(head)[sites] & (True if room is None else room[sites])).any():
+            lent = self.reclaims and st.quotas.lent_rules(head)
+            if not lent and not (st.fits(head)[sites] & (True if room is None else room[sites])).any():
                 continue  # no site of the queue has room for its head within the quotas now
             gone = []
             for idx in list(islice(queues[key], self.queue_depth)):
@@ -476,3 +512,99 @@ class Simulation:
         self.end_h[idx] = self.engine.now_h
         if self.streamed:
             self.jobs[idx] = None
+
+    # --- tenants: reclaim (R1), preemption (P1), borrowed hours ----------------------------------------
+    def _cohort_of(self, tenant: str) -> tuple[str, ...]:
+        """`tenant` and its cohort-mates (a job's end frees pool room they may borrow)."""
+        t = self.tenancy
+        name = t.cohort(tenant) if t is not None and t.cohorts else None
+        return (tenant,) if name is None else (tenant, *(m for m in t.cohorts[name] if m != tenant))
+
+    def _runners(self, sites=None):
+        """The running jobs (at `sites`, None: all) as scheduler/preemption.py sees them."""
+        ev = self.evicted
+        for s in range(len(self.running)) if sites is None else sites:
+            for idx, (p, start) in self.running[s].items():
+                n, last = ev.get(idx, (0, -math.inf))
+                yield Running(idx, s, self.jobs[idx], start + p.transfer_h, int(n), last)
+
+    def _evict_for(self, idx: int, blocked: list[int] | None) -> Placement | None:
+        """Job idx found no room: reclaim its cohort's lent room (R1), else preempt lower classes at one site
+        (P1). The victims are taken off tentatively; when the job then places, they are evicted and requeued,
+        else put back as they were. Returns the job's placement or None."""
+        job, st, now = self.jobs[idx], self.state, self.engine.now_h
+        tries = []
+        if self.reclaims and st.quotas.lent_rules(job):
+            tries.append((reclaim_victims(st.quotas, job, self._runners(), job.id), blocked))
+        if self.prio is not None and self.prio.rank(job) > 0:
+            key = self.sched.static_key(job)
+            sites = self._static.get(key)
+            if sites is None:
+                sites = self._static[key] = self.sched.static_sites(job).tolist()
+            out = set(blocked or ())
+            book = st.quotas
+            ok = [s for s in sites if st.up[s] and s not in out and (book is None or book.breaking(job, s) is None)]
+            got = preemption_victims(job, ok, st.cpu_free, st.gpu_free, self._runners(ok), self.prio, now, job.id)
+            if got is not None:
+                s, victims = got
+                tries.append((victims, [i for i in range(len(st.up)) if i != s]))
+        for victims, block in tries:
+            if not victims:
+                continue
+            taken = [(v, self.site_of[v.key]) for v in victims]
+            for v, s in taken:
+                st.release(s, self.jobs[v.key])
+            d = self.sched.place(job, st, now, blocked=block)
+            if d.placement is None:
+                for v, s in taken:
+                    st.reserve(s, self.jobs[v.key])
+                continue
+            for v, _ in taken:
+                self._evict(v.key, v.rule, v.why)  # its room is already given back
+            return d.placement
+        return None
+
+    def _evict(self, idx: int, rule: str, why: str) -> None:
+        """Stop job idx (evicted by `rule`), count its lost work, keep what its checkpoints saved, requeue it."""
+        now, job = self.engine.now_h, self.jobs[idx]
+        s = self.site_of[idx]
+        p, start = self._stop(idx, release=False)
+        ran = max(0.0, now - start - p.transfer_h)
+        c = self.prio.of(job) if self.prio is not None else None
+        every = c.checkpoint_h if c is not None else None
+        before = self.saved_h.get(idx, 0.0)
+        ran = min(ran, job.runtime_h - before)
+        kept = math.floor(ran / every) * every if every else 0.0
+        self.seg.add(idx, p, start, ran / job.runtime_h)
+        if kept:
+            self.saved_h[idx] = before + kept
+        self.restarts[idx] += 1
+        n = self.evicted.setdefault(idx, [0, now])
+        n[0], n[1] = n[0] + 1, now
+        self.evictions.append(Evicted(idx, s, start, now, rule, why, ran - kept, kept))
+        self.reason[idx] = why
+        if self.windowed and self.sched.defers(job):
+            self.status[idx] = PENDING
+            self.pending.append(idx)
+            self._ensure_plan()
+        else:
+            self._enqueue(idx)
+
+    def _meter(self) -> None:
+        """Count the borrowed cores and cards held since the last call (borrowing changes only at starts and stops)."""
+        now = self.engine.now_h
+        dt = now - self.meter_h
+        if dt > 0:
+            for b in self.lenders:
+                c, g = b.borrowed()
+                if c or g:
+                    acc = self.borrowed.setdefault(b.rule.tenant, [0.0, 0.0])
+                    acc[0] += c * dt
+                    acc[1] += g * dt
+        self.meter_h = now
+
+    def _borrowed_totals(self) -> dict[str, tuple[float, float]]:
+        """Borrowed (core-hours, card-hours) per tenant over the run."""
+        if self.reclaims:
+            self._meter()
+        return {t: (a[0], a[1]) for t, a in self.borrowed.items()}

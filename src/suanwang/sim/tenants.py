@@ -17,6 +17,8 @@ from suanwang.scheduler.quotas import region_mask, west_hubs
 from suanwang.sim.records import DONE, FAILED, REJECTED, Run
 from suanwang.workload.job import Job
 
+MAX_EVICTIONS = 20  # evictions listed one by one in the section (all are counted)
+
 
 def with_tenants(jobs: list[Job], mix: Mapping[str, float], seed: int) -> list[Job]:
     """`jobs` with tenants drawn from `mix` (tenant -> share of jobs, > 0; normalised), the same for a seed."""
@@ -31,19 +33,23 @@ def with_tenants(jobs: list[Job], mix: Mapping[str, float], seed: int) -> list[J
 
 
 def runs_of(run: Run) -> list[tuple[int, int, float, float]]:
-    """(job, site, start_h, end_h) of every run of a job that went to its end (a run an outage stopped has no
-    recorded end and is left out)."""
+    """(job, site, start_h, end_h) of every run that went to its end or was evicted (reclaim or preemption: it
+    ends at the eviction); a run an outage stopped has no recorded end and is left out."""
     seg = run.segments
     last: dict[int, int] = {}
     jobs = seg.column("job").tolist()
     for k, j in enumerate(jobs):
         last[j] = k
-    sites, starts, fracs = seg.column("site").tolist(), seg.column("start_h").tolist(), seg.column("frac").tolist()
-    return [
-        (j, sites[k], starts[k], float(run.end_h[j]))
-        for k, j in enumerate(jobs)
-        if last[j] == k and fracs[k] >= 1.0 and run.status[j] == DONE
-    ]
+    evicted = {(e.job, e.start_h): e.at_h for e in run.evictions}
+    sites, starts = seg.column("site").tolist(), seg.column("start_h").tolist()
+    out = []
+    for k, j in enumerate(jobs):
+        end = evicted.get((j, starts[k]))
+        if end is None and last[j] == k and run.status[j] == DONE:
+            end = float(run.end_h[j])
+        if end is not None:
+            out.append((j, sites[k], starts[k], end))
+    return out
 
 
 def peak_usage(
@@ -86,6 +92,15 @@ def tenant_summary(run: Run, ctx: SchedulerContext, tenancy: Tenancy, horizon_h:
         if s == DONE:
             waits[job.tenant].append(max(0.0, run.end_h[i] - job.submit_h - job.runtime_h))
         status[job.tenant][0 if s == DONE else 1 if s == FAILED else 2 if s == REJECTED else 1] += 1
+    ev = {t: {"R1": 0, "P1": 0, "reclaimed": 0.0, "lost_c": 0.0, "lost_g": 0.0} for t in tenants}
+    for e in run.evictions:
+        job = jobs[e.job]
+        acc = ev[job.tenant]
+        acc[e.rule] += 1
+        if e.rule == "R1":  # the core-hours the borrowed run had used when its owner took the room back
+            acc["reclaimed"] += job.cpu_cores * (e.at_h - e.start_h)
+        acc["lost_c"] += job.cpu_cores * e.lost_h
+        acc["lost_g"] += job.gpu_cards * e.lost_h
     active = [t for t in tenants if any(status[t])]
     w_sum = sum(tenancy.weight(t) for t in active) or 1.0
     all_c, all_g = sum(core_h.values()) or 1.0, sum(card_h.values()) or 1.0
@@ -110,6 +125,13 @@ def tenant_summary(run: Run, ctx: SchedulerContext, tenancy: Tenancy, horizon_h:
                 "dominant_share": round(dominant, 6),
                 "wait_p50_h": _q(waits[t], 0.5),
                 "wait_p95_h": _q(waits[t], 0.95),
+                "borrowed_core_hours": round(run.borrowed.get(t, (0.0, 0.0))[0], 1),
+                "borrowed_card_hours": round(run.borrowed.get(t, (0.0, 0.0))[1], 1),
+                "reclaims": ev[t]["R1"],
+                "reclaimed_core_hours": round(ev[t]["reclaimed"], 1),
+                "preemptions": ev[t]["P1"],
+                "lost_core_hours": round(ev[t]["lost_c"], 1),
+                "lost_card_hours": round(ev[t]["lost_g"], 1),
             }
         )
     west = west_hubs(ctx.atlas.hubs)
@@ -121,10 +143,33 @@ def tenant_summary(run: Run, ctx: SchedulerContext, tenancy: Tenancy, horizon_h:
         peak_g = peak_usage([(a, b, job.gpu_cards) for a, b, job in mine])
         quotas.append(
             {"id": r.id, "tenant": r.tenant, "rule": r.text(), "cores": r.cores, "cards": r.cards}
+            | {"borrow_cores": r.borrow_cores, "borrow_cards": r.borrow_cards}
             | {"peak_cores": peak_c, "peak_cards": peak_g}
         )
     jain = (sum(norm) ** 2 / (len(norm) * sum(x * x for x in norm))) if norm and any(norm) else 1.0
     return {"name": tenancy.name, "half_life_h": tenancy.half_life_h, "jain_index": round(jain, 4)} | {
         "tenants": rows,
         "quotas": quotas,
+        "evictions": _evictions(run, ctx),
     }
+
+
+def _evictions(run: Run, ctx: SchedulerContext) -> dict:
+    """How many evictions by rule, and the first MAX_EVICTIONS of them with their explanations."""
+    by_rule: dict[str, int] = {}
+    for e in run.evictions:
+        by_rule[e.rule] = by_rule.get(e.rule, 0) + 1
+    first = [
+        {
+            "job": run.jobs[e.job].id,
+            "tenant": run.jobs[e.job].tenant,
+            "site": ctx.sites[e.site].id,
+            "at_h": round(e.at_h, 3),
+            "rule": e.rule,
+            "why": e.why,
+            "lost_core_hours": round(run.jobs[e.job].cpu_cores * e.lost_h, 1),
+            "saved_h": round(e.saved_h, 3),
+        }
+        for e in run.evictions[:MAX_EVICTIONS]
+    ]
+    return {"total": len(run.evictions), "by_rule": by_rule, "first": first}

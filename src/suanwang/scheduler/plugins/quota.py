@@ -14,6 +14,12 @@ def _reason(cs: CycleState, i: int, now: bool) -> str:
     if b is None:
         return "quota: no rule breaks"
     r, need = b.rule, f"{job.cpu_cores} cores {job.gpu_cards} cards"
+    if now and b.lent(job.cpu_cores, job.gpu_cards):
+        p = b.pool
+        return (
+            f"quota {r.id}: tenant {r.tenant} {r.text()}; its room is lent out in cohort {p.cohort} "
+            f"({p.cores}/{p.cap_cores} cores, {p.cards}/{p.cap_cards} cards in use), job needs {need}"
+        )
     if now:
         return f"quota {r.id}: tenant {r.tenant} {r.text()}; {b.cores} cores {b.cards} cards in use, job needs {need}"
     return f"quota {r.id}: tenant {r.tenant} {r.text()}; the job alone needs {need}"
