@@ -14,9 +14,11 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from suanwang.scheduler.contract import CycleState
 from suanwang.scheduler.costs import estimate
 from suanwang.service import jobs, sites, tenancy, visibility
 from suanwang.service.auth import Principal, Role
@@ -79,11 +81,21 @@ def _start_estimate(ends: list, free: tuple[int, int], need: tuple[int, int]) ->
     return None
 
 
+def _could_run(pipeline, ctx, job, state, now_h: float, est) -> np.ndarray:
+    """Boolean vector over sites: the job passes every static and job rule there (it runs once room frees)."""
+    mask = np.zeros(len(ctx.sites), dtype=bool)
+    mask[pipeline.static_sites(job)] = True
+    cs = CycleState(ctx, job, state, now_h, est)
+    for f in pipeline.job_filters:
+        mask &= np.asarray(f.filter(cs), dtype=bool)
+    return mask
+
+
 def quote(session: Session, quoter: Quoter, atlas, who: Principal, body: JobIn, now_h: float, commands: bool) -> dict:
     """The quote for `body` at `now_h` (scheduler hours) as `who` sees it (module docstring)."""
     tenant_id, tenant = _owner(session, who, body.tenant)
     new = jobs.new_job(atlas, body, tenant_id, tenant, None, who, commands)  # the submission's own checks
-    row = SimpleNamespace(**dict(new.values, submit_h=now_h))
+    row = SimpleNamespace(**dict(new.values, submit_h=now_h, id="quote"))  # reasons name "job quote"
     job = to_job(row, tenant)
     site_rows = sites.all_sites(session)
     if not site_rows:
@@ -96,10 +108,9 @@ def quote(session: Session, quoter: Quoter, atlas, who: Principal, body: JobIn, 
         ctx, policy = quoter.placer.policy_for(site_list)
         free = list(zip(state.cpu_free.tolist(), state.gpu_free.tolist(), strict=True))
         decision = policy.place(job, state, now_h, explain=True)
-        pipeline = getattr(policy, "online", policy)
-        dynamic = {f.name for f in getattr(pipeline, "dynamic_filters", ())} or {"capacity-free", "quota"}
+        est = estimate(ctx, job, now_h)
+        could = _could_run(getattr(policy, "online", policy), ctx, job, state, now_h, est)
     why = decision.explanation
-    est = estimate(ctx, job, now_h)
     verdicts = [
         {"site_id": v.site_id, "passed": v.passed, "reason": v.reason, "scores": v.scores} for v in why.verdicts()
     ]
@@ -107,7 +118,7 @@ def quote(session: Session, quoter: Quoter, atlas, who: Principal, body: JobIn, 
     ends = _ends(session, now_h) if who.staff else {}
     feasible, out = [], []
     for i, (v, seen) in enumerate(zip(verdicts, shown, strict=True)):
-        waits = not v["passed"] and v["reason"].split(":", 1)[0].split(" ", 1)[0] in dynamic
+        waits = not v["passed"] and bool(could[i])
         if not v["passed"] and not waits:
             out.append({"site_id": v["site_id"], "reason": seen["reason"]})
             continue
