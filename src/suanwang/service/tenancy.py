@@ -15,7 +15,9 @@ quota usage of each scheduling pass and the fair-share order of queued jobs - al
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +33,7 @@ from suanwang.service.db import Base, JobRow, Tenant, utcnow
 from suanwang.service.errors import Invalid
 from suanwang.service.sites import HOLDING
 
+log = logging.getLogger("suanwang.service")
 MAX_COUNT = 2**53  # cores / cards caps beyond this cannot be stored exactly in every database's JSON
 
 
@@ -136,26 +139,31 @@ def stored(session: Session) -> TenancyRow | None:
 
 
 class TenancyCache:
-    """The parsed stored document of one replica, re-parsed only when its version changes."""
+    """The parsed stored document of one replica, re-parsed only when its version changes (thread-safe: the loop
+    thread and the API's threads share it)."""
 
     def __init__(self, atlas: Atlas):
         self.atlas = atlas
-        self.version: int | None = None
-        self.tenancy: Tenancy | None = None
+        self._lock = threading.Lock()
+        self._parsed: tuple[int | None, Tenancy | None] = (None, None)  # (version, tenancy), replaced together
 
     def current(self, session: Session) -> Tenancy | None:
         """The tenancy in force now (None: none stored)."""
         version = session.scalar(sa.select(TenancyRow.version).where(TenancyRow.id == 1))
         if version is None:
-            self.version, self.tenancy = None, None
-        elif version != self.version:
-            raw = session.scalar(sa.select(TenancyRow.document).where(TenancyRow.id == 1))
-            try:
-                self.tenancy = parse(raw, self.atlas)
-            except PolicyError:  # stored by an older version with other places: enforce nothing rather than fail
-                self.tenancy = None
-            self.version = version
-        return self.tenancy
+            return None
+        seen, tenancy = self._parsed
+        if version == seen:
+            return tenancy
+        raw = session.scalar(sa.select(TenancyRow.document).where(TenancyRow.id == 1))
+        try:
+            tenancy = parse(raw, self.atlas)
+        except PolicyError as e:  # stored against other atlas data: enforce nothing rather than stop the loop
+            log.warning("stored tenancy version %s is not valid here, not enforced: %s", version, e)
+            tenancy = None
+        with self._lock:
+            self._parsed = (version, tenancy)
+        return tenancy
 
 
 # --- usage ----------------------------------------------------------------------------------------------------
