@@ -209,3 +209,28 @@ def test_serve_refuses_a_bad_tenancy_file_in_one_line(tmp_path):
     lines = [x for x in out.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "q.yaml, row 1, field 'cores'" in lines[0], out.stderr
     assert not (tmp_path / "x.db").exists()  # refused before anything started
+
+
+def test_migration_0006_goes_up_and_down(db_url):
+    import importlib.resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    from suanwang.service.db import make_engine
+
+    def alembic(conn, target: str, down: bool = False) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(importlib.resources.files("suanwang.service") / "migrations"))
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, target)
+        conn.commit()
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        alembic(conn, "0006")
+        assert {"tenancy", "holds", "tenant_usage"} <= set(sa.inspect(conn).get_table_names())
+        alembic(conn, "0005", down=True)
+        assert not {"tenancy", "holds", "tenant_usage"} & set(sa.inspect(conn).get_table_names())
+        alembic(conn, "head")
+    engine.dispose()
