@@ -152,6 +152,20 @@ MATRIX = [
         None,
         {"anon": 401, "acme": 200, "beta": 200, "operator": 200, "admin": 200},
     ),
+    ("GET", lambda w: "/api/v1/quotas", None, {"anon": 401, "acme": 200, "beta": 200, "operator": 200, "admin": 200}),
+    (
+        "PUT",
+        lambda w: "/api/v1/quotas",
+        lambda w: {"quotas": [{"id": "Q1", "tenant": "acme", "cores": 4000}]},
+        {"anon": 401, "acme": 403, "beta": 403, "operator": 200, "admin": 200},
+    ),
+    ("GET", lambda w: "/api/v1/usage", None, {"anon": 401, "acme": 200, "beta": 200, "operator": 200, "admin": 200}),
+    (
+        "POST",
+        lambda w: "/api/v1/quotes",
+        lambda w: JOB,
+        {"anon": 401, "acme": 200, "beta": 200, "operator": 200, "admin": 200},
+    ),
     (
         "GET",
         lambda w: "/api/v1/jobs/job_doesnotexist",

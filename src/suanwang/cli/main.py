@@ -16,6 +16,7 @@ from suanwang.cli import (
     plan_cmd,
     service_cmd,
     simulate_cmd,
+    tenancy_cmd,
 )
 from suanwang.cli.common import err_console, one_line
 
@@ -34,6 +35,7 @@ simulate_cmd.register(app)
 service_cmd.register(app)
 client_cmd.register(app)
 agent_cmd.register(app)
+tenancy_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

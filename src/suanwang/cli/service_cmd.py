@@ -33,6 +33,13 @@ def serve(
             help="scheduling policy: online, a baseline (cheapest, ...) or batch-lp (plans batch jobs in windows)"
         ),
     ] = None,
+    quotas: Annotated[
+        Path | None,
+        typer.Option(
+            help="tenancy file (docs/tenancy.md): quotas and fair-share weights the service enforces; replaces the "
+            "stored one (also settable with PUT /api/v1/quotas)"
+        ),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -56,6 +63,13 @@ def serve(
     from suanwang.service import Service, ServiceConfig, create_app
     from suanwang.service.lifeline import parent_env
 
+    document = None
+    if quotas is not None:  # checked before anything starts: a bad file is one line, exit 2
+        from suanwang.atlas import load_atlas
+        from suanwang.service.tenancy import load_file
+
+        document = load_file(quotas, load_atlas())
+
     cfg = ServiceConfig.from_env(
         db_url=db,
         admin_token=admin_token,
@@ -63,6 +77,7 @@ def serve(
         heartbeat_timeout_s=heartbeat_timeout_s,
         workdir=workdir,
         policy=policy,
+        quotas=document,
     )
     if workers == 1 and not loop_process:  # one process: the API and a scheduling-loop thread
         app = create_app(Service(cfg))

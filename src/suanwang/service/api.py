@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from suanwang.service import agents, audit, auth, jobs, metrics, sites, visibility
+from suanwang.service import agents, audit, auth, jobs, metrics, sites, tenancy_routes, visibility
 from suanwang.service.answers import ANY_REQUEST, Health, errors
 from suanwang.service.auth import Principal, Role, new_token_string, store_token
 from suanwang.service.db import Tenant, fault_reason
@@ -397,6 +397,9 @@ def audit_log(s: Sess, _: Staff, limit: Limit = 50, offset: Offset = 0) -> dict:
 def metrics_summary(s: Sess, who: Who, by: Literal["tenant", "site", "day"] = "tenant") -> list[dict]:
     """Predicted cost (CNY), energy (kWh), carbon (kgCO2) and job count of placed jobs, by tenant, site or day."""
     return metrics.summary(s, who, by)
+
+
+tenancy_routes.install(api, {"Sess": Sess, "Svc": Svc, "Who": Who, "Staff": Staff})  # /quotas, /usage, /quotes
 
 
 def _parse_error(exc: StarletteHTTPException) -> str:

@@ -23,6 +23,7 @@ class ServiceConfig:
     intake_batch: most single-job submissions stored together in one transaction (group commit).
     max_attempts: runs a job may be given when engines lose it (a retry never goes back to the site that lost it).
     agent_lost_s: an agent site down and silent this long has its running jobs failed as lost (and retried).
+    quotas: a tenancy document (`serve --quotas FILE`) the service stores at start; None keeps the stored one.
     auth_cache_s: how long a replica trusts a token it has already checked without asking the database (0: never);
         a deleted token keeps working on a replica for at most this long.
     """
@@ -42,6 +43,7 @@ class ServiceConfig:
     max_body_bytes: int = 1 << 20
     workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "suanwang-jobs")
     policy: str = "online"
+    quotas: dict | None = None  # a tenancy document (service/tenancy.py) stored at start, replacing the stored one
     replica: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
 
     @classmethod

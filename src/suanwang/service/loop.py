@@ -17,7 +17,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from suanwang.service import agents, audit, sites
+from suanwang.service import agents, audit, sites, tenancy
 from suanwang.service.config import ServiceConfig
 from suanwang.service.convert import finite, now_h
 from suanwang.service.db import JobRow, SiteRow, Tenant, fault_reason, pg_unnest, utcnow
@@ -76,6 +76,7 @@ class SchedulingLoop:
         self.metrics = metrics or ServiceMetrics()
         self.clock = clock  # the scheduler's clock, hours (see convert.now_h); tests set their own
         self.placer = placer
+        self.tenancy = tenancy.TenancyCache(placer.atlas)  # the stored tenancy document, parsed per version
         self.executors = executors
         self.cfg = cfg
         self.actor = f"{audit.SYSTEM}@{cfg.replica}"
@@ -100,24 +101,35 @@ class SchedulingLoop:
             "finished": 0 if busy else self.poll(),
         }
 
+    def _queued(self, fair: bool):
+        """The claim of queued jobs: the first `batch_size` by priority, then age; with a tenancy (`fair`) the
+        first `batch_size` of each tenant, so the fair-share order can pick among every tenant's head jobs."""
+        jobs_t = JobRow.__table__
+        stmt = (
+            sa.select(*(c for c in jobs_t.c if c.name != "verdicts"), Tenant.name.label("tenant_name"))
+            .join(Tenant)
+            .where(jobs_t.c.state == "queued")
+            .order_by(jobs_t.c.priority.desc(), jobs_t.c.seq)
+        )
+        if not fair:
+            return stmt.limit(self.cfg.batch_size)
+        rank = sa.func.row_number().over(
+            partition_by=jobs_t.c.tenant_id, order_by=(jobs_t.c.priority.desc(), jobs_t.c.seq)
+        )
+        heads = sa.select(jobs_t.c.seq, rank.label("rank")).where(jobs_t.c.state == "queued").subquery()
+        return stmt.where(jobs_t.c.seq.in_(sa.select(heads.c.seq).where(heads.c.rank <= self.cfg.batch_size)))
+
     def place(self) -> int:
-        """Claim up to `batch_size` queued jobs (priority, then age), place them, record the explanation.
+        """Claim up to `batch_size` queued jobs (priority, then age; with a tenancy in fair-share order across
+        tenants, then priority, then age), place them within the tenants' quotas, record the explanation.
 
         Core statements, not the ORM: one SELECT claims the batch, one executemany UPDATE stores every decision and
         one executemany INSERT its audit events.
         """
         jobs_t = JobRow.__table__
         with self.sessions() as s, s.begin():
-            claimed = s.execute(
-                self._claim(
-                    s,
-                    sa.select(*(c for c in jobs_t.c if c.name != "verdicts"), Tenant.name.label("tenant_name"))
-                    .join(Tenant)
-                    .where(jobs_t.c.state == "queued")
-                    .order_by(jobs_t.c.priority.desc(), jobs_t.c.seq)
-                    .limit(self.cfg.batch_size),
-                )
-            ).all()
+            tenants = self.tenancy.current(s)
+            claimed = s.execute(self._claim(s, self._queued(tenants is not None))).all()
             if not claimed:
                 return 0
             if s.bind.dialect.name == "postgresql":
@@ -125,13 +137,25 @@ class SchedulingLoop:
             unfinished = ()
             if self.placer.windowed:  # plans and holds of jobs that left are let go
                 unfinished = s.scalars(sa.select(jobs_t.c.id).where(jobs_t.c.state.in_(UNFINISHED))).all()
+            at_h = self.clock()
+            site_rows = sites.all_sites(s)
+            holdings = ()
+            if tenants is not None:  # quota usage from the jobs; fair share from the holds ledger
+                totals = [sites.room(r, (0, 0)) for r in site_rows]
+                c, g = sum(t[0] for t in totals), sum(t[2] for t in totals)
+                fair = tenancy.fair_share(s, tenants, c, g, at_h, settle=True)
+                claimed.sort(key=lambda r: tenancy.order_key(fair, r.tenant_name, r.priority, r.submit_h, r.seq, at_h))
+                claimed = claimed[: self.cfg.batch_size]
+                holdings = tenancy.holdings(s)
             decisions = self.placer.place(
                 [(r, r.tenant_name) for r in claimed],
-                sites.all_sites(s),
+                site_rows,
                 sites.held(s),
-                self.clock(),
+                at_h,
                 unfinished,
                 waiting=sites.held(s, ("placed",)),
+                tenancy=tenants,
+                holdings=holdings,
             )
             now = utcnow()
             changes, events = [], []
@@ -172,6 +196,13 @@ class SchedulingLoop:
                 changes.append(change)
             _update_jobs(s.connection(), changes, DECISION)
             audit.record_many(s.connection(), events)
+            if tenants is not None:
+                took = [
+                    (r.seq, r.tenant_id, int(r.cpu_cores), int(r.gpu_cards))
+                    for r, d in zip(claimed, decisions, strict=True)
+                    if d.placement is not None
+                ]
+                tenancy.record_holds(s, took, at_h)
             return len(events) - sum(e["action"] == "reject" for e in events)
 
     def dispatch(self) -> int:

@@ -7,13 +7,15 @@ The same `SchedulerContext` / policy / `ClusterState` the simulator uses; only t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 import pydantic_core
 
 from suanwang.atlas import Atlas, Site
 from suanwang.errors import SuanwangError
+from suanwang.policy.quotas import Tenancy
 from suanwang.scheduler.decision import Decision, verdicts_from_columns
+from suanwang.scheduler.quotas import QuotaBook, west_hubs
 from suanwang.scheduler.state import ClusterState
 from suanwang.service.db import JOB_COLUMNS, JobRow, SiteRow
 from suanwang.service.sites import room
@@ -109,17 +111,31 @@ class Placer:
             self._windows = Windows(self._policy, len(sites)) if self._policy.window_h is not None else None
         return self._ctx, self._policy
 
+    def policy_for(self, sites: list[Site]):
+        """(scheduler context, policy) over `sites` (rebuilt only when the site set changes)."""
+        return self._ensure(sites)
+
     def state(
         self,
         site_rows: list[SiteRow],
         held: dict[str, tuple[int, int]],
         waiting: dict[str, tuple[int, int]] | None = None,
+        tenancy: Tenancy | None = None,
+        holdings: Sequence = (),
     ) -> tuple[list[Site], ClusterState]:
         """The cluster state now: every site, up or down, with its free room (`sites.room`: declared capacity
         minus the (cores, cards) `held` by its jobs, or the capacity its agent read from the engine minus the
-        placed jobs `waiting` to start there)."""
+        placed jobs `waiting` to start there). With a `tenancy`, the state carries a QuotaBook counting
+        `holdings` (service/tenancy.py `Held`: tenant, site_id, cores, cards held by placed and running jobs)."""
         sites = [to_site(r) for r in site_rows]
-        state = ClusterState.from_sites(sites)
+        book = None
+        if tenancy is not None:
+            book = QuotaBook(tenancy, sites, west_hubs(self.atlas.hubs))
+            index = {s.id: i for i, s in enumerate(sites)}
+            for h in holdings:
+                if h.site_id in index:
+                    book.add(index[h.site_id], h, 1)
+        state = ClusterState.from_sites(sites, book)
         waiting = waiting or {}
         for i, row in enumerate(site_rows):
             cpu, cpu_free, gpu, gpu_free = room(row, held.get(row.id, (0, 0)), waiting.get(row.id, (0, 0)))
@@ -135,12 +151,14 @@ class Placer:
         at_h: float,
         unfinished: Collection[str] = (),
         waiting: dict[str, tuple[int, int]] | None = None,
+        tenancy: Tenancy | None = None,
+        holdings: Sequence = (),
     ) -> list[Decision]:
         """One decision per (job row, tenant name), in order; capacity taken by one job is gone for the next.
         `unfinished`: the ids of every queued, placed or running job (read by windowed policies only); `waiting`:
         (cores, cards) per site held by placed jobs not yet started. A job with `avoid_site` (a retry) sees that
-        site as down (online policies)."""
-        sites, state = self.state(site_rows, held, waiting)
+        site as down (online policies). `tenancy` and `holdings`: the quotas and their usage (see `state`)."""
+        sites, state = self.state(site_rows, held, waiting, tenancy, holdings)
         if not sites:
             return [Decision(r.id, None, "no sites registered", None, self.policy_name, True) for r, _ in jobs]
         _, policy = self._ensure(sites)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from suanwang.atlas import Atlas, load_atlas
-from suanwang.service import audit, migrate, sites
+from suanwang.service import audit, migrate, sites, tenancy
 from suanwang.service.auth import Principal, TokenCache, authenticate, ensure_admin_token
 from suanwang.service.config import ServiceConfig
 from suanwang.service.db import WriteHealth, dialect_name, make_engine, make_sessionmaker
@@ -34,6 +34,8 @@ class Service:
             added = sites.seed(s, self.atlas)
             if added:
                 audit.record(s, audit.SYSTEM, "site_seed", "sites", added=added)
+            if cfg.quotas is not None:
+                tenancy.store(s, cfg.quotas, audit.SYSTEM)
             if cfg.admin_token and ensure_admin_token(s, cfg.admin_token):
                 audit.record(s, audit.SYSTEM, "token_create", "token:bootstrap", role="admin")
         self.executors: dict[str, Executor] = {

@@ -104,7 +104,9 @@ class Windows:
         self.holds.drop(job.id)
         del self.fate[job.id]
         p = planned.placement
-        if not state.fits(job)[p.site_index]:  # online placements took the room: place it now
+        over = state.quotas is not None and state.quotas.breaking(job, p.site_index) is not None  # plans ignore quotas
+        if over or not state.fits(job)[p.site_index]:  # online placements took the room: place it now, or it
+            self.fate[job.id] = (ONLINE,)  # waits for room online, as the simulator's queue (not for a later plan)
             return self._online(job, state, now_h)
         state.reserve(p.site_index, job)
         self._ran(job, p, now_h)

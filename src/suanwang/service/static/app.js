@@ -32,6 +32,7 @@ const S = {
   selected: null, // job id
   selectedJob: null,
   placement: null,
+  usage: null, // GET /usage: every tenant for staff, only its own for a tenant
   placementKey: "",
   timer: null,
   busy: false,
@@ -175,16 +176,18 @@ async function refresh() {
   try {
     const q = new URLSearchParams({ limit: PAGE_SIZE, offset: S.offset });
     if (S.filter) q.set("state", S.filter);
-    const [sites, jobs, summary, ...perState] = await Promise.all([
+    const [sites, jobs, summary, usage, ...perState] = await Promise.all([
       api("/sites"),
       api(`/jobs?${q}`),
       api("/metrics/summary?by=site"),
+      api("/usage"),
       ...STATES.map((s) => api(`/jobs?state=${s}&limit=${FLOW_STATES.includes(s) ? PAGE_SIZE : 1}&offset=0`)),
     ]);
     if (epoch !== S.epoch) return;
     S.sites = sites;
     S.siteById = Object.fromEntries(sites.map((s) => [s.id, s]));
     S.jobs = jobs;
+    S.usage = usage;
     S.counts = Object.fromEntries(STATES.map((s, i) => [s, perState[i].total]));
     S.flows = STATES.flatMap((s, i) => (FLOW_STATES.includes(s) ? perState[i].items : []));
     const rows = Array.isArray(summary) ? summary : (summary && summary.rows) || [];
@@ -237,7 +240,42 @@ function renderAll() {
   renderKpis();
   renderJobs();
   renderExplain();
+  renderTenants();
   renderMap();
+}
+
+/* ---------- tenants' share (GET /usage: a tenant's answer holds only its own row) ---------- */
+
+function renderTenants() {
+  const u = S.usage;
+  const rows = (u && u.tenants) || [];
+  const cores = S.sites.reduce((a, s) => a + (s.cpu_cores || 0), 0);
+  const cards = S.sites.reduce((a, s) => a + (s.gpu_cards || 0), 0);
+  $("#tenants-note").textContent = u && u.tenancy ? t("tenants.note", { h: fmt(u.half_life_h, 1) }) : t("tenants.none");
+  $("#tenants tbody").innerHTML = rows
+    .map((r) => {
+      const share = Math.max(cores ? r.cores_in_use / cores : 0, cards ? r.cards_in_use / cards : 0);
+      const quotas = (r.quotas || [])
+        .map((q) => {
+          const parts = [];
+          if (q.cores !== null) parts.push(`${fmt(q.cores_in_use)}/${fmt(q.cores)} ${t("res.cores", { n: "" }).trim()}`);
+          if (q.cards !== null) parts.push(`${fmt(q.cards_in_use)}/${fmt(q.cards)} ${t("res.gpus", { n: "" }).trim()}`);
+          const full = (q.cores !== null && q.cores_in_use >= q.cores) || (q.cards !== null && q.cards_in_use >= q.cards);
+          return `<span class="quota${full ? " full" : ""}" title="${esc(q.rule)}">${esc(q.id)} ${esc(parts.join(" · "))}</span>`;
+        })
+        .join("");
+      return `<tr data-tenant="${esc(r.tenant)}">
+        <td>${esc(r.tenant)}</td>
+        <td class="num">${r.weight === null ? "–" : fmt(r.weight, 2)}</td>
+        <td class="num">${fmt(r.cores_in_use)}</td>
+        <td class="num">${fmt(r.cards_in_use)}</td>
+        <td><span class="share"><i style="width:${Math.min(100, 100 * share).toFixed(2)}%"></i></span>${fmt(100 * share, 2)} %</td>
+        <td class="num">${r.fair_share === null ? "–" : fmt(r.fair_share, 4)}</td>
+        <td>${quotas || "–"}</td>
+      </tr>`;
+    })
+    .join("");
+  $("#tenants-empty").hidden = rows.length > 0;
 }
 
 /* ---------- KPIs ---------- */

@@ -1,0 +1,236 @@
+"""The service enforces the tenancy document: quotas from the placed and running jobs (rebuilt on restart), the
+fair-share order from the holds ledger, GET/PUT /quotas and GET /usage by role (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from test_service_fixtures import *  # noqa: F403 - fixtures
+from test_service_fixtures import build_world, make_service
+
+from suanwang.service.db import AuditEvent, JobRow
+
+SUANWANG = str(Path(sys.executable).with_name("suanwang"))  # the installed console script
+ONE_SITE = "beijing-dc"
+BODY = {"origin": "北京", "cpu_cores": 8, "runtime_h": 2, "latency_class": "batch", "data_class": "public"}
+DOC = {
+    "name": "two",
+    "half_life_h": 10,
+    "tenants": {"acme": 1, "beta": 1},
+    "quotas": [
+        {"id": "A1", "tenant": "acme", "cores": 16, "description": "acme: two jobs at once"},
+        {"id": "B1", "tenant": "beta", "cards": 1, "within": ["west"]},
+    ],
+}
+
+
+def one_site(svc, cores: int = 64) -> None:
+    """Only the Beijing site, with `cores` cores and no cards."""
+    from suanwang.service.db import SiteRow
+
+    with svc.sessions() as s, s.begin():
+        s.execute(sa.delete(SiteRow).where(SiteRow.id != ONE_SITE))
+        s.execute(sa.update(SiteRow).values(cpu_cores=cores, gpu_cards=0))
+
+
+def states(svc) -> dict[str, str]:
+    with svc.sessions() as s:
+        return dict(s.execute(sa.select(JobRow.id, JobRow.state)).all())
+
+
+def submit(w, headers, n: int = 1, **extra) -> list[str]:
+    out = []
+    for _ in range(n):
+        r = w.client.post("/api/v1/jobs", json=dict(BODY, **extra), headers=headers)
+        assert r.status_code == 201, r.text
+        out.append(r.json()["id"])
+    return out
+
+
+def end(svc, ids) -> None:
+    """What the executor reports: these runs are over."""
+    with svc.sessions() as s, s.begin():
+        s.execute(sa.update(JobRow).where(JobRow.id.in_(list(ids))).values(state="done"))
+
+
+def test_quotas_hold_and_survive_a_restart(db_url, tmp_path):
+    svc = make_service(db_url, tmp_path)
+    w = build_world(svc)
+    one_site(svc)
+    assert w.client.put("/api/v1/quotas", json=DOC, headers=w.operator).status_code == 200
+    ids = submit(w, w.acme, 3)
+    svc.loop.clock = lambda: 100.0
+    svc.loop.place()
+    got = states(svc)
+    assert sorted(got[j] for j in ids) == ["placed", "placed", "queued"]
+    waiting = next(j for j in ids if got[j] == "queued")
+    reason = w.client.get(f"/api/v1/jobs/{waiting}", headers=w.acme).json()["reason"]
+    assert "no free capacity now" in reason  # waits (the quota's room may come back), is not rejected
+    verdicts = w.client.get(f"/api/v1/jobs/{waiting}/placement", headers=w.acme).json()["verdicts"]
+    assert verdicts[0]["reason"].startswith("quota A1: tenant acme at most 16 cores nationally; 16 cores 0 cards")
+    svc.close()
+
+    svc = make_service(db_url, tmp_path)  # a restart: the usage comes back from the placed jobs
+    w = build_world_again(svc)
+    svc.loop.clock = lambda: 101.0
+    svc.loop.place()
+    assert states(svc)[waiting] == "queued"
+    end(svc, [j for j in ids if j != waiting][:1])
+    svc.loop.place()
+    assert states(svc)[waiting] == "placed"
+    usage = w.client.get("/api/v1/usage", headers=w.admin).json()
+    acme = next(t for t in usage["tenants"] if t["tenant"] == "acme")
+    assert acme["cores_in_use"] == 16 and acme["quotas"][0] == {
+        "id": "A1",
+        "rule": "at most 16 cores nationally",
+        "cores": 16,
+        "cards": None,
+        "cores_in_use": 16,
+        "cards_in_use": 0,
+    }
+    svc.close()
+
+
+def build_world_again(svc):
+    """Clients for a restarted service on a database that already has the tenants (new tokens)."""
+    from fastapi.testclient import TestClient
+    from test_service_fixtures import ADMIN_TOKEN, World, auth
+
+    from suanwang.service import create_app
+
+    client = TestClient(create_app(svc))
+    admin = auth(ADMIN_TOKEN)
+    heads = []
+    for body in ({"role": "tenant", "tenant": "acme"}, {"role": "tenant", "tenant": "beta"}, {"role": "operator"}):
+        r = client.post("/api/v1/tokens", json=body, headers=admin)
+        heads.append(auth(r.json()["token"]))
+    return World(svc, client, admin, heads[2], heads[0], heads[1])
+
+
+def test_fair_share_tries_the_least_served_tenant_first_and_survives_a_restart(db_url, tmp_path):
+    svc = make_service(db_url, tmp_path)
+    w = build_world(svc)
+    one_site(svc, cores=8)  # room for one job at a time
+    assert w.client.put("/api/v1/quotas", json=dict(DOC, quotas=[]), headers=w.admin).status_code == 200
+    first = submit(w, w.acme)
+    svc.loop.clock = lambda: 0.0
+    svc.loop.place()  # acme runs over [0, 2)
+    end(svc, first)
+    older = submit(w, w.acme)  # acme's job is older, same priority...
+    newer = submit(w, w.beta)
+    svc.loop.clock = lambda: 2.0
+    svc.loop.place()
+    got = states(svc)
+    assert got[newer[0]] == "placed" and got[older[0]] == "queued"  # ...but beta has used nothing
+    # the oracle: acme held 8 cores over [0, 2) of 8 on offer; H = 10 h, T = H / ln 2
+    t_mean = 10 / math.log(2)
+    u_acme = 8 * t_mean * (1 - 2 ** (-2 / 10))
+    svc.close()
+    svc = make_service(db_url, tmp_path)
+    w = build_world_again(svc)
+    one_site(svc, cores=8)  # a start seeds the atlas sites again
+    svc.loop.clock = lambda: 2.0
+    usage = {t["tenant"]: t for t in w.client.get("/api/v1/usage", headers=w.admin).json()["tenants"]}
+    assert usage["acme"]["core_h_decayed"] == pytest.approx(u_acme, rel=1e-9)
+    assert usage["acme"]["fair_share"] == pytest.approx(u_acme / (8 * t_mean), rel=1e-9)
+    assert usage["beta"]["fair_share"] == 0.0 and usage["beta"]["cores_in_use"] == 8
+    svc.loop.clock = lambda: 5.0  # beta has held 8 cores over [2, 5): 3 h against acme's 2 h, decayed since
+    usage = {t["tenant"]: t for t in w.client.get("/api/v1/usage", headers=w.admin).json()["tenants"]}
+    u_beta = 8 * t_mean * (1 - 2 ** (-3 / 10))
+    assert usage["beta"]["core_h_decayed"] == pytest.approx(u_beta, rel=1e-9)
+    assert usage["acme"]["core_h_decayed"] == pytest.approx(u_acme * 2 ** (-3 / 10), rel=1e-9)
+    svc.close()
+
+
+def test_quota_and_usage_answers_by_role(db_url, tmp_path):
+    svc = make_service(db_url, tmp_path)
+    w = build_world(svc)
+    assert w.client.get("/api/v1/quotas", headers=w.acme).json()["document"] is None
+    r = w.client.put("/api/v1/quotas", json=DOC, headers=w.admin)
+    assert r.status_code == 200 and r.json()["version"] == 1 and r.json()["document"] == DOC
+    mine = w.client.get("/api/v1/quotas", headers=w.beta).json()
+    assert mine["document"]["quotas"] == [DOC["quotas"][1]] and mine["document"]["tenants"] == {"beta": 1}
+    assert "updated_by" not in mine
+    assert "acme" not in str(mine)  # nothing of the other tenant
+    submit(w, w.acme, 2)
+    svc.loop.place()
+    staff = w.client.get("/api/v1/usage", headers=w.operator).json()
+    assert {t["tenant"] for t in staff["tenants"]} == {"acme", "beta"}
+    own = w.client.get("/api/v1/usage", headers=w.beta).json()
+    assert [t["tenant"] for t in own["tenants"]] == ["beta"] and own["tenants"][0]["cores_in_use"] == 0
+    assert "acme" not in str(own)
+    with svc.sessions() as s:
+        events = s.scalars(sa.select(AuditEvent).where(AuditEvent.action == "quotas_set")).all()
+    assert [e.detail["version"] for e in events] == [1] and events[0].actor.startswith("admin:")
+    svc.close()
+
+
+@pytest.mark.parametrize(
+    "doc, field",
+    [
+        ({"quotas": [{"id": "Q1", "tenant": "acme", "cores": "lots"}]}, "quotas.0.cores"),
+        ({"quotas": [{"id": "Q1", "tenant": "acme", "cores": 1, "within": "atlantis"}]}, "quotas.0.within"),
+        ({"quotas": [{"id": "Q1", "tenant": "acme"}]}, "quotas.0.cores"),
+        (
+            {"quotas": [{"id": "Q1", "tenant": "acme", "cores": 1}, {"id": "Q1", "tenant": "b", "cores": 2}]},
+            "quotas.1.id",
+        ),
+        ({"tenants": {"acme": 0}}, "tenants.acme"),
+        ({"half_life_h": 1e308 * 10}, "half_life_h"),
+        ({"quotas": [{"id": "Q1", "tenant": "acme", "cores": 2**60}]}, "quotas.0.cores"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_a_bad_document_is_a_422_naming_the_field_and_changes_nothing(world, doc, field):
+    import json
+
+    body = json.dumps(doc)  # Infinity as Python writes it: JSON parsers here read it as a float
+    r = world.client.put("/api/v1/quotas", content=body, headers={**world.admin, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", field], r.text
+    assert world.client.get("/api/v1/quotas", headers=world.admin).json()["document"] is None
+
+
+def test_serve_refuses_a_bad_tenancy_file_in_one_line(tmp_path):
+    bad = tmp_path / "q.yaml"
+    bad.write_text("quotas:\n  - id: Q1\n    tenant: acme\n    cores: lots\n", encoding="utf-8")
+    out = subprocess.run(
+        [SUANWANG, "serve", "--quotas", str(bad), "--db", f"sqlite:///{tmp_path / 'x.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "q.yaml, row 1, field 'cores'" in lines[0], out.stderr
+    assert not (tmp_path / "x.db").exists()  # refused before anything started
+
+
+def test_migration_0006_goes_up_and_down(db_url):
+    import importlib.resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    from suanwang.service.db import make_engine
+
+    def alembic(conn, target: str, down: bool = False) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(importlib.resources.files("suanwang.service") / "migrations"))
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, target)
+        conn.commit()
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        alembic(conn, "0006")
+        assert {"tenancy", "holds", "tenant_usage"} <= set(sa.inspect(conn).get_table_names())
+        alembic(conn, "0005", down=True)
+        assert not {"tenancy", "holds", "tenant_usage"} & set(sa.inspect(conn).get_table_names())
+        alembic(conn, "head")
+    engine.dispose()
