@@ -110,21 +110,52 @@ class Day:
 
 class Shared:
     """Cached per (static mask, score key), shared by every signature with both: the day of the score key, the
-    combined scores and site order of every start hour, and the entry of each hour of day, built on first use."""
+    combined scores of every start hour and the best site of each, and the entry of each hour of day, built on
+    first use (its site order sorted only when read)."""
 
-    __slots__ = ("static", "day", "totals", "orders", "entries")
+    __slots__ = ("static", "day", "totals", "k", "firsts", "entries")
 
-    def __init__(self, static: np.ndarray, day: Day, totals: np.ndarray, orders: list[list[int]]):
-        self.static, self.day, self.totals, self.orders = static, day, totals, orders
+    def __init__(self, static: np.ndarray, day: Day, totals: np.ndarray, k: int):
+        self.static, self.day, self.totals, self.k = static, day, totals, k  # k: statically feasible sites
+        # A stable sort's first is the row's argmin when no total is NaN (a NaN sorts last but is argmin's pick).
+        self.firsts = None if np.isnan(totals).any() else totals.argmin(axis=-1).tolist()
         self.entries: list[Entry | None] = [None] * 24
 
     def entry(self, hour: int) -> Entry:
         """The entry for a start in `hour` of the day (0..23); a run of a day or more has one for every hour."""
-        r = hour if len(self.orders) > 1 else 0
+        many = len(self.totals) > 1
+        r = hour if many else 0
         day = self.day
-        entry = Entry(day.row(r), self.static, self.totals[r], day.matrix[r], self.orders[r], day.predictions[r])
-        if len(self.orders) > 1:
+        entry = DayEntry(day.row(r), self.static, self.totals[r], day.matrix[r], day.predictions[r], self.k)
+        if self.firsts is None or not self.k:
+            entry.first = entry.order[0] if entry.order else -1
+        else:
+            entry.first = self.firsts[r]
+        if many:
             self.entries[hour] = entry
         else:
             self.entries[:] = [entry] * 24
         return entry
+
+
+class DayEntry(Entry):
+    """An Entry of a cached day whose site order (the k statically feasible sites, best first, lowest index on
+    ties: a stable argsort of the total) is sorted when first read (an unset slot falls through to __getattr__)."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, estimate: Estimate, static, score, matrix, predictions, k: int):
+        self.estimate, self.static, self.score, self.matrix, self.predictions = (
+            estimate,
+            static,
+            score,
+            matrix,
+            predictions,
+        )
+        self.k = k
+
+    def __getattr__(self, name: str):
+        if name != "order":
+            raise AttributeError(name)
+        value = self.order = np.argsort(self.score, kind="stable")[: self.k].tolist()
+        return value

@@ -167,8 +167,7 @@ class Scheduler:
         shared = self.caches.combined.get(ckey)
         if shared is None:
             totals = combine(day.matrix, self._weights, static, self.normalise)
-            orders = np.argsort(totals, axis=-1, kind="stable")[:, : int(static.sum())].tolist()
-            shared = self.caches.combined[ckey] = Shared(static, day, totals, orders)
+            shared = self.caches.combined[ckey] = Shared(static, day, totals, int(static.sum()))
         return shared
 
     def _static_mask(self, job: Job, state: ClusterState, now_h: float, est: Estimate, fkey=None) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 from suanwang.scheduler.cache import Entry
 from suanwang.scheduler.costs import Estimate, _Parts
 
-PYTHON_SITES = 16  # up to this many statically feasible sites, Python floats beat numpy's per-call cost
+PYTHON_SITES = 10  # up to this many statically feasible sites, Python floats beat numpy (measured crossover 10-11)
 KERNEL_FIELDS = frozenset({"cost_cny", "carbon_kg", "carbon_location_kg", "energy_kwh", "latency_ms"})
 
 
