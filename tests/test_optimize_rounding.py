@@ -84,3 +84,15 @@ def test_deterministic_mode_gives_the_same_plan_twice():
     a, b = (opt.plan(inst.jobs, state, inst.now_h, free) for _ in range(2))
     assert a.objective == b.objective
     assert [(d.job_id, d.placement) for d in a.decisions] == [(d.job_id, d.placement) for d in b.decisions]
+
+
+@PROPS
+@given(SEEDS, st.integers(1, 3))
+def test_a_first_master_on_few_sites_converges_to_the_same_lp(seed, sites):
+    cols = _columns(seed)
+    full = solve(cols, all_columns=True)
+    capped = solve(cols, init_sites=sites, max_rounds=1000, bound_tol=0.0)
+    scale = max(1.0, abs(full.lp_objective))
+    assert capped.lp_bound <= full.lp_objective + 1e-6 * scale
+    assert capped.converged
+    assert abs(capped.lp_objective - full.lp_objective) <= 1e-6 * scale

@@ -145,12 +145,26 @@ def _fixed_columns(cols: Columns, rows: RowIndex):
     return classes, cost, lower, upper, (np.concatenate(rr), np.concatenate(cc), np.concatenate(vv))
 
 
-def initial_columns(cols: Columns, per_pair: int) -> np.ndarray:
-    """Indices of the `per_pair` cheapest slots of every (class, site) pair: the first restricted master."""
+INIT_SITES = 48  # sites per class in the first restricted master (all of them on the national 42)
+
+
+def initial_columns(cols: Columns, per_pair: int, sites: int = INIT_SITES) -> np.ndarray:
+    """Indices of the `per_pair` cheapest slots of every (class, site) pair, for each class's `sites` cheapest
+    sites (by their cheapest slot): the first restricted master. Capping the sites keeps that master at
+    classes x sites x per_pair columns however large the network (at 400 sites, 300k columns uncapped);
+    column generation brings in the other sites' columns that price out, and the Lagrangian bound holds for
+    any restricted master."""
     if len(cols) == 0:
         return np.zeros(0, dtype=np.int64)
     pair = cols.cls * (int(cols.site.max()) + 1) + cols.site
-    return _best_per_group(pair, cols.w, cols.slot, per_pair)
+    best = _best_per_group(pair, cols.w, cols.slot, per_pair)
+    if int(cols.site.max()) + 1 <= sites:
+        return best
+    head = _best_per_group(pair[best], cols.w[best], cols.slot[best], 1)  # each pair's cheapest column
+    keep_pair = pair[best][
+        head[_best_per_group(cols.cls[best][head], cols.w[best][head], cols.site[best][head], sites)]
+    ]
+    return best[np.isin(pair[best], keep_pair)]
 
 
 def _best_per_group(group: np.ndarray, value: np.ndarray, tie: np.ndarray, k: int) -> np.ndarray:
@@ -306,14 +320,16 @@ def solve(
     bound_tol: float = 1e-3,
     all_columns: bool = False,
     seed: np.ndarray | None = None,
+    init_sites: int = INIT_SITES,
 ) -> LpResult:
     """Solve the LP by column generation or, with `all_columns`, over every candidate column at once.
 
-    `seed`: extra column indices for the first restricted master (e.g. those a greedy plan uses)."""
+    `seed`: extra column indices for the first restricted master (e.g. those a greedy plan uses); `init_sites`:
+    sites per class in it (see initial_columns)."""
     t0 = time.perf_counter()
     rows = RowIndex(cols)
     n = len(cols)
-    first = np.arange(n) if all_columns else initial_columns(cols, per_pair)
+    first = np.arange(n) if all_columns else initial_columns(cols, per_pair, init_sites)
     if seed is not None and not all_columns:
         first = np.union1d(first, seed).astype(np.int64)
     model = _Model(cols, rows, first)
