@@ -96,3 +96,21 @@ def test_a_first_master_on_few_sites_converges_to_the_same_lp(seed, sites):
     assert capped.lp_bound <= full.lp_objective + 1e-6 * scale
     assert capped.converged
     assert abs(capped.lp_objective - full.lp_objective) <= 1e-6 * scale
+
+
+@PROPS
+@given(SEEDS)
+def test_lazy_capacity_rows_converge_to_the_same_lp_and_never_overload_a_site(seed):
+    cols = _columns(seed)
+    full = solve(cols, all_columns=True)
+    lazy = solve(cols, lazy_sites=0, init_sites=1, max_rounds=1000, bound_tol=0.0)
+    scale = max(1.0, abs(full.lp_objective))
+    assert lazy.converged and lazy.lp_bound <= full.lp_objective + 1e-6 * scale
+    assert abs(lazy.lp_objective - full.lp_objective) <= 1e-6 * scale
+    cpu = np.zeros_like(cols.cpu_cap, dtype=float)  # the LP's occupancy, recomputed slot by slot
+    gpu = np.zeros_like(cols.gpu_cap, dtype=float)
+    for i in np.nonzero(lazy.x > 1e-9)[0]:
+        c, s, t, d = cols.cls[i], cols.site[i], cols.slot[i], cols.dur[i]
+        cpu[s, t : t + d] += cols.cpu[c] * lazy.x[i]
+        gpu[s, t : t + d] += cols.gpu[c] * lazy.x[i]
+    assert (cpu <= cols.cpu_cap + 1e-6).all() and (gpu <= cols.gpu_cap + 1e-6).all()
