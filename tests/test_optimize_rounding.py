@@ -114,3 +114,22 @@ def test_lazy_capacity_rows_converge_to_the_same_lp_and_never_overload_a_site(se
         cpu[s, t : t + d] += cols.cpu[c] * lazy.x[i]
         gpu[s, t : t + d] += cols.gpu[c] * lazy.x[i]
     assert (cpu <= cols.cpu_cap + 1e-6).all() and (gpu <= cols.gpu_cap + 1e-6).all()
+
+
+@PROPS
+@given(SEEDS)
+def test_the_few_column_paths_of_the_residual_equal_the_general_ones(seed):
+    cols = _columns(seed)
+    counts = round_plan(cols, np.zeros(len(cols)))
+    used = np.nonzero(counts)[0]
+    at_once, one_by_one = Residual(cols), Residual(cols)
+    padded = np.concatenate([counts[used], np.zeros(4 * used.size, dtype=np.int64)])  # over the few-column limit
+    at_once.take(np.concatenate([used] * 5), padded)
+    for i in used:  # the in-place path, one column at a time
+        one_by_one.take(np.array([i]), np.array([counts[i]]))
+    assert np.array_equal(at_once.cpu, one_by_one.cpu) and np.array_equal(at_once.gpu, one_by_one.gpu)
+    idx = np.arange(len(cols))
+    many = np.concatenate([idx] * (300 // max(1, idx.size) + 1))  # over the few-column limit: the sparse table
+    general = one_by_one.fit(many)[: idx.size]
+    few = np.concatenate([one_by_one.fit(idx[k : k + 7]) for k in range(0, idx.size, 7)] or [np.zeros(0)])
+    assert np.array_equal(general, few)

@@ -137,7 +137,7 @@ def x_entries(cols: Columns, rows: RowIndex, idx: np.ndarray):
 
 def _transfers(cols: Columns, idx: np.ndarray):
     """For each transfer slot k: ((link, slot) key, GB) of the columns `idx` that move data then (-1 / 0 else)."""
-    for k in range(int(cols.xfer_slots.max(initial=0))):
+    for k in range(int(cols.xfer_slots[idx].max(initial=0))):
         vol = cols.volume_gb(idx, k)
         key = np.where(vol > 0, cols.link[idx] * cols.xfer_h + cols.slot[idx] + k, -1)
         yield key, vol
