@@ -348,10 +348,11 @@ class _Model:
         rows.phys[virtual] = old_rows + np.arange(virtual.size)
         rows.n_rows += virtual.size
         rows.active[sites] = True
-        er, ec, ev = x_entries(self.cols, rows, self.order)
+        at = np.nonzero(np.isin(self.cols.site[self.order], sites))[0]  # only x columns at those sites hold them
+        er, ec, ev = x_entries(self.cols, rows, self.order[at])
         new = er >= old_rows
         m = sp.csr_matrix(
-            (ev[new], (er[new] - old_rows, self.x_col[ec[new]])), shape=(virtual.size, self.h.getNumCol())
+            (ev[new], (er[new] - old_rows, self.x_col[at][ec[new]])), shape=(virtual.size, self.h.getNumCol())
         )
         m.sort_indices()
         zeros = np.zeros(virtual.size)
