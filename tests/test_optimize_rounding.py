@@ -133,3 +133,17 @@ def test_the_few_column_paths_of_the_residual_equal_the_general_ones(seed):
     general = one_by_one.fit(many)[: idx.size]
     few = np.concatenate([one_by_one.fit(idx[k : k + 7]) for k in range(0, idx.size, 7)] or [np.zeros(0)])
     assert np.array_equal(general, few)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3)), min_size=1, max_size=60), st.integers(1, 4))
+def test_the_run_path_of_best_per_group_equals_the_sort(items, k):
+    from suanwang.scheduler.optimize.lp import _best_per_run
+
+    group = np.sort(np.array([g for g, _ in items]))
+    value = np.array([float(v) for _, v in items])  # few distinct values: many ties
+    tie = np.arange(group.size)
+    order = np.lexsort((tie, value, group))
+    g = group[order]
+    expected = np.sort(order[(np.arange(order.size) - np.searchsorted(g, g, side="left")) < k])
+    assert np.array_equal(_best_per_run(group, value, k), expected)

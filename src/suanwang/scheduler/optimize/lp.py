@@ -224,10 +224,31 @@ def initial_columns(cols: Columns, per_pair: int, sites: int = INIT_SITES) -> np
 
 def _best_per_group(group: np.ndarray, value: np.ndarray, tie: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k smallest `value`s of every group (ties: smaller `tie`), sorted."""
+    n = group.size
+    if n and k <= 4:
+        d_group, d_tie = np.diff(group), np.diff(tie)
+        if (d_group >= 0).all() and ((d_tie > 0) | (d_group > 0)).all():
+            return _best_per_run(group, value, k)  # groups in runs, `tie` rising in each: k linear passes
     order = np.lexsort((tie, value, group))
     g = group[order]
     rank = np.arange(order.size) - np.searchsorted(g, g, side="left")
     return np.sort(order[rank < k])
+
+
+def _best_per_run(group: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
+    """_best_per_group where each group is one run of positions and ties go to the earlier position: the first
+    minimum of each run, k times (no sort of all positions; the candidate columns are in that order)."""
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    run = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, group.size]))
+    v = value.astype(float)  # a copy: taken positions become inf
+    picked = []
+    for _ in range(k):
+        low = np.minimum.reduceat(v, starts)
+        hit = np.flatnonzero((v == low[run]) & np.isfinite(v))
+        first = hit[np.r_[True, run[hit][1:] != run[hit][:-1]]] if hit.size else hit
+        picked.append(first)
+        v[first] = np.inf
+    return np.sort(np.concatenate(picked))
 
 
 class Pricer:
