@@ -84,3 +84,66 @@ def test_deterministic_mode_gives_the_same_plan_twice():
     a, b = (opt.plan(inst.jobs, state, inst.now_h, free) for _ in range(2))
     assert a.objective == b.objective
     assert [(d.job_id, d.placement) for d in a.decisions] == [(d.job_id, d.placement) for d in b.decisions]
+
+
+@PROPS
+@given(SEEDS, st.integers(1, 3))
+def test_a_first_master_on_few_sites_converges_to_the_same_lp(seed, sites):
+    cols = _columns(seed)
+    full = solve(cols, all_columns=True)
+    capped = solve(cols, init_sites=sites, max_rounds=1000, bound_tol=0.0)
+    scale = max(1.0, abs(full.lp_objective))
+    assert capped.lp_bound <= full.lp_objective + 1e-6 * scale
+    assert capped.converged
+    assert abs(capped.lp_objective - full.lp_objective) <= 1e-6 * scale
+
+
+@PROPS
+@given(SEEDS)
+def test_lazy_capacity_rows_converge_to_the_same_lp_and_never_overload_a_site(seed):
+    cols = _columns(seed)
+    full = solve(cols, all_columns=True)
+    lazy = solve(cols, lazy_sites=0, init_sites=1, max_rounds=1000, bound_tol=0.0)
+    scale = max(1.0, abs(full.lp_objective))
+    assert lazy.converged and lazy.lp_bound <= full.lp_objective + 1e-6 * scale
+    assert abs(lazy.lp_objective - full.lp_objective) <= 1e-6 * scale
+    cpu = np.zeros_like(cols.cpu_cap, dtype=float)  # the LP's occupancy, recomputed slot by slot
+    gpu = np.zeros_like(cols.gpu_cap, dtype=float)
+    for i in np.nonzero(lazy.x > 1e-9)[0]:
+        c, s, t, d = cols.cls[i], cols.site[i], cols.slot[i], cols.dur[i]
+        cpu[s, t : t + d] += cols.cpu[c] * lazy.x[i]
+        gpu[s, t : t + d] += cols.gpu[c] * lazy.x[i]
+    assert (cpu <= cols.cpu_cap + 1e-6).all() and (gpu <= cols.gpu_cap + 1e-6).all()
+
+
+@PROPS
+@given(SEEDS)
+def test_the_few_column_paths_of_the_residual_equal_the_general_ones(seed):
+    cols = _columns(seed)
+    counts = round_plan(cols, np.zeros(len(cols)))
+    used = np.nonzero(counts)[0]
+    at_once, one_by_one = Residual(cols), Residual(cols)
+    padded = np.concatenate([counts[used], np.zeros(4 * used.size, dtype=np.int64)])  # over the few-column limit
+    at_once.take(np.concatenate([used] * 5), padded)
+    for i in used:  # the in-place path, one column at a time
+        one_by_one.take(np.array([i]), np.array([counts[i]]))
+    assert np.array_equal(at_once.cpu, one_by_one.cpu) and np.array_equal(at_once.gpu, one_by_one.gpu)
+    idx = np.arange(len(cols))
+    many = np.concatenate([idx] * (300 // max(1, idx.size) + 1))  # over the few-column limit: the sparse table
+    general = one_by_one.fit(many)[: idx.size]
+    few = np.concatenate([one_by_one.fit(idx[k : k + 7]) for k in range(0, idx.size, 7)] or [np.zeros(0)])
+    assert np.array_equal(general, few)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3)), min_size=1, max_size=60), st.integers(1, 4))
+def test_the_run_path_of_best_per_group_equals_the_sort(items, k):
+    from suanwang.scheduler.optimize.lp import _best_per_run
+
+    group = np.sort(np.array([g for g, _ in items]))
+    value = np.array([float(v) for _, v in items])  # few distinct values: many ties
+    tie = np.arange(group.size)
+    order = np.lexsort((tie, value, group))
+    g = group[order]
+    expected = np.sort(order[(np.arange(order.size) - np.searchsorted(g, g, side="left")) < k])
+    assert np.array_equal(_best_per_run(group, value, k), expected)

@@ -73,10 +73,17 @@ class LpResult:
     pricing_s: float = 0.0  # seconds pricing candidates and computing the Lagrangian bound
 
 
-class RowIndex:
-    """Row numbers: assign rows per class, flow rows per (site, slot); link rows per (link, slot) added lazily."""
+LAZY_SITES = 48  # above this many sites, a site's flow rows enter the master only once the LP overloads it
 
-    def __init__(self, cols: Columns):
+
+class RowIndex:
+    """Row numbers: assign rows per class, flow rows per (site, slot); link rows per (link, slot) added lazily.
+
+    Flow rows have a virtual layout - cpu0 + s x h + tau, gpu0 + s x h + tau, as if every site had them - and
+    `phys` maps a virtual row to its row in the model (-1 while the site is not in it: `lazy` sites, whose
+    capacity rows are added once a solution overloads them). Assign rows are rows 0..n_assign-1 in both."""
+
+    def __init__(self, cols: Columns, lazy: bool = False):
         n_sites = len(cols.cpu_cap)
         self.assign = np.cumsum(cols.penalty > 0) - 1  # [C] row of class c (valid where it has columns)
         self.n_assign = int((cols.penalty > 0).sum())
@@ -87,7 +94,27 @@ class RowIndex:
         self.n_sites = n_sites
         self.xh = cols.xfer_h
         self.link_row = np.full(cols.n_links * cols.xfer_h, -1, dtype=np.int64)  # (link, slot) -> row or -1
-        self.n_rows = self.n_base
+        self.active = np.full(n_sites, not lazy)  # sites whose flow rows are in the model
+        self.phys = np.full(self.n_base, -1, dtype=np.int64)
+        self.phys[: self.n_assign] = np.arange(self.n_assign)
+        self.n_rows = self.n_assign
+        if not lazy:
+            self.phys[self.n_assign :] = np.arange(self.n_assign, self.n_base)
+            self.n_rows = self.n_base
+
+    def site_rows(self, sites: np.ndarray) -> np.ndarray:
+        """Virtual flow rows of `sites` (cpu block, then gpu block; site-major, slot-minor)."""
+        tau = np.arange(self.h)
+        return np.concatenate(
+            [(base + sites[:, None] * self.h + tau[None, :]).ravel() for base in (self.cpu0, self.gpu0)]
+        )
+
+    def virtual(self, y: np.ndarray) -> np.ndarray:
+        """Duals over the virtual layout (0 for rows not in the model) from the model's row duals y."""
+        out = np.zeros(self.n_base)
+        on = self.phys >= 0
+        out[on] = y[self.phys[on]]
+        return out
 
 
 def x_entries(cols: Columns, rows: RowIndex, idx: np.ndarray):
@@ -97,10 +124,10 @@ def x_entries(cols: Columns, rows: RowIndex, idx: np.ndarray):
     cpu, gpu = cols.cpu[c].astype(float), cols.gpu[c].astype(float)
     parts = [(rows.assign[c], local, np.ones(idx.size))]
     for base, amount in ((rows.cpu0, cpu), (rows.gpu0, gpu)):
-        on = amount > 0
         start = base + s * rows.h + t
-        parts.append((start[on], local[on], -amount[on]))
-        parts.append((start[on] + d[on], local[on], amount[on]))
+        for row, sign in ((rows.phys[start], -1.0), (rows.phys[start + d], 1.0)):
+            on = (amount > 0) & (row >= 0)
+            parts.append((row[on], local[on], sign * amount[on]))
     for key, vol in _transfers(cols, idx):
         r = np.where(key >= 0, rows.link_row[np.maximum(key, 0)], -1)
         on = r >= 0
@@ -110,7 +137,7 @@ def x_entries(cols: Columns, rows: RowIndex, idx: np.ndarray):
 
 def _transfers(cols: Columns, idx: np.ndarray):
     """For each transfer slot k: ((link, slot) key, GB) of the columns `idx` that move data then (-1 / 0 else)."""
-    for k in range(int(cols.xfer_slots.max(initial=0))):
+    for k in range(int(cols.xfer_slots[idx].max(initial=0))):
         vol = cols.volume_gb(idx, k)
         key = np.where(vol > 0, cols.link[idx] * cols.xfer_h + cols.slot[idx] + k, -1)
         yield key, vol
@@ -123,42 +150,105 @@ def _csc(n_rows: int, n_cols: int, r, c, v):
 
 
 def _fixed_columns(cols: Columns, rows: RowIndex):
-    """u and O columns: costs, bounds and matrix (rows, cols, values)."""
+    """u columns and the O columns of the active sites: costs, bounds and matrix (rows, cols, values)."""
     classes = np.nonzero(cols.penalty > 0)[0]
     n_u = classes.size
-    h, n_sites = rows.h, rows.n_sites
-    s_idx = np.repeat(np.arange(n_sites), h)
-    tau = np.tile(np.arange(h), n_sites)
-    rr, cc, vv = [rows.assign[classes]], [np.arange(n_u)], [np.ones(n_u)]
-    for k, base in enumerate((rows.cpu0, rows.gpu0)):
-        col = n_u + k * n_sites * h + np.arange(n_sites * h)
-        rr.append(base + s_idx * h + tau)
-        cc.append(col)
-        vv.append(np.ones(col.size))
-        nxt = tau + 1 < h
-        rr.append(base + s_idx[nxt] * h + tau[nxt] + 1)
-        cc.append(col[nxt])
-        vv.append(-np.ones(int(nxt.sum())))
-    cost = np.concatenate([cols.penalty[classes], np.zeros(2 * n_sites * h)])
-    lower = np.zeros(cost.size)
-    upper = np.concatenate([np.full(n_u, _INF), cols.cpu_cap.ravel(), cols.gpu_cap.ravel()])
+    o_cost, o_lower, o_upper, (orr, occ, ovv) = occupancy_columns(cols, rows, np.nonzero(rows.active)[0], n_u)
+    rr, cc, vv = [rows.assign[classes], orr], [np.arange(n_u), occ], [np.ones(n_u), ovv]
+    cost = np.concatenate([cols.penalty[classes], o_cost])
+    lower = np.concatenate([np.zeros(n_u), o_lower])
+    upper = np.concatenate([np.full(n_u, _INF), o_upper])
     return classes, cost, lower, upper, (np.concatenate(rr), np.concatenate(cc), np.concatenate(vv))
 
 
-def initial_columns(cols: Columns, per_pair: int) -> np.ndarray:
-    """Indices of the `per_pair` cheapest slots of every (class, site) pair: the first restricted master."""
+def occupancy_columns(cols: Columns, rows: RowIndex, sites: np.ndarray, first_col: int):
+    """O columns of `sites` (cores, then cards; site-major, slot-minor), numbered from `first_col`: costs (0),
+    bounds (0 .. free capacity) and matrix entries in their flow rows (which must be in the model)."""
+    h = rows.h
+    s_idx = np.repeat(sites, h)
+    tau = np.tile(np.arange(h), sites.size)
+    rr, cc, vv, upper = [], [], [], []
+    for k, (base, cap) in enumerate(((rows.cpu0, cols.cpu_cap), (rows.gpu0, cols.gpu_cap))):
+        col = first_col + k * s_idx.size + np.arange(s_idx.size)
+        rr.append(rows.phys[base + s_idx * h + tau])
+        cc.append(col)
+        vv.append(np.ones(col.size))
+        nxt = tau + 1 < h
+        rr.append(rows.phys[base + s_idx[nxt] * h + tau[nxt] + 1])
+        cc.append(col[nxt])
+        vv.append(-np.ones(int(nxt.sum())))
+        upper.append(cap[sites].ravel())
+    n = 2 * s_idx.size
+    entries = (np.concatenate(rr), np.concatenate(cc), np.concatenate(vv))
+    return np.zeros(n), np.zeros(n), np.concatenate(upper), entries
+
+
+def site_overloads(cols: Columns, rows: RowIndex, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Sites without flow rows where the solution `x` on columns `idx` holds more cores or cards than free in
+    some slot."""
+    over = np.zeros(rows.n_sites, dtype=bool)
+    lazy = ~rows.active[cols.site[idx]] & (x > 0)
+    if not lazy.any():
+        return np.zeros(0, dtype=np.int64)
+    i, xi = idx[lazy], x[lazy]
+    c, s, t, d = cols.cls[i], cols.site[i], cols.slot[i], cols.dur[i]
+    for amount, cap in ((cols.cpu[c] * xi, cols.cpu_cap), (cols.gpu[c] * xi, cols.gpu_cap)):
+        diff = np.zeros((rows.n_sites, rows.h + 1))
+        np.add.at(diff, (s, t), amount)
+        np.add.at(diff, (s, t + d), -amount)
+        over |= (np.cumsum(diff, axis=1)[:, :-1] > cap * (1 + 1e-9) + 1e-9).any(axis=1)
+    return np.nonzero(over & ~rows.active)[0]
+
+
+INIT_SITES = 48  # sites per class in the first restricted master (all of them on the national 42)
+
+
+def initial_columns(cols: Columns, per_pair: int, sites: int = INIT_SITES) -> np.ndarray:
+    """Indices of the `per_pair` cheapest slots of every (class, site) pair, for each class's `sites` cheapest
+    sites (by their cheapest slot): the first restricted master. Capping the sites keeps that master at
+    classes x sites x per_pair columns however large the network (at 400 sites, 300k columns uncapped);
+    column generation brings in the other sites' columns that price out, and the Lagrangian bound holds for
+    any restricted master."""
     if len(cols) == 0:
         return np.zeros(0, dtype=np.int64)
     pair = cols.cls * (int(cols.site.max()) + 1) + cols.site
-    return _best_per_group(pair, cols.w, cols.slot, per_pair)
+    best = _best_per_group(pair, cols.w, cols.slot, per_pair)
+    if int(cols.site.max()) + 1 <= sites:
+        return best
+    head = _best_per_group(pair[best], cols.w[best], cols.slot[best], 1)  # each pair's cheapest column
+    keep_pair = pair[best][
+        head[_best_per_group(cols.cls[best][head], cols.w[best][head], cols.site[best][head], sites)]
+    ]
+    return best[np.isin(pair[best], keep_pair)]
 
 
 def _best_per_group(group: np.ndarray, value: np.ndarray, tie: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k smallest `value`s of every group (ties: smaller `tie`), sorted."""
+    n = group.size
+    if n and k <= 4:
+        d_group, d_tie = np.diff(group), np.diff(tie)
+        if (d_group >= 0).all() and ((d_tie > 0) | (d_group > 0)).all():
+            return _best_per_run(group, value, k)  # groups in runs, `tie` rising in each: k linear passes
     order = np.lexsort((tie, value, group))
     g = group[order]
     rank = np.arange(order.size) - np.searchsorted(g, g, side="left")
     return np.sort(order[rank < k])
+
+
+def _best_per_run(group: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
+    """_best_per_group where each group is one run of positions and ties go to the earlier position: the first
+    minimum of each run, k times (no sort of all positions; the candidate columns are in that order)."""
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    run = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, group.size]))
+    v = value.astype(float)  # a copy: taken positions become inf
+    picked = []
+    for _ in range(k):
+        low = np.minimum.reduceat(v, starts)
+        hit = np.flatnonzero((v == low[run]) & np.isfinite(v))
+        first = hit[np.r_[True, run[hit][1:] != run[hit][:-1]]] if hit.size else hit
+        picked.append(first)
+        v[first] = np.inf
+    return np.sort(np.concatenate(picked))
 
 
 class Pricer:
@@ -181,7 +271,8 @@ class Pricer:
     def __call__(self, y: np.ndarray) -> np.ndarray:
         """Reduced costs [n] (CNY-equivalent per job) under the row duals y."""
         rows = self.rows
-        y_cpu, y_gpu = y[rows.cpu0 : rows.gpu0], y[rows.gpu0 : rows.n_base]
+        yv = rows.virtual(y)
+        y_cpu, y_gpu = yv[rows.cpu0 : rows.gpu0], yv[rows.gpu0 : rows.n_base]
         ay = self.cpu * (y_cpu[self.end] - y_cpu[self.start]) + self.gpu * (y_gpu[self.end] - y_gpu[self.start])
         if rows.link_row.max(initial=-1) >= 0:
             y_link = _link_duals(rows, y)
@@ -208,8 +299,9 @@ def lagrangian_bound(cols: Columns, rows: RowIndex, y: np.ndarray, rc: np.ndarra
     classes = np.nonzero(cols.penalty > 0)[0]
     min_rc = np.minimum.reduceat(rc, cols.class_start[classes])
     bound = float(np.sum(cols.count[classes] * np.minimum(cols.penalty[classes], min_rc)))
+    yv = rows.virtual(y)  # rows not in the model relaxed with multiplier 0
     for base, cap in ((rows.cpu0, cols.cpu_cap), (rows.gpu0, cols.gpu_cap)):
-        yy = y[base : base + rows.n_sites * rows.h].reshape(rows.n_sites, rows.h)
+        yy = yv[base : base + rows.n_sites * rows.h].reshape(rows.n_sites, rows.h)
         a_o = yy.copy()
         a_o[:, :-1] -= yy[:, 1:]
         bound += float(np.sum(cap * np.minimum(0.0, -a_o)))
@@ -254,6 +346,7 @@ class _Model:
         lp.a_matrix_.value_ = a.data
         self.h.passModel(lp)
         self.order = chosen.copy()
+        self.x_col = self.n_fixed + np.arange(chosen.size)  # the model column of each x in `order`
         self.in_model = np.zeros(len(cols), dtype=bool)
         self.in_model[chosen] = True
 
@@ -261,9 +354,33 @@ class _Model:
         er, ec, ev = x_entries(self.cols, self.rows, idx)
         m = _csc(self.rows.n_rows, idx.size, er, ec, ev)
         zeros = np.zeros(idx.size)
+        first = self.h.getNumCol()
         self.h.addCols(idx.size, self.cols.w[idx], zeros, np.full(idx.size, _INF), m.nnz, m.indptr, m.indices, m.data)
         self.order = np.concatenate([self.order, idx])
+        self.x_col = np.concatenate([self.x_col, first + np.arange(idx.size)])
         self.in_model[idx] = True
+
+    def add_sites(self, sites: np.ndarray) -> None:
+        """Put the flow rows and O columns of `sites` (lazy so far) into the model, with the entries of the x
+        columns already in it."""
+        rows = self.rows
+        virtual = rows.site_rows(sites)
+        old_rows = rows.n_rows
+        rows.phys[virtual] = old_rows + np.arange(virtual.size)
+        rows.n_rows += virtual.size
+        rows.active[sites] = True
+        at = np.nonzero(np.isin(self.cols.site[self.order], sites))[0]  # only x columns at those sites hold them
+        er, ec, ev = x_entries(self.cols, rows, self.order[at])
+        new = er >= old_rows
+        m = sp.csr_matrix(
+            (ev[new], (er[new] - old_rows, self.x_col[at][ec[new]])), shape=(virtual.size, self.h.getNumCol())
+        )
+        m.sort_indices()
+        zeros = np.zeros(virtual.size)
+        self.h.addRows(virtual.size, zeros, zeros, m.nnz, m.indptr, m.indices, m.data)
+        cost, lower, upper, (orr, occ, ovv) = occupancy_columns(self.cols, rows, sites, 0)
+        o = _csc(rows.n_rows, cost.size, orr, occ, ovv)
+        self.h.addCols(cost.size, cost, lower, upper, o.nnz, o.indptr, o.indices, o.data)
 
     def add_link_rows(self, keys: np.ndarray) -> None:
         rows = self.rows
@@ -277,7 +394,7 @@ class _Model:
             hit = np.zeros(key.size, dtype=bool)
             hit[on] = local[key[on]] >= 0
             rr.append(local[key[hit]])
-            cc.append(self.n_fixed + np.nonzero(hit)[0])
+            cc.append(self.x_col[np.nonzero(hit)[0]])
             vv.append(vol[hit])
         m = sp.csr_matrix(
             (np.concatenate(vv), (np.concatenate(rr), np.concatenate(cc))), shape=(keys.size, self.h.getNumCol())
@@ -291,7 +408,7 @@ class _Model:
         """(x over all candidate columns, u over classes) of the current solution."""
         v = np.asarray(self.h.getSolution().col_value)
         x = np.zeros(len(self.cols))
-        x[self.order] = v[self.n_fixed : self.n_fixed + self.order.size]
+        x[self.order] = v[self.x_col]
         u = np.zeros(len(self.cols.penalty))
         u[self.classes] = v[: self.classes.size]
         return x, u
@@ -306,14 +423,18 @@ def solve(
     bound_tol: float = 1e-3,
     all_columns: bool = False,
     seed: np.ndarray | None = None,
+    init_sites: int = INIT_SITES,
+    lazy_sites: int = LAZY_SITES,
 ) -> LpResult:
     """Solve the LP by column generation or, with `all_columns`, over every candidate column at once.
 
-    `seed`: extra column indices for the first restricted master (e.g. those a greedy plan uses)."""
+    `seed`: extra column indices for the first restricted master (e.g. those a greedy plan uses); `init_sites`:
+    sites per class in it (see initial_columns); `lazy_sites`: on networks of more sites, a site's capacity
+    rows enter the master only once a solution overloads it (column generation only)."""
     t0 = time.perf_counter()
-    rows = RowIndex(cols)
+    rows = RowIndex(cols, lazy=not all_columns and len(cols.cpu_cap) > lazy_sites)
     n = len(cols)
-    first = np.arange(n) if all_columns else initial_columns(cols, per_pair)
+    first = np.arange(n) if all_columns else initial_columns(cols, per_pair, init_sites)
     if seed is not None and not all_columns:
         first = np.union1d(first, seed).astype(np.int64)
     model = _Model(cols, rows, first)
@@ -335,6 +456,10 @@ def solve(
         over = link_overdraws(cols, rows, model.order, x[model.order])
         if over.size:  # a link is overdrawn: add its rows and solve again
             model.add_link_rows(over)
+            continue
+        full = site_overloads(cols, rows, model.order, x[model.order])
+        if full.size:  # a lazy site is overloaded: add its capacity rows and solve again
+            model.add_sites(full)
             continue
         ta = time.perf_counter()
         y = np.asarray(h.getSolution().row_dual)

@@ -15,6 +15,18 @@ from suanwang.scheduler.optimize.columns import Columns, window_min
 from suanwang.scheduler.optimize.occupancy import Footprint
 
 _TOL = 1e-6
+_FEW = 4  # at most this many columns: Residual.take updates their slots directly
+_FEW_FIT = 256  # at most this many: Residual.fit gathers their slots instead of building a sparse table
+
+
+def _few_min(a: np.ndarray, row: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """min(a[row, start : start + length]) of each query by one padded gather (cheap for a few queries; the
+    sparse table of columns.window_min is built over all of `a` for every call)."""
+    k = np.arange(int(length.max(initial=1)))
+    cell = start[:, None] + k[None, :]
+    inside = k[None, :] < length[:, None]
+    vals = a[row[:, None], np.minimum(cell, a.shape[1] - 1)]
+    return np.where(inside, vals, np.inf).min(axis=1)
 
 
 class Residual:
@@ -30,12 +42,22 @@ class Residual:
         """Subtract `n` jobs placed on each column of `idx`."""
         cols = self.cols
         c, s, t, d = cols.cls[idx], cols.site[idx], cols.slot[idx], cols.dur[idx]
+        if idx.size <= _FEW:  # a few columns: update their slots in place, not a cumulative sum over every site
+            for k in range(idx.size):
+                self.cpu[s[k], t[k] : t[k] + d[k]] -= cols.cpu[c[k]] * n[k]
+                self.gpu[s[k], t[k] : t[k] + d[k]] -= cols.gpu[c[k]] * n[k]
+            self._take_links(idx, n)
+            return
         for res, amount in ((self.cpu, cols.cpu[c] * n), (self.gpu, cols.gpu[c] * n)):
             diff = np.zeros((res.shape[0], res.shape[1] + 1))
             np.add.at(diff, (s, t), amount)
             np.add.at(diff, (s, t + d), -amount)
             res -= np.cumsum(diff, axis=1)[:, :-1]
-        for k in range(int(cols.xfer_slots.max(initial=0))):
+        self._take_links(idx, n)
+
+    def _take_links(self, idx: np.ndarray, n: np.ndarray) -> None:
+        cols, t = self.cols, self.cols.slot[idx]
+        for k in range(int(cols.xfer_slots[idx].max(initial=0))):  # these columns' transfers only
             vol = cols.volume_gb(idx, k) * n
             on = vol > 0
             np.add.at(self.link, (cols.link[idx][on], t[on] + k), -vol[on])
@@ -53,9 +75,9 @@ class Residual:
         room = np.full(idx.size, np.inf)
         for res, per_job in ((self.cpu, cols.cpu[c]), (self.gpu, cols.gpu[c])):
             need = per_job > 0
-            free = window_min(res, s, t, d)
+            free = _few_min(res, s, t, d) if idx.size <= _FEW_FIT else window_min(res, s, t, d)
             room[need] = np.minimum(room[need], np.floor(free[need] / per_job[need] + _TOL))
-        for k in range(int(cols.xfer_slots.max(initial=0))):
+        for k in range(int(cols.xfer_slots[idx].max(initial=0))):  # not a pass over every column per call
             vol = cols.volume_gb(idx, k)
             on = vol > 0
             room[on] = np.minimum(room[on], np.floor(self.link[cols.link[idx][on], t[on] + k] / vol[on] + _TOL))

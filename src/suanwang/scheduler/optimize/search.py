@@ -4,8 +4,9 @@ On small tight windows the LP relaxation is loose (whole jobs do not split over 
 plan can leave a valuable job out while cheaper ones hold the room it needs - often a job that needs a whole
 site for several slots, whose placement moves many others. Each move
 - ruins part of the plan: either (half the moves) picks a job left over and one of its columns, takes out
-  every placed job that holds room in that column's cells (site and slots, or link and transfer slots) and
-  puts the job there first; or takes out one to
+  placed jobs that hold room in that column's cells (site and slots, or link and transfer slots) - all of
+  them, or (two times in three) one at a time until the job fits, the cheapest to lose first (with noise) or
+  in random order - and puts the job there first; or takes out one to
   six placed jobs at one site around one placed job's slots;
 - recreates: puts every job left over back, one class at a time, each on its cheapest column with room - the
   classes by unplaced penalty, by penalty with +-30 % noise, or in random order (drawn per move);
@@ -60,6 +61,18 @@ def improve(cols: Columns, counts: np.ndarray, max_evals: int = 200, seed: int =
             if links.size:  # and those that move data on its link in its transfer slots
                 blocks |= np.isin(fp.link_cell[used], links).any(axis=1)
             out = used[blocks]
+            draw = rng.random()
+            if draw < 0.67:  # take blockers out only until the job fits: cheapest to lose first (noisy) or random
+                loss = cols.penalty[cols.cls[out]] - cols.w[out]
+                out = out[np.argsort(loss * rng.uniform(0.5, 1.5, out.size) if draw < 0.33 else rng.random(out.size))]
+                first_col = np.array([first])
+                for i in out:
+                    while trial[i] > 0 and fp.room(trial_load, first_col)[0] < 1:
+                        fp.take(trial_load, int(i), -1)
+                        trial[i] -= 1
+                    if fp.room(trial_load, first_col)[0] >= 1:
+                        break
+                out = out[:0]
         else:  # free up a few jobs at one site around one placed job's slots
             i0 = used[rng.integers(used.size)]
             span = int(rng.integers(1, 6))
