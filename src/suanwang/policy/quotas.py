@@ -19,8 +19,8 @@ from suanwang.errors import PolicyError, UnknownPlaceError
 
 WEST = "west"  # the sites of the hubs whose role is west
 RULE_KEYS = {"id", "description", "tenant", "cores", "cards", "within", "outside", "borrow_cores", "borrow_cards"}
-FILE_KEYS = {"name", "half_life_h", "tenants", "demand", "quotas", "cohorts", "spill_over", "priority_classes"}
-FILE_KEYS |= {"preemption"}
+FILE_KEYS = {"name", "half_life_h", "tenants", "demand", "quotas"}
+FILE_KEYS |= {"cohorts", "spill_over", "priority_classes", "preemption"}  # borrowing, places, classes
 # Assumption: a day of memory. Slurm's PriorityDecayHalfLife defaults to 7 days; runs here last days, not months.
 DEFAULT_HALF_LIFE_H = 24.0
 
