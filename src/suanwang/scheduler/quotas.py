@@ -192,8 +192,13 @@ class QuotaBook:
         return lent if other is None else lent & ~other
 
     def usage(self) -> dict[str, dict[str, int]]:
-        """Cores and cards each rule counts now, by rule id."""
-        return {b.rule.id: {"cores": b.cores, "cards": b.cards} for bs in self.by_tenant.values() for b in bs}
+        """Cores and cards each rule counts now, and how many of them are borrowed from its cohort, by rule id."""
+        out = {}
+        for bs in self.by_tenant.values():
+            for b in bs:
+                c, g = b.borrowed()
+                out[b.rule.id] = {"cores": b.cores, "cards": b.cards, "borrowed_cores": c, "borrowed_cards": g}
+        return out
 
 
 def west_hubs(hubs) -> frozenset[str]:
