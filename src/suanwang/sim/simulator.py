@@ -310,8 +310,7 @@ class Simulation:
         if self.waiting.active[s]:  # some queue may use the freed room
             self._retry(s)
         if self.state.quotas is not None and self.state.quotas.rules(job.tenant):
-            for t in self._cohort_of(job.tenant):
-                self._retry_quota(t)
+            self._retry_quota(self._cohort_of(job.tenant))
 
     def _outage(self, s: int) -> None:
         self.state.up[s] = False
@@ -488,11 +487,14 @@ class Simulation:
         """Fair share's order of queued job idx now (see scheduler/fairshare.py)."""
         return self.fair.key(self.jobs[idx], idx, self.engine.now_h)
 
-    def _retry_quota(self, tenant: str) -> None:
-        """A job of `tenant` (which has quotas) ended: the quota room it freed may let the tenant's queued jobs
-        use free room anywhere. Each of its queues is tried in order until a job still has to wait."""
-        queues, st = self.waiting.queues, self.state
-        for key in [k for k, q in queues.items() if q and self.jobs[q[0]].tenant == tenant]:
+    def _retry_quota(self, tenants: tuple[str, ...]) -> None:
+        """A job of `tenants[0]` (which has quotas) ended: the quota room it freed may let the queued jobs of the
+        tenant and of its cohort-mates (`tenants`, in that order) use free room anywhere. Each of their queues is
+        tried in order until a job still has to wait."""
+        queues, st, jobs = self.waiting.queues, self.state, self.jobs
+        order = {t: n for n, t in enumerate(tenants)}
+        keys = [(order[t], k) for k, q in queues.items() if q and (t := jobs[q[0]].tenant) in order]
+        for _, key in sorted(keys, key=lambda x: x[0]):
             head = self.jobs[queues[key][0]]
             sites = self.waiting.sites[key]
             room = st.quotas.room(head)
