@@ -169,3 +169,24 @@ def test_borrowing_stays_in_limits_and_is_reclaimed_within_one_pass(borrow, size
     # each eviction took a job of a tenant then over its own cap
     for e in run.evictions:
         assert e.rule == "R1" and jobs[e.job].tenant in ("a", "b")
+
+
+def test_the_book_records_borrowed_room_and_says_when_room_is_lent_out():
+    from suanwang.scheduler import ClusterState
+    from suanwang.scheduler.quotas import QuotaBook, west_hubs
+
+    c = one_site()
+    rules = (QuotaRule("QA", "a", cores=100, borrow_cores=50), QuotaRule("QB", "b", cores=100))
+    book = QuotaBook(Tenancy("t", {}, rules, cohorts={"fin": ("a", "b")}), c.sites, west_hubs(c.atlas.hubs))
+    state = ClusterState.from_sites(c.sites, book)
+    state.reserve(0, job(0, "a", 100))
+    state.reserve(0, job(1, "a", 40))  # 40 borrowed from b's idle room
+    assert book.usage()["QA"] == {"cores": 140, "cards": 0, "borrowed_cores": 40, "borrowed_cards": 0}
+    assert book.room(job(2, "a", 10)) is None  # 150 = cap + borrow limit, pool 150 <= 200
+    assert book.room(job(2, "a", 11)).tolist() == [False]  # past its borrow limit
+    assert not book.lent_rules(job(3, "b", 60))  # b's 60 + a's 140 = 200: still within the pool
+    b = job(4, "b", 61)
+    assert [x.rule.id for x in book.lent_rules(b)] == ["QB"] and book.only_lent(b, 0)
+    assert book.breaking(b, 0).rule.id == "QB" and book.lent_mask(b).tolist() == [True]
+    state.release(0, job(1, "a", 40))
+    assert book.usage()["QA"]["borrowed_cores"] == 0 and not book.lent_rules(b)

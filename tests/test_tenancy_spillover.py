@@ -6,6 +6,8 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from suanwang.atlas import load_atlas
 from suanwang.errors import PolicyError
@@ -106,3 +108,34 @@ def test_bad_spill_over_names_the_field(raw, where):
     with pytest.raises(PolicyError) as e:
         parse_tenancy(raw, atlas(), "t.yaml")
     assert where in str(e.value) and "\n" not in str(e.value)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shapes=st.lists(
+        st.tuples(st.sampled_from(["bank", "lab"]), st.integers(1, 160_000), st.floats(0.2, 3.0), st.floats(0, 4)),
+        min_size=1,
+        max_size=30,
+    ),
+    policy=st.sampled_from(["online", "cheapest", "nearest"]),
+)
+def test_spill_over_never_leaves_its_places_and_takes_a_later_one_only_when_the_earlier_is_full(shapes, policy):
+    c = ctx()
+    yrd, guian = SITES.index("yrd-demo-zone"), SITES.index("guian")
+    jobs = sorted((job(i, t, n, rt, sub) for i, (t, n, rt, sub) in enumerate(shapes)), key=lambda j: j.submit_h)
+    run = Simulation(c, jobs, policy, horizon_h=8, tenancy=tenancy()).run()
+    assert all(s == DONE for s in run.status)
+    spans = [
+        (j, s, t0, float(run.end_h[j]))
+        for j, s, t0 in zip(
+            run.segments.job.tolist(), run.segments.site.tolist(), run.segments.start_h.tolist(), strict=True
+        )
+    ]
+    cap = c.sites[yrd].cpu_cores
+    for j, s, t0, _ in spans:
+        if jobs[j].tenant != "bank":
+            continue
+        assert s in (yrd, guian)  # never Shanghai's DC, in none of its places
+        if s == guian:  # the hub had no room: what ran there before t0 and had not ended before t0 filled it
+            held = sum(jobs[k].cpu_cores for k, x, a, b in spans if x == yrd and a < t0 <= b)
+            assert cap - held < jobs[j].cpu_cores, (j, t0, held)

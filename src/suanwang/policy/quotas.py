@@ -3,7 +3,9 @@
 A quota rule caps one tenant's cores and / or cards in use at once, nationally or in a region: `within` or
 `outside` a list of places, each a province (id, adcode, 中文 or English name), a hub id (`suanwang atlas
 hubs`) or `west` (the sites of the western hubs). "bank-a: at most 4,000 cores, at most 1,000 of them outside
-Shanghai" is two rules. Errors name the file, the rule number and the field, with the fix.
+Shanghai" is two rules. A rule may let its tenant borrow (`borrow_cores`, `borrow_cards`) from the idle room
+of its cohort (`cohorts`); `spill_over` orders the places each tenant's jobs go to; `priority_classes` and
+`preemption` are read by policy/priorities.py. Errors name the file, the rule number and the field, with the fix.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from suanwang.errors import PolicyError, UnknownPlaceError
 
 WEST = "west"  # the sites of the hubs whose role is west
 RULE_KEYS = {"id", "description", "tenant", "cores", "cards", "within", "outside", "borrow_cores", "borrow_cards"}
-FILE_KEYS = {"name", "half_life_h", "tenants", "demand", "quotas", "cohorts", "spill_over", "priority_classes"}
-FILE_KEYS |= {"preemption"}
+FILE_KEYS = {"name", "half_life_h", "tenants", "demand", "quotas"}
+FILE_KEYS |= {"cohorts", "spill_over", "priority_classes", "preemption"}  # borrowing, places, classes
 # Assumption: a day of memory. Slurm's PriorityDecayHalfLife defaults to 7 days; runs here last days, not months.
 DEFAULT_HALF_LIFE_H = 24.0
 

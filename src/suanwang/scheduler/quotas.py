@@ -167,9 +167,38 @@ class QuotaBook:
         """The rules of `job`'s tenant whose own caps hold the job but whose cohort pool has lent the room out."""
         return [b for b in self.by_tenant.get(job.tenant, ()) if b.lent(job.cpu_cores, job.gpu_cards)]
 
+    def only_lent(self, job: Job, i: int) -> bool:
+        """Whether some rule bars `job` at site i now and every such rule only because its room is lent out
+        (reclaiming it would let the job run there)."""
+        cores, cards, barred = job.cpu_cores, job.gpu_cards, False
+        for b in self.by_tenant.get(job.tenant, ()):
+            if b.sites[i] and b.over(cores, cards):
+                if not b.lent(cores, cards):
+                    return False
+                barred = True
+        return barred
+
+    def lent_mask(self, job: Job) -> np.ndarray | None:
+        """Boolean vector over sites where `only_lent` holds for `job` (None: nowhere)."""
+        cores, cards, lent, other = job.cpu_cores, job.gpu_cards, None, None
+        for b in self.by_tenant.get(job.tenant, ()):
+            if b.over(cores, cards):
+                if b.lent(cores, cards):
+                    lent = b.mask if lent is None else lent | b.mask
+                else:
+                    other = b.mask if other is None else other | b.mask
+        if lent is None:
+            return None
+        return lent if other is None else lent & ~other
+
     def usage(self) -> dict[str, dict[str, int]]:
-        """Cores and cards each rule counts now, by rule id."""
-        return {b.rule.id: {"cores": b.cores, "cards": b.cards} for bs in self.by_tenant.values() for b in bs}
+        """Cores and cards each rule counts now, and how many of them are borrowed from its cohort, by rule id."""
+        out = {}
+        for bs in self.by_tenant.values():
+            for b in bs:
+                c, g = b.borrowed()
+                out[b.rule.id] = {"cores": b.cores, "cards": b.cards, "borrowed_cores": c, "borrowed_cards": g}
+        return out
 
 
 def west_hubs(hubs) -> frozenset[str]:

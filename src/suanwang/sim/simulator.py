@@ -105,6 +105,8 @@ class Simulation:
         st = self.state
         self.fair = None if tenancy is None else FairShare(tenancy, st.cpu_total.sum(), st.gpu_total.sum())
         self.prio = None if tenancy is None else tenancy.priorities  # policy.priorities.Priorities or None
+        ranks = [c.rank for c in self.prio.classes if c.preemptible] if self.prio is not None else []
+        self.lowest_victim_rank = min(ranks, default=math.inf)  # only a job ranked above it may preempt
         self.reclaims = book is not None and bool(book.pools)
         self.lenders = [b for bs in book.by_tenant.values() for b in bs if b.pool] if self.reclaims else []
         self.borrowed: dict[str, list[float]] = {}  # tenant -> [borrowed core-hours, card-hours]
@@ -308,8 +310,7 @@ class Simulation:
         if self.waiting.active[s]:  # some queue may use the freed room
             self._retry(s)
         if self.state.quotas is not None and self.state.quotas.rules(job.tenant):
-            for t in self._cohort_of(job.tenant):
-                self._retry_quota(t)
+            self._retry_quota(self._cohort_of(job.tenant))
 
     def _outage(self, s: int) -> None:
         self.state.up[s] = False
@@ -388,7 +389,7 @@ class Simulation:
                 if cores[idx] > free_c or cards[idx] > free_g:
                     continue  # an earlier try of this scan took the room at s
                 if book is not None and book.breaking(self.jobs[idx], s) is not None:
-                    if not (self.reclaims and book.lent_rules(self.jobs[idx])):
+                    if not (self.reclaims and book.only_lent(self.jobs[idx], s)):
                         continue  # its tenant's quota bars s now (freed quota room retries it: _retry_quota)
                 self.status[idx] = PENDING
                 if self._try(idx, enqueue=False) != QUEUED:
@@ -486,16 +487,22 @@ class Simulation:
         """Fair share's order of queued job idx now (see scheduler/fairshare.py)."""
         return self.fair.key(self.jobs[idx], idx, self.engine.now_h)
 
-    def _retry_quota(self, tenant: str) -> None:
-        """A job of `tenant` (which has quotas) ended: the quota room it freed may let the tenant's queued jobs
-        use free room anywhere. Each of its queues is tried in order until a job still has to wait."""
-        queues, st = self.waiting.queues, self.state
-        for key in [k for k, q in queues.items() if q and self.jobs[q[0]].tenant == tenant]:
+    def _retry_quota(self, tenants: tuple[str, ...]) -> None:
+        """A job of `tenants[0]` (which has quotas) ended: the quota room it freed may let the queued jobs of the
+        tenant and of its cohort-mates (`tenants`, in that order) use free room anywhere. Each of their queues is
+        tried in order until a job still has to wait."""
+        queues, st, jobs = self.waiting.queues, self.state, self.jobs
+        order = {t: n for n, t in enumerate(tenants)}
+        keys = [(order[t], k) for k, q in queues.items() if q and (t := jobs[q[0]].tenant) in order]
+        for _, key in sorted(keys, key=lambda x: x[0]):
             head = self.jobs[queues[key][0]]
             sites = self.waiting.sites[key]
             room = st.quotas.room(head)
-            lent = self.reclaims and st.quotas.lent_rules(head)
-            if not lent and not (st.fits(head)[sites] & (True if room is None else room[sites])).any():
+            fits = st.fits(head)[sites]
+            lent = st.quotas.lent_mask(head) if self.reclaims else None
+            if lent is not None and (fits & lent[sites]).any():
+                pass  # reclaiming its lent room would let it run at a site with room: try it
+            elif not (fits & (True if room is None else room[sites])).any():
                 continue  # no site of the queue has room for its head within the quotas now
             gone = []
             for idx in list(islice(queues[key], self.queue_depth)):
@@ -520,13 +527,14 @@ class Simulation:
         name = t.cohort(tenant) if t is not None and t.cohorts else None
         return (tenant,) if name is None else (tenant, *(m for m in t.cohorts[name] if m != tenant))
 
-    def _runners(self, sites=None):
-        """The running jobs (at `sites`, None: all) as scheduler/preemption.py sees them."""
-        ev = self.evicted
+    def _runners(self, sites=None, tenants=None):
+        """The running jobs (at `sites`, None: all; of `tenants`, None: any) as scheduler/preemption.py sees them."""
+        ev, jobs = self.evicted, self.jobs
         for s in range(len(self.running)) if sites is None else sites:
             for idx, (p, start) in self.running[s].items():
-                n, last = ev.get(idx, (0, -math.inf))
-                yield Running(idx, s, self.jobs[idx], start + p.transfer_h, int(n), last)
+                if tenants is None or jobs[idx].tenant in tenants:
+                    n, last = ev.get(idx, (0, -math.inf))
+                    yield Running(idx, s, jobs[idx], start + p.transfer_h, int(n), last)
 
     def _evict_for(self, idx: int, blocked: list[int] | None) -> Placement | None:
         """Job idx found no room: reclaim its cohort's lent room (R1), else preempt lower classes at one site
@@ -534,9 +542,12 @@ class Simulation:
         else put back as they were. Returns the job's placement or None."""
         job, st, now = self.jobs[idx], self.state, self.engine.now_h
         tries = []
-        if self.reclaims and st.quotas.lent_rules(job):
-            tries.append((reclaim_victims(st.quotas, job, self._runners(), job.id), blocked))
-        if self.prio is not None and self.prio.rank(job) > 0:
+        lent = st.quotas.lent_rules(job) if self.reclaims else None
+        if lent:
+            borrowers = {m.rule.tenant for b in lent for m in b.pool.members if m is not b and any(m.borrowed())}
+            runners = self._runners(tenants=borrowers)
+            tries.append((reclaim_victims(st.quotas, job, runners, job.id), blocked))
+        if self.prio is not None and self.prio.rank(job) > self.lowest_victim_rank:
             key = self.sched.static_key(job)
             sites = self._static.get(key)
             if sites is None:
