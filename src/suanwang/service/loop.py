@@ -24,7 +24,7 @@ from suanwang.service.db import JobRow, SiteRow, Tenant, fault_reason, pg_unnest
 from suanwang.service.errors import DB_FAULTS
 from suanwang.service.executors import ExecRequest, Executor
 from suanwang.service.failover import mark_down
-from suanwang.service.placement import Placer, explanation_text
+from suanwang.service.placement import Placer, explanation_text, to_site
 from suanwang.service.prometheus import ServiceMetrics
 
 log = logging.getLogger("suanwang.service")
@@ -113,24 +113,27 @@ class SchedulingLoop:
         )
         return stmt.limit(self.cfg.batch_size) if seqs is None else stmt.where(jobs_t.c.seq.in_(seqs))
 
-    def _fair_heads(self, s: Session, fair, at_h: float) -> list[int]:
-        """The `batch_size` queued jobs to try next in fair-share order (FairShare.key: the tenant's share, then
-        priority, then age), chosen among the first `batch_size` of each tenant (light rows, nothing locked)."""
+    def _fair_heads(self, s: Session, rules, site_rows, at_h: float):
+        """(seqs, fair share): the `batch_size` queued jobs to try next in fair-share order (FairShare.key: the
+        tenant's share, then priority, then age), among the first `batch_size` of each tenant (light rows, nothing
+        locked), passing over jobs that their tenant's quotas bar at every site now - they would hold the batch
+        while other tenants' jobs could run."""
+        fair = tenancy.fair_share(s, rules, *tenancy.network_totals(s), at_h)
         t = JobRow.__table__
         rank = sa.func.row_number().over(partition_by=t.c.tenant_id, order_by=(t.c.priority.desc(), t.c.seq))
+        cols = (t.c.seq, t.c.priority, t.c.submit_h, t.c.cpu_cores, t.c.gpu_cards, Tenant.name)
         heads = (
-            sa.select(t.c.seq, t.c.priority, t.c.submit_h, Tenant.name, rank.label("rank"))
+            sa.select(*cols, rank.label("rank"))
             .join(Tenant, Tenant.id == t.c.tenant_id)
             .where(t.c.state == "queued")
             .subquery()
         )
-        rows = s.execute(
-            sa.select(heads.c.seq, heads.c.priority, heads.c.submit_h, heads.c.name).where(
-                heads.c.rank <= self.cfg.batch_size
-            )
-        ).all()
+        picked = [heads.c[c.name] for c in cols]
+        rows = s.execute(sa.select(*picked).where(heads.c.rank <= self.cfg.batch_size)).all()
+        book = tenancy.quota_book(rules, [to_site(r) for r in site_rows], tenancy.holdings(s), self.placer.atlas.hubs)
+        rows = [r for r in rows if not tenancy.barred(book, r.name, r.cpu_cores, r.gpu_cards)]
         rows.sort(key=lambda r: tenancy.order_key(fair, r.name, r.priority, r.submit_h, r.seq, at_h))
-        return [r.seq for r in rows[: self.cfg.batch_size]]
+        return [r.seq for r in rows[: self.cfg.batch_size]], fair
 
     def place(self) -> int:
         """Claim up to `batch_size` queued jobs (priority, then age; with a tenancy in fair-share order across
@@ -143,10 +146,10 @@ class SchedulingLoop:
         with self.sessions() as s, s.begin():
             tenants = self.tenancy.current(s)
             at_h = self.clock()
-            seqs, fair = None, None
+            seqs, fair, site_rows = None, None, None
             if tenants is not None:  # the fair-share order from the holds ledger (reads only)
-                fair = tenancy.fair_share(s, tenants, *tenancy.network_totals(s), at_h)
-                seqs = self._fair_heads(s, fair, at_h)
+                site_rows = sites.all_sites(s)
+                seqs, fair = self._fair_heads(s, tenants, site_rows, at_h)
                 if not seqs:
                     return 0
             claimed = s.execute(self._claim(s, self._queued(seqs))).all()
@@ -157,7 +160,7 @@ class SchedulingLoop:
             unfinished = ()
             if self.placer.windowed:  # plans and holds of jobs that left are let go
                 unfinished = s.scalars(sa.select(jobs_t.c.id).where(jobs_t.c.state.in_(UNFINISHED))).all()
-            site_rows = sites.all_sites(s)
+            site_rows = site_rows or sites.all_sites(s)  # with a tenancy: as read for the order, just before
             holdings = ()
             if tenants is not None:  # quota usage from the jobs; the ledger's writes under the capacity lock
                 claimed.sort(key=lambda r: tenancy.order_key(fair, r.tenant_name, r.priority, r.submit_h, r.seq, at_h))

@@ -28,6 +28,7 @@ from suanwang.atlas import Atlas
 from suanwang.errors import PolicyError
 from suanwang.policy.quotas import Tenancy, parse_tenancy
 from suanwang.scheduler.fairshare import FairShare
+from suanwang.scheduler.quotas import QuotaBook, west_hubs
 from suanwang.service import audit
 from suanwang.service.db import Base, JobRow, Tenant, utcnow
 from suanwang.service.errors import Invalid
@@ -181,6 +182,24 @@ def holdings(session: Session) -> list[Held]:
     return [Held(t, sid, int(c or 0), int(g or 0)) for t, sid, c, g in rows]
 
 
+def quota_book(tenancy: Tenancy, sites: Sequence, held: Sequence[Held], hubs: dict) -> QuotaBook:
+    """The QuotaBook of `tenancy` over the scheduler's `sites`, counting `held` (see `holdings`); `hubs`: the
+    atlas's hubs (which are western)."""
+    book = QuotaBook(tenancy, sites, west_hubs(hubs))
+    index = {s.id: i for i, s in enumerate(sites)}
+    for h in held:
+        if h.site_id in index:
+            book.add(index[h.site_id], h, 1)
+    return book
+
+
+def barred(book: QuotaBook, tenant: str, cores: int, cards: int) -> bool:
+    """Whether a job of `tenant` with `cores` and `cards` would pass one of its quotas at every site now (the
+    claim passes it over, as the simulator passes over a queue whose tenant's quota bars the site)."""
+    room = book.room(Held(tenant, "", int(cores), int(cards)))
+    return room is not None and not room.any()
+
+
 def network_totals(session: Session) -> tuple[int, int]:
     """(cores, cards) of every site, as the scheduler counts them (`sites.room`: the engine's reading where an
     agent reports one, else the declared capacity) - fair share's C and G."""
@@ -320,22 +339,18 @@ def usage_report(session: Session, atlas: Atlas, tenancy: Tenancy | None, now_h:
     """GET /usage: per tenant (only `only` when given) the cores and cards its placed and running jobs hold, each
     quota rule's use against its cap, its decayed core- and card-hours and fair-share value (None without a
     tenancy) at `now_h`."""
-    from suanwang.scheduler.quotas import QuotaBook, west_hubs
     from suanwang.service.placement import to_site
     from suanwang.service.sites import all_sites
 
     rows = all_sites(session)
     site_list = [to_site(r) for r in rows]
     held = holdings(session)
-    book = QuotaBook(tenancy or Tenancy(), site_list, west_hubs(atlas.hubs))
-    index = {s.id: i for i, s in enumerate(site_list)}
+    book = quota_book(tenancy or Tenancy(), site_list, held, atlas.hubs)
     in_use: dict[str, list[int]] = {}
     for h in held:
         acc = in_use.setdefault(h.tenant, [0, 0])
         acc[0] += h.cpu_cores
         acc[1] += h.gpu_cards
-        if h.site_id in index:
-            book.add(index[h.site_id], h, 1)
     fair = None
     if tenancy is not None:
         fair = fair_share(session, tenancy, *network_totals(session), now_h)
