@@ -24,7 +24,7 @@ from suanwang.service.db import JobRow, SiteRow, Tenant, fault_reason, pg_unnest
 from suanwang.service.errors import DB_FAULTS
 from suanwang.service.executors import ExecRequest, Executor
 from suanwang.service.failover import mark_down
-from suanwang.service.placement import Placer, explanation_text
+from suanwang.service.placement import Placer, explanation_text, to_site
 from suanwang.service.prometheus import ServiceMetrics
 
 log = logging.getLogger("suanwang.service")
@@ -101,9 +101,9 @@ class SchedulingLoop:
             "finished": 0 if busy else self.poll(),
         }
 
-    def _queued(self, fair: bool):
-        """The claim of queued jobs: the first `batch_size` by priority, then age; with a tenancy (`fair`) the
-        first `batch_size` of each tenant, so the fair-share order can pick among every tenant's head jobs."""
+    def _queued(self, seqs: list[int] | None = None):
+        """The claim of queued jobs: the first `batch_size` by priority, then age; or (a tenancy's fair-share
+        order chose them) the queued ones among `seqs`."""
         jobs_t = JobRow.__table__
         stmt = (
             sa.select(*(c for c in jobs_t.c if c.name != "verdicts"), Tenant.name.label("tenant_name"))
@@ -111,13 +111,29 @@ class SchedulingLoop:
             .where(jobs_t.c.state == "queued")
             .order_by(jobs_t.c.priority.desc(), jobs_t.c.seq)
         )
-        if not fair:
-            return stmt.limit(self.cfg.batch_size)
-        rank = sa.func.row_number().over(
-            partition_by=jobs_t.c.tenant_id, order_by=(jobs_t.c.priority.desc(), jobs_t.c.seq)
+        return stmt.limit(self.cfg.batch_size) if seqs is None else stmt.where(jobs_t.c.seq.in_(seqs))
+
+    def _fair_heads(self, s: Session, rules, site_rows, at_h: float):
+        """(seqs, fair share): the `batch_size` queued jobs to try next in fair-share order (FairShare.key: the
+        tenant's share, then priority, then age), among the first `batch_size` of each tenant (light rows, nothing
+        locked), passing over jobs that their tenant's quotas bar at every site now - they would hold the batch
+        while other tenants' jobs could run."""
+        fair = tenancy.fair_share(s, rules, *tenancy.network_totals(s), at_h)
+        t = JobRow.__table__
+        rank = sa.func.row_number().over(partition_by=t.c.tenant_id, order_by=(t.c.priority.desc(), t.c.seq))
+        cols = (t.c.seq, t.c.priority, t.c.submit_h, t.c.cpu_cores, t.c.gpu_cards, Tenant.name)
+        heads = (
+            sa.select(*cols, rank.label("rank"))
+            .join(Tenant, Tenant.id == t.c.tenant_id)
+            .where(t.c.state == "queued")
+            .subquery()
         )
-        heads = sa.select(jobs_t.c.seq, rank.label("rank")).where(jobs_t.c.state == "queued").subquery()
-        return stmt.where(jobs_t.c.seq.in_(sa.select(heads.c.seq).where(heads.c.rank <= self.cfg.batch_size)))
+        picked = [heads.c[c.name] for c in cols]
+        rows = s.execute(sa.select(*picked).where(heads.c.rank <= self.cfg.batch_size)).all()
+        book = tenancy.quota_book(rules, [to_site(r) for r in site_rows], tenancy.holdings(s), self.placer.atlas.hubs)
+        rows = [r for r in rows if not tenancy.barred(book, r.name, r.cpu_cores, r.gpu_cards)]
+        rows.sort(key=lambda r: tenancy.order_key(fair, r.name, r.priority, r.submit_h, r.seq, at_h))
+        return [r.seq for r in rows[: self.cfg.batch_size]], fair
 
     def place(self) -> int:
         """Claim up to `batch_size` queued jobs (priority, then age; with a tenancy in fair-share order across
@@ -129,7 +145,14 @@ class SchedulingLoop:
         jobs_t = JobRow.__table__
         with self.sessions() as s, s.begin():
             tenants = self.tenancy.current(s)
-            claimed = s.execute(self._claim(s, self._queued(tenants is not None))).all()
+            at_h = self.clock()
+            seqs, fair, site_rows = None, None, None
+            if tenants is not None:  # the fair-share order from the holds ledger (reads only)
+                site_rows = sites.all_sites(s)
+                seqs, fair = self._fair_heads(s, tenants, site_rows, at_h)
+                if not seqs:
+                    return 0
+            claimed = s.execute(self._claim(s, self._queued(seqs))).all()
             if not claimed:
                 return 0
             if s.bind.dialect.name == "postgresql":
@@ -137,15 +160,11 @@ class SchedulingLoop:
             unfinished = ()
             if self.placer.windowed:  # plans and holds of jobs that left are let go
                 unfinished = s.scalars(sa.select(jobs_t.c.id).where(jobs_t.c.state.in_(UNFINISHED))).all()
-            at_h = self.clock()
-            site_rows = sites.all_sites(s)
+            site_rows = site_rows or sites.all_sites(s)  # with a tenancy: as read for the order, just before
             holdings = ()
-            if tenants is not None:  # quota usage from the jobs; fair share from the holds ledger
-                totals = [sites.room(r, (0, 0)) for r in site_rows]
-                c, g = sum(t[0] for t in totals), sum(t[2] for t in totals)
-                fair = tenancy.fair_share(s, tenants, c, g, at_h, settle=True)
+            if tenants is not None:  # quota usage from the jobs; the ledger's writes under the capacity lock
                 claimed.sort(key=lambda r: tenancy.order_key(fair, r.tenant_name, r.priority, r.submit_h, r.seq, at_h))
-                claimed = claimed[: self.cfg.batch_size]
+                tenancy.settle(s, tenants, at_h)
                 holdings = tenancy.holdings(s)
             decisions = self.placer.place(
                 [(r, r.tenant_name) for r in claimed],

@@ -15,10 +15,10 @@ from suanwang.atlas import Atlas, Site
 from suanwang.errors import SuanwangError
 from suanwang.policy.quotas import Tenancy
 from suanwang.scheduler.decision import Decision, verdicts_from_columns
-from suanwang.scheduler.quotas import QuotaBook, west_hubs
 from suanwang.scheduler.state import ClusterState
 from suanwang.service.db import JOB_COLUMNS, JobRow, SiteRow
 from suanwang.service.sites import room
+from suanwang.service.tenancy import quota_book
 from suanwang.service.windows import Windows
 from suanwang.workload.job import Job
 
@@ -128,13 +128,7 @@ class Placer:
         placed jobs `waiting` to start there). With a `tenancy`, the state carries a QuotaBook counting
         `holdings` (service/tenancy.py `Held`: tenant, site_id, cores, cards held by placed and running jobs)."""
         sites = [to_site(r) for r in site_rows]
-        book = None
-        if tenancy is not None:
-            book = QuotaBook(tenancy, sites, west_hubs(self.atlas.hubs))
-            index = {s.id: i for i, s in enumerate(sites)}
-            for h in holdings:
-                if h.site_id in index:
-                    book.add(index[h.site_id], h, 1)
+        book = None if tenancy is None else quota_book(tenancy, sites, holdings, self.atlas.hubs)
         state = ClusterState.from_sites(sites, book)
         waiting = waiting or {}
         for i, row in enumerate(site_rows):

@@ -28,6 +28,7 @@ from suanwang.atlas import Atlas
 from suanwang.errors import PolicyError
 from suanwang.policy.quotas import Tenancy, parse_tenancy
 from suanwang.scheduler.fairshare import FairShare
+from suanwang.scheduler.quotas import QuotaBook, west_hubs
 from suanwang.service import audit
 from suanwang.service.db import Base, JobRow, Tenant, utcnow
 from suanwang.service.errors import Invalid
@@ -181,62 +182,69 @@ def holdings(session: Session) -> list[Held]:
     return [Held(t, sid, int(c or 0), int(g or 0)) for t, sid, c, g in rows]
 
 
+def quota_book(tenancy: Tenancy, sites: Sequence, held: Sequence[Held], hubs: dict) -> QuotaBook:
+    """The QuotaBook of `tenancy` over the scheduler's `sites`, counting `held` (see `holdings`); `hubs`: the
+    atlas's hubs (which are western)."""
+    book = QuotaBook(tenancy, sites, west_hubs(hubs))
+    index = {s.id: i for i, s in enumerate(sites)}
+    for h in held:
+        if h.site_id in index:
+            book.add(index[h.site_id], h, 1)
+    return book
+
+
+def barred(book: QuotaBook, tenant: str, cores: int, cards: int) -> bool:
+    """Whether a job of `tenant` with `cores` and `cards` would pass one of its quotas at every site now (the
+    claim passes it over, as the simulator passes over a queue whose tenant's quota bars the site)."""
+    room = book.room(Held(tenant, "", int(cores), int(cards)))
+    return room is not None and not room.any()
+
+
+def network_totals(session: Session) -> tuple[int, int]:
+    """(cores, cards) of every site, as the scheduler counts them (`sites.room`: the engine's reading where an
+    agent reports one, else the declared capacity) - fair share's C and G."""
+    from suanwang.service.db import SiteRow
+
+    agent = SiteRow.engine_cpu_total.is_not(None)
+    cores = sa.func.sum(sa.case((agent, SiteRow.engine_cpu_total), else_=SiteRow.cpu_cores))
+    cards = sa.func.sum(sa.case((agent, sa.func.coalesce(SiteRow.engine_gpu_total, 0)), else_=SiteRow.gpu_cards))
+    c, g = session.execute(sa.select(cores, cards)).one()
+    return int(c or 0), int(g or 0)
+
+
 def _names(session: Session) -> dict[int, str]:
     return dict(session.execute(sa.select(Tenant.id, Tenant.name)).all())
 
 
-def fair_share(
-    session: Session, tenancy: Tenancy, total_cores: int, total_cards: int, now_h: float, settle: bool
-) -> FairShare:
-    """The FairShare of every tenant at `now_h`, rebuilt from `tenant_usage` and `holds` (module docstring).
-
-    settle=True (the loop, in its placement transaction): holds of jobs that no longer hold capacity are folded
-    into tenant_usage as ended at `now_h` and dropped, and placed or running jobs without a hold (placed before
-    the tenancy was set) get one from `now_h`. settle=False only reads (an ended hold counts until now)."""
+def fair_share(session: Session, tenancy: Tenancy, total_cores: int, total_cards: int, now_h: float) -> FairShare:
+    """The FairShare of every tenant at `now_h`, rebuilt from `tenant_usage` and `holds` (module docstring); only
+    reads. A hold whose job has ended but is not folded yet counts until `now_h` - what `settle` folds it as."""
     fair = FairShare(tenancy, total_cores, total_cards)
     h, t_ = fair.half_life_h, fair.mean_life_h
-    names = _names(session)
     j = JobRow.__table__
-    holds = session.execute(
-        sa.select(Hold.job_seq, Hold.tenant_id, Hold.cpu_cores, Hold.gpu_cards, Hold.hold_h, j.c.state).join(
-            j, j.c.seq == Hold.job_seq
+    usage = {u.tenant_id: (u.core_h, u.card_h, u.at_h) for u in session.scalars(sa.select(TenantUsage))}
+    holding = sa.case((j.c.state.in_(HOLDING), 1), else_=0)
+    groups = session.execute(  # one row per tenant and start hour (the jobs placed in one pass share it)
+        sa.select(
+            Hold.tenant_id,
+            Hold.hold_h,
+            sa.func.sum(Hold.cpu_cores),
+            sa.func.sum(Hold.gpu_cards),
+            sa.func.sum(Hold.cpu_cores * holding),
+            sa.func.sum(Hold.gpu_cards * holding),
         )
+        .join(j, j.c.seq == Hold.job_seq)
+        .group_by(Hold.tenant_id, Hold.hold_h)
     ).all()
-    usage = {u.tenant_id: [u.core_h, u.card_h, u.at_h] for u in session.scalars(sa.select(TenantUsage))}
-    live: dict[int, list[float]] = {}  # tenant id -> [U, V, cores, cards] of current holds, as of now
-    ended = []
-    for seq, tid, cores, cards, since, state in holds:
+    live: dict[int, list[float]] = {}  # tenant id -> [U, V, cores, cards] of the holds, as of now
+    for tid, since, cores, cards, cores_now, cards_now in groups:
         gain = t_ * (1.0 - 2.0 ** (-max(0.0, now_h - since) / h))
-        if settle and state not in HOLDING:
-            ended.append(seq)
-            acc = usage.setdefault(tid, [0.0, 0.0, now_h])
-            keep = 2.0 ** (-max(0.0, now_h - acc[2]) / h)
-            acc[0], acc[1], acc[2] = acc[0] * keep + cores * gain, acc[1] * keep + cards * gain, now_h
-            continue
         acc = live.setdefault(tid, [0.0, 0.0, 0.0, 0.0])
-        acc[0] += cores * gain
-        acc[1] += cards * gain
-        if state in HOLDING:
-            acc[2] += cores
-            acc[3] += cards
-    if settle:
-        if ended:
-            session.execute(sa.delete(Hold).where(Hold.job_seq.in_(ended)))
-            session.execute(sa.delete(TenantUsage).where(TenantUsage.tenant_id.in_(list(usage))))
-            session.execute(
-                sa.insert(TenantUsage),
-                [{"tenant_id": k, "core_h": v[0], "card_h": v[1], "at_h": v[2]} for k, v in usage.items()],
-            )
-        new = session.execute(
-            sa.select(j.c.seq, j.c.tenant_id, j.c.cpu_cores, j.c.gpu_cards).where(
-                j.c.state.in_(HOLDING), ~sa.exists().where(Hold.job_seq == j.c.seq)
-            )
-        ).all()
-        record_holds(session, [(r.seq, r.tenant_id, int(r.cpu_cores), int(r.gpu_cards)) for r in new], now_h)
-        for r in new:
-            acc = live.setdefault(r.tenant_id, [0.0, 0.0, 0.0, 0.0])
-            acc[2] += int(r.cpu_cores)
-            acc[3] += int(r.gpu_cards)
+        acc[0] += int(cores) * gain
+        acc[1] += int(cards) * gain
+        acc[2] += int(cores_now or 0)
+        acc[3] += int(cards_now or 0)
+    names = _names(session)
     for tid in set(usage) | set(live):
         name = names.get(tid)
         if name is None:
@@ -248,11 +256,45 @@ def fair_share(
     return fair
 
 
+def settle(session: Session, tenancy: Tenancy, now_h: float) -> None:
+    """The ledger's writes of a placement pass (its transaction, under the capacity lock): holds of jobs that no
+    longer hold capacity are folded into tenant_usage as ended at `now_h` and dropped; placed or running jobs
+    without a hold (placed while no tenancy was set) get one from `now_h`."""
+    h = float(tenancy.half_life_h)
+    t_ = h / math.log(2)
+    j = JobRow.__table__
+    gone = session.execute(
+        sa.select(Hold.job_seq, Hold.tenant_id, Hold.cpu_cores, Hold.gpu_cards, Hold.hold_h)
+        .join(j, j.c.seq == Hold.job_seq)
+        .where(j.c.state.not_in(HOLDING))
+    ).all()
+    if gone:
+        usage = {u.tenant_id: [u.core_h, u.card_h, u.at_h] for u in session.scalars(sa.select(TenantUsage))}
+        touched = set()
+        for _, tid, cores, cards, since in gone:
+            gain = t_ * (1.0 - 2.0 ** (-max(0.0, now_h - since) / h))
+            acc = usage.setdefault(tid, [0.0, 0.0, now_h])
+            keep = 2.0 ** (-max(0.0, now_h - acc[2]) / h)
+            acc[0], acc[1], acc[2] = acc[0] * keep + cores * gain, acc[1] * keep + cards * gain, now_h
+            touched.add(tid)
+        conn = session.connection()
+        conn.execute(sa.delete(Hold.__table__).where(Hold.__table__.c.job_seq.in_([g[0] for g in gone])))
+        conn.execute(sa.delete(TenantUsage.__table__).where(TenantUsage.__table__.c.tenant_id.in_(list(touched))))
+        rows = [{"tenant_id": k, "core_h": usage[k][0], "card_h": usage[k][1], "at_h": usage[k][2]} for k in touched]
+        conn.execute(sa.insert(TenantUsage.__table__), rows)
+    new = session.execute(
+        sa.select(j.c.seq, j.c.tenant_id, j.c.cpu_cores, j.c.gpu_cards).where(
+            j.c.state.in_(HOLDING), ~sa.exists().where(Hold.job_seq == j.c.seq)
+        )
+    ).all()
+    record_holds(session, [(r.seq, r.tenant_id, int(r.cpu_cores), int(r.gpu_cards)) for r in new], now_h)
+
+
 def record_holds(session: Session, placed: Sequence[tuple[int, int, int, int]], now_h: float) -> None:
     """Holds from `now_h` for jobs that just took capacity: (job seq, tenant id, cores, cards) each."""
     if placed:
-        session.execute(
-            sa.insert(Hold),
+        session.connection().execute(
+            sa.insert(Hold.__table__),
             [{"job_seq": q, "tenant_id": t, "cpu_cores": c, "gpu_cards": g, "hold_h": now_h} for q, t, c, g in placed],
         )
 
@@ -297,26 +339,21 @@ def usage_report(session: Session, atlas: Atlas, tenancy: Tenancy | None, now_h:
     """GET /usage: per tenant (only `only` when given) the cores and cards its placed and running jobs hold, each
     quota rule's use against its cap, its decayed core- and card-hours and fair-share value (None without a
     tenancy) at `now_h`."""
-    from suanwang.scheduler.quotas import QuotaBook, west_hubs
     from suanwang.service.placement import to_site
-    from suanwang.service.sites import all_sites, room
+    from suanwang.service.sites import all_sites
 
     rows = all_sites(session)
     site_list = [to_site(r) for r in rows]
     held = holdings(session)
-    book = QuotaBook(tenancy or Tenancy(), site_list, west_hubs(atlas.hubs))
-    index = {s.id: i for i, s in enumerate(site_list)}
+    book = quota_book(tenancy or Tenancy(), site_list, held, atlas.hubs)
     in_use: dict[str, list[int]] = {}
     for h in held:
         acc = in_use.setdefault(h.tenant, [0, 0])
         acc[0] += h.cpu_cores
         acc[1] += h.gpu_cards
-        if h.site_id in index:
-            book.add(index[h.site_id], h, 1)
     fair = None
     if tenancy is not None:
-        totals = [room(r, (0, 0)) for r in rows]
-        fair = fair_share(session, tenancy, sum(t[0] for t in totals), sum(t[2] for t in totals), now_h, False)
+        fair = fair_share(session, tenancy, *network_totals(session), now_h)
     names = set(_names(session).values()) | set(in_use)
     if tenancy is not None:
         names |= {r.tenant for r in tenancy.rules} | set(tenancy.weights or {})
