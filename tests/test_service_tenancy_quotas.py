@@ -304,3 +304,16 @@ def test_jobs_their_quota_bars_do_not_hold_the_batch(db_url, tmp_path):
     assert [got[j] for j in free] == ["placed"] * 4
     assert sorted(got[j] for j in capped) == ["placed"] + ["queued"] * 9  # 8 cores each, at most 8
     svc.close()
+
+
+def test_a_barred_job_still_gets_its_reason_when_the_batch_has_room(world):
+    one_site(world.svc)
+    doc = {"quotas": [{"id": "A1", "tenant": "acme", "cores": 8}]}
+    assert world.client.put("/api/v1/quotas", json=doc, headers=world.admin).status_code == 200
+    _, second = submit(world, world.acme, 2)
+    world.svc.loop.place()
+    world.svc.loop.place()
+    job = world.client.get(f"/api/v1/jobs/{second}", headers=world.acme).json()
+    assert job["state"] == "queued" and "no free capacity now" in job["reason"]
+    verdicts = world.client.get(f"/api/v1/jobs/{second}/placement", headers=world.acme).json()["verdicts"]
+    assert verdicts[0]["reason"].startswith("quota A1: tenant acme at most 8 cores nationally")

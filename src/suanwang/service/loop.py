@@ -116,8 +116,9 @@ class SchedulingLoop:
     def _fair_heads(self, s: Session, rules, site_rows, at_h: float):
         """(seqs, fair share): the `batch_size` queued jobs to try next in fair-share order (FairShare.key: the
         tenant's share, then priority, then age), among the first `batch_size` of each tenant (light rows, nothing
-        locked), passing over jobs that their tenant's quotas bar at every site now - they would hold the batch
-        while other tenants' jobs could run."""
+        locked). Jobs that their tenant's quotas bar at every site now come after all others (in the same order):
+        they would hold the batch while other tenants' jobs could run, and still get their reason when the batch
+        has room for them."""
         fair = tenancy.fair_share(s, rules, *tenancy.network_totals(s), at_h)
         t = JobRow.__table__
         rank = sa.func.row_number().over(partition_by=t.c.tenant_id, order_by=(t.c.priority.desc(), t.c.seq))
@@ -131,8 +132,12 @@ class SchedulingLoop:
         picked = [heads.c[c.name] for c in cols]
         rows = s.execute(sa.select(*picked).where(heads.c.rank <= self.cfg.batch_size)).all()
         book = tenancy.quota_book(rules, [to_site(r) for r in site_rows], tenancy.holdings(s), self.placer.atlas.hubs)
-        rows = [r for r in rows if not tenancy.barred(book, r.name, r.cpu_cores, r.gpu_cards)]
-        rows.sort(key=lambda r: tenancy.order_key(fair, r.name, r.priority, r.submit_h, r.seq, at_h))
+        rows.sort(
+            key=lambda r: (
+                tenancy.barred(book, r.name, r.cpu_cores, r.gpu_cards),  # barred jobs only fill what room is left
+                tenancy.order_key(fair, r.name, r.priority, r.submit_h, r.seq, at_h),
+            )
+        )
         return [r.seq for r in rows[: self.cfg.batch_size]], fair
 
     def place(self) -> int:

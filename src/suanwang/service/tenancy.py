@@ -216,34 +216,31 @@ def _names(session: Session) -> dict[int, str]:
     return dict(session.execute(sa.select(Tenant.id, Tenant.name)).all())
 
 
+def _holding(jobs: sa.Table):
+    """EXISTS: the hold's job is placed or running (a primary-key lookup per hold)."""
+    return sa.exists().where(jobs.c.seq == Hold.job_seq, jobs.c.state.in_(HOLDING))
+
+
 def fair_share(session: Session, tenancy: Tenancy, total_cores: int, total_cards: int, now_h: float) -> FairShare:
-    """The FairShare of every tenant at `now_h`, rebuilt from `tenant_usage` and `holds` (module docstring); only
-    reads. A hold whose job has ended but is not folded yet counts until `now_h` - what `settle` folds it as."""
+    """The FairShare of every tenant at `now_h` (to be read at that hour), rebuilt from `tenant_usage` and `holds`
+    (module docstring); only reads. A hold whose job has ended but is not folded yet counts until `now_h` - what
+    `settle` folds it as."""
     fair = FairShare(tenancy, total_cores, total_cards)
     h, t_ = fair.half_life_h, fair.mean_life_h
-    j = JobRow.__table__
     usage = {u.tenant_id: (u.core_h, u.card_h, u.at_h) for u in session.scalars(sa.select(TenantUsage))}
-    holding = sa.case((j.c.state.in_(HOLDING), 1), else_=0)
     groups = session.execute(  # one row per tenant and start hour (the jobs placed in one pass share it)
-        sa.select(
-            Hold.tenant_id,
-            Hold.hold_h,
-            sa.func.sum(Hold.cpu_cores),
-            sa.func.sum(Hold.gpu_cards),
-            sa.func.sum(Hold.cpu_cores * holding),
-            sa.func.sum(Hold.gpu_cards * holding),
+        sa.select(Hold.tenant_id, Hold.hold_h, sa.func.sum(Hold.cpu_cores), sa.func.sum(Hold.gpu_cards)).group_by(
+            Hold.tenant_id, Hold.hold_h
         )
-        .join(j, j.c.seq == Hold.job_seq)
-        .group_by(Hold.tenant_id, Hold.hold_h)
     ).all()
-    live: dict[int, list[float]] = {}  # tenant id -> [U, V, cores, cards] of the holds, as of now
-    for tid, since, cores, cards, cores_now, cards_now in groups:
+    # The FairShare is read at `now_h` only, so the cores and cards held now (what it would accumulate from here)
+    # are left at 0: U and V at `now_h` are all its shares need.
+    live: dict[int, list[float]] = {}  # tenant id -> [U, V] of the holds, as of now
+    for tid, since, cores, cards in groups:
         gain = t_ * (1.0 - 2.0 ** (-max(0.0, now_h - since) / h))
-        acc = live.setdefault(tid, [0.0, 0.0, 0.0, 0.0])
+        acc = live.setdefault(tid, [0.0, 0.0])
         acc[0] += int(cores) * gain
         acc[1] += int(cards) * gain
-        acc[2] += int(cores_now or 0)
-        acc[3] += int(cards_now or 0)
     names = _names(session)
     for tid in set(usage) | set(live):
         name = names.get(tid)
@@ -251,8 +248,8 @@ def fair_share(session: Session, tenancy: Tenancy, total_cores: int, total_cards
             continue
         u, v, at = usage.get(tid, (0.0, 0.0, now_h))
         keep = 2.0 ** (-max(0.0, now_h - at) / h)
-        cur = live.get(tid, (0.0, 0.0, 0.0, 0.0))
-        fair.acc[name] = [u * keep + cur[0], v * keep + cur[1], cur[2], cur[3], now_h]
+        cur = live.get(tid, (0.0, 0.0))
+        fair.acc[name] = [u * keep + cur[0], v * keep + cur[1], 0.0, 0.0, now_h]
     return fair
 
 
@@ -263,10 +260,8 @@ def settle(session: Session, tenancy: Tenancy, now_h: float) -> None:
     h = float(tenancy.half_life_h)
     t_ = h / math.log(2)
     j = JobRow.__table__
-    gone = session.execute(
-        sa.select(Hold.job_seq, Hold.tenant_id, Hold.cpu_cores, Hold.gpu_cards, Hold.hold_h)
-        .join(j, j.c.seq == Hold.job_seq)
-        .where(j.c.state.not_in(HOLDING))
+    gone = session.execute(  # driven by the holds (few), never by the jobs (every job ever submitted)
+        sa.select(Hold.job_seq, Hold.tenant_id, Hold.cpu_cores, Hold.gpu_cards, Hold.hold_h).where(~_holding(j))
     ).all()
     if gone:
         usage = {u.tenant_id: [u.core_h, u.card_h, u.at_h] for u in session.scalars(sa.select(TenantUsage))}
