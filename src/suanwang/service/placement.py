@@ -86,7 +86,9 @@ class Placer:
         self._make_policy = make_policy  # (name, ctx) -> policy; default: suanwang.scheduler.make_policy
         self._key: tuple | None = None
         self._ctx = None
-        self._policy = None
+        self._inner = None  # the named policy over the current site set
+        self._policy = None  # it, wrapped with the tenancy's spill-over tiers when it has any
+        self._spill: dict | None = None  # the spill-over the wrapper was built for
         self._windows: Windows | None = None  # a windowed policy's plans and holds (over the current site set)
 
     @property
@@ -96,8 +98,9 @@ class Placer:
 
         return self.policy_name in WINDOWED
 
-    def _ensure(self, sites: list[Site]):
+    def _ensure(self, sites: list[Site], tenancy: Tenancy | None = None):
         key = tuple(sites)
+        spill = (tenancy.spill_over or None) if tenancy is not None else None
         if key != self._key:
             from suanwang.scheduler.context import SchedulerContext
 
@@ -105,15 +108,22 @@ class Placer:
             if make_policy is None:
                 from suanwang.scheduler import make_policy
             self._ctx = SchedulerContext.build(self.atlas, sites=sites)
-            self._policy = make_policy(self.policy_name, self._ctx)
-            self._key = key
-            # plans and holds refer to site indices: a new site set starts afresh (deferred jobs are re-planned)
+            self._inner = make_policy(self.policy_name, self._ctx)
+            self._key, self._policy = key, None
+        if self._policy is None or spill != self._spill:
+            from suanwang.scheduler.registry import with_spill_over
+
+            # the tenancy's ordered places per tenant, as the simulator applies them (unchanged without)
+            self._policy, self._spill = with_spill_over(self._inner, self._ctx, tenancy), spill
+            # plans and holds refer to site indices and to the policy: a new site set or new spill-over tiers
+            # start afresh (deferred jobs are re-planned)
             self._windows = Windows(self._policy, len(sites)) if self._policy.window_h is not None else None
         return self._ctx, self._policy
 
-    def policy_for(self, sites: list[Site]):
-        """(scheduler context, policy) over `sites` (rebuilt only when the site set changes)."""
-        return self._ensure(sites)
+    def policy_for(self, sites: list[Site], tenancy: Tenancy | None = None):
+        """(scheduler context, policy) over `sites` (rebuilt only when the site set or the tenancy's spill-over
+        changes)."""
+        return self._ensure(sites, tenancy)
 
     def state(
         self,
@@ -155,7 +165,7 @@ class Placer:
         sites, state = self.state(site_rows, held, waiting, tenancy, holdings)
         if not sites:
             return [Decision(r.id, None, "no sites registered", None, self.policy_name, True) for r, _ in jobs]
-        _, policy = self._ensure(sites)
+        _, policy = self._ensure(sites, tenancy)
         if self._windows is not None:
             return self._windows.place([to_job(row, tenant) for row, tenant in jobs], state, at_h, set(unfinished))
         index = {s.id: i for i, s in enumerate(sites)}

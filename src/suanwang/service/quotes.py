@@ -105,7 +105,7 @@ def quote(session: Session, quoter: Quoter, atlas, who: Principal, body: JobIn, 
         rules = quoter.tenancy.current(session)
         holdings = tenancy.holdings(session) if rules is not None else ()
         site_list, state = quoter.placer.state(site_rows, held, waiting, rules, holdings)
-        ctx, policy = quoter.placer.policy_for(site_list)
+        ctx, policy = quoter.placer.policy_for(site_list, rules)
         free = list(zip(state.cpu_free.tolist(), state.gpu_free.tolist(), strict=True))
         decision = policy.place(job, state, now_h, explain=True)
         est = estimate(ctx, job, now_h)
