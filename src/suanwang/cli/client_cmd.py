@@ -21,6 +21,19 @@ from suanwang.workload.validate import JobFieldError, check_values
 Server = Annotated[str, typer.Option("--server", envvar="SUANWANG_SERVER", help="service URL")]
 TokenOpt = Annotated[str, typer.Option("--token", envvar="SUANWANG_TOKEN", help="API token")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+# the job options of `submit` and `quote`
+OriginOpt = Annotated[str | None, typer.Option(help="city the users are in: 许昌, Xuchang or an adcode")]
+CpuOpt = Annotated[int, typer.Option(help="CPU cores")]
+GpuOpt = Annotated[int, typer.Option(help="GPU cards")]
+MemOpt = Annotated[float, typer.Option(help="memory, GB")]
+RuntimeOpt = Annotated[float, typer.Option(help="expected runtime, hours")]
+InputOpt = Annotated[float, typer.Option(help="input data, GB")]
+OutputOpt = Annotated[float, typer.Option(help="output data, GB")]
+DeadlineOpt = Annotated[float | None, typer.Option(help="deadline, hours after submission")]
+LatencyClassOpt = Annotated[str, typer.Option(help="realtime, interactive or batch")]
+DataClassOpt = Annotated[str, typer.Option(help="public, internal, sensitive or core")]
+LabelsOpt = Annotated[str | None, typer.Option(help="site labels the job needs, ';'-separated")]
 JOB_COLUMNS = ["id", "tenant", "origin_label", "state", "site_id", "cpu_cores", "gpu_cards", "cost_cny", "carbon_kg"]
 SITE_COLUMNS = ["id", "name_zh", "province_id", "status", "cpu_free", "cpu_cores", "gpu_free", "gpu_cards", "pue"]
 TIMEOUT_S = 30.0
@@ -95,22 +108,51 @@ def _jobs_from_file(file: Path) -> list:
     return jobs
 
 
+def job_body(
+    origin, cpu, gpu, mem_gb, runtime_h, input_gb, output_gb, deadline_h, latency_class, data_class, labels,
+    command=None,
+) -> dict:  # fmt: skip
+    """The job object of the `submit` / `quote` options (units as the options say; `labels` ';'-separated),
+    checked by the API's own rules before anything is sent (a bad value: one line naming the option); unset
+    fields are left out."""
+    body = {
+        "origin": origin,
+        "cpu_cores": cpu,
+        "gpu_cards": gpu,
+        "mem_gb": mem_gb,
+        "runtime_h": runtime_h,
+        "input_gb": input_gb,
+        "output_gb": output_gb,
+        "deadline_h": deadline_h,
+        "latency_class": latency_class,
+        "data_class": data_class,
+        "labels": [s.strip() for s in (labels or "").split(";") if s.strip()],
+        "command": command,
+    }
+    try:
+        check_values(body, relative_deadline=True)
+    except JobFieldError as e:
+        option = {"cpu_cores": "cpu", "gpu_cards": "gpu"}.get(e.field, e.field).replace("_", "-")
+        raise ServerError(f"--{option}: {e.problem} - {e.fix}") from None
+    return {k: v for k, v in body.items() if v is not None and v != []}
+
+
 @friendly_errors
 def submit(
     server: Server,
     token: TokenOpt,
     file: Annotated[Path | None, typer.Option(help="JSON file: one job object or a list of them")] = None,
-    origin: Annotated[str | None, typer.Option(help="city the users are in: 许昌, Xuchang or an adcode")] = None,
-    cpu: Annotated[int, typer.Option(help="CPU cores")] = 1,
-    gpu: Annotated[int, typer.Option(help="GPU cards")] = 0,
-    mem_gb: Annotated[float, typer.Option(help="memory, GB")] = 0.0,
-    runtime_h: Annotated[float, typer.Option(help="expected runtime, hours")] = 1.0,
-    input_gb: Annotated[float, typer.Option(help="input data, GB")] = 0.0,
-    output_gb: Annotated[float, typer.Option(help="output data, GB")] = 0.0,
-    deadline_h: Annotated[float | None, typer.Option(help="deadline, hours after submission")] = None,
-    latency_class: Annotated[str, typer.Option(help="realtime, interactive or batch")] = "batch",
-    data_class: Annotated[str, typer.Option(help="public, internal, sensitive or core")] = "public",
-    labels: Annotated[str | None, typer.Option(help="site labels the job needs, ';'-separated")] = None,
+    origin: OriginOpt = None,
+    cpu: CpuOpt = 1,
+    gpu: GpuOpt = 0,
+    mem_gb: MemOpt = 0.0,
+    runtime_h: RuntimeOpt = 1.0,
+    input_gb: InputOpt = 0.0,
+    output_gb: OutputOpt = 0.0,
+    deadline_h: DeadlineOpt = None,
+    latency_class: LatencyClassOpt = "batch",
+    data_class: DataClassOpt = "public",
+    labels: LabelsOpt = None,
     command: Annotated[str | None, typer.Option(help="shell command (server must allow commands)")] = None,
     tenant: Annotated[str | None, typer.Option(help="admin tokens: the tenant the jobs belong to")] = None,
     key: Annotated[str | None, typer.Option(help="Idempotency-Key: resending with it never duplicates")] = None,
@@ -122,26 +164,9 @@ def submit(
     if file is not None:
         jobs = _jobs_from_file(file)
     else:
-        body = {
-            "origin": origin,
-            "cpu_cores": cpu,
-            "gpu_cards": gpu,
-            "mem_gb": mem_gb,
-            "runtime_h": runtime_h,
-            "input_gb": input_gb,
-            "output_gb": output_gb,
-            "deadline_h": deadline_h,
-            "latency_class": latency_class,
-            "data_class": data_class,
-            "labels": [s.strip() for s in (labels or "").split(";") if s.strip()],
-            "command": command,
-        }
-        try:  # the API's own rules, before anything is sent
-            check_values(body, relative_deadline=True)
-        except JobFieldError as e:
-            option = {"cpu_cores": "cpu", "gpu_cards": "gpu"}.get(e.field, e.field).replace("_", "-")
-            raise ServerError(f"--{option}: {e.problem} - {e.fix}") from None
-        jobs = [{k: v for k, v in body.items() if v is not None and v != []}]
+        body = job_body(origin, cpu, gpu, mem_gb, runtime_h, input_gb, output_gb, deadline_h, latency_class,
+                        data_class, labels, command=command)  # fmt: skip
+        jobs = [body]
     if tenant is not None:
         jobs = [{**j, "tenant": tenant} if isinstance(j, dict) else j for j in jobs]
     headers = {"Idempotency-Key": key} if key else None

@@ -13,11 +13,28 @@ from typing import Annotated
 
 import typer
 
-from suanwang.cli.client_cmd import AsJson, Server, ServerError, TokenOpt, call
+from suanwang.cli.client_cmd import (
+    AsJson,
+    CpuOpt,
+    DataClassOpt,
+    DeadlineOpt,
+    GpuOpt,
+    InputOpt,
+    LabelsOpt,
+    LatencyClassOpt,
+    MemOpt,
+    OriginOpt,
+    OutputOpt,
+    RuntimeOpt,
+    Server,
+    ServerError,
+    TokenOpt,
+    call,
+    job_body,
+)
 from suanwang.cli.common import dump_json, emit, friendly_errors
 from suanwang.errors import PolicyError
 from suanwang.safeio import load_yaml
-from suanwang.workload.validate import JobFieldError, check_values
 
 RULE_COLUMNS = ["id", "tenant", "cores", "cards", "within", "outside", "description"]
 USAGE_COLUMNS = ["tenant", "weight", "cores_in_use", "cards_in_use", "core_h_decayed", "card_h_decayed", "fair_share"]
@@ -77,17 +94,17 @@ def quote(
     server: Server,
     token: TokenOpt,
     file: Annotated[Path | None, typer.Option(help="JSON file: one job object (as for submit)")] = None,
-    origin: Annotated[str | None, typer.Option(help="city the users are in: 许昌, Xuchang or an adcode")] = None,
-    cpu: Annotated[int, typer.Option(help="CPU cores")] = 1,
-    gpu: Annotated[int, typer.Option(help="GPU cards")] = 0,
-    mem_gb: Annotated[float, typer.Option(help="memory, GB")] = 0.0,
-    runtime_h: Annotated[float, typer.Option(help="expected runtime, hours")] = 1.0,
-    input_gb: Annotated[float, typer.Option(help="input data, GB")] = 0.0,
-    output_gb: Annotated[float, typer.Option(help="output data, GB")] = 0.0,
-    deadline_h: Annotated[float | None, typer.Option(help="deadline, hours after submission")] = None,
-    latency_class: Annotated[str, typer.Option(help="realtime, interactive or batch")] = "batch",
-    data_class: Annotated[str, typer.Option(help="public, internal, sensitive or core")] = "public",
-    labels: Annotated[str | None, typer.Option(help="site labels the job needs, ';'-separated")] = None,
+    origin: OriginOpt = None,
+    cpu: CpuOpt = 1,
+    gpu: GpuOpt = 0,
+    mem_gb: MemOpt = 0.0,
+    runtime_h: RuntimeOpt = 1.0,
+    input_gb: InputOpt = 0.0,
+    output_gb: OutputOpt = 0.0,
+    deadline_h: DeadlineOpt = None,
+    latency_class: LatencyClassOpt = "batch",
+    data_class: DataClassOpt = "public",
+    labels: LabelsOpt = None,
     tenant: Annotated[str | None, typer.Option(help="staff tokens: quote with this tenant's quotas")] = None,
     as_json: AsJson = False,
 ) -> None:
@@ -102,25 +119,8 @@ def quote(
         if not isinstance(body, dict):
             raise ServerError(f"{file}: expected one job object - see docs/service.md")
     else:
-        body = {
-            "origin": origin,
-            "cpu_cores": cpu,
-            "gpu_cards": gpu,
-            "mem_gb": mem_gb,
-            "runtime_h": runtime_h,
-            "input_gb": input_gb,
-            "output_gb": output_gb,
-            "deadline_h": deadline_h,
-            "latency_class": latency_class,
-            "data_class": data_class,
-            "labels": [s.strip() for s in (labels or "").split(";") if s.strip()],
-        }
-        try:  # the API's own rules, before anything is sent
-            check_values(body, relative_deadline=True)
-        except JobFieldError as e:
-            option = {"cpu_cores": "cpu", "gpu_cards": "gpu"}.get(e.field, e.field).replace("_", "-")
-            raise ServerError(f"--{option}: {e.problem} - {e.fix}") from None
-        body = {k: v for k, v in body.items() if v is not None and v != []}
+        body = job_body(origin, cpu, gpu, mem_gb, runtime_h, input_gb, output_gb, deadline_h, latency_class,
+                        data_class, labels)  # fmt: skip
     if tenant is not None:
         body["tenant"] = tenant
     out = call("POST", server, token, "/api/v1/quotes", json=body)
