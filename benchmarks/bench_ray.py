@@ -1,16 +1,18 @@
 """Ray dispatch: jobs per second from `placed` to accepted by Ray through one real `suanwang agent`, against a bare
 loop of Ray Jobs API submits in the same run (the ceiling), and each job's placed-to-accepted time. Prints JSON.
 
-    python benchmarks/bench_ray.py [--jobs 20] [--reps 2] [--out FILE]
+    python benchmarks/bench_ray.py [--jobs 20] [--reps 2] [--settle-s 10] [--out FILE]
 
-A private Ray head (the tests' own, 4 CPUs) and a real `suanwang serve` (SQLite) whose only site that is up is the
-Ray site. Jobs ask for 0 cores, so Ray accepts and runs them at once and the rate measured is dispatch, not the
-cluster's room. Per repetition, alternately: raw - `JobSubmissionClient.submit_job` in a loop (entrypoint `true`,
-0 CPUs), and the same by 4 threads (the agent submits 4 at once); agent - one batch of jobs submitted to the
-service, rate = jobs / (last audit `start` - first audit `place`), i.e. placement, claim, Ray submit and the
-agent's report. Ratios are taken per repetition, then the
-median. Each Ray job starts a supervisor process, so keep --jobs small on a shared machine; read the ratios
-rather than the absolute rates.
+A private Ray head (the tests' own, 1,024 logical CPUs) and a real `suanwang serve` (SQLite) whose only site that
+is up is the Ray site. Jobs ask for 1 CPU, so room never gates them and the rate measured is dispatch. Per
+repetition: raw - `JobSubmissionClient.submit_job` in a loop (entrypoint `true`, 1 CPU), the same by 4 threads
+(the agent submits 4 at once), and agent - one batch of jobs submitted to the service, rate = jobs / (last audit
+`start` - first audit `place`), i.e. placement, claim, Ray submit and the agent's report. Each Ray job starts a
+supervisor and a driver process, which go on using the machine after their submission: before each phase the
+benchmark waits until Ray runs no job, at most --settle-s (10) seconds (`idle_wait_s` in all), and the phases'
+order rotates from one repetition to the next, so no phase always pays for its predecessor's jobs. Ratios are
+taken per repetition, then the median. Keep --jobs small on a shared machine; read the ratios rather than the
+absolute rates.
 """
 
 from __future__ import annotations
@@ -55,6 +57,19 @@ def raw_rate(cluster: RayCluster, jobs: int, tag: str, threads: int = 1) -> floa
     return jobs / (time.perf_counter() - t0)
 
 
+def settle(cluster: RayCluster, at_most_s: float) -> float:
+    """Wait until the Ray cluster has no pending or running job, or `at_most_s` seconds; seconds waited."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(cluster.address)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < at_most_s:
+        if not any(str(j.status).rsplit(".", 1)[-1] in ("PENDING", "RUNNING") for j in client.list_jobs()):
+            break
+        time.sleep(1.0)
+    return time.perf_counter() - t0
+
+
 def agent_rate(p: Platform, jobs: int) -> tuple[float, list[float]]:
     """Jobs/s from the first placement to the last engine acceptance through the agent, and each job's
     placed-to-accepted time (ms)."""
@@ -79,7 +94,7 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def measure(jobs: int = 20, reps: int = 2) -> dict:
+def measure(jobs: int = 20, reps: int = 2, settle_s: float = 10.0) -> dict:
     """Start a private Ray head and a platform, run `reps` alternating raw / agent runs of `jobs` jobs, stop both."""
     load_before = os.getloadavg()[0]
     cluster = RayCluster(num_cpus=LOGICAL_CPUS).start()  # logical CPUs: room never gates the rate
@@ -97,14 +112,21 @@ def measure(jobs: int = 20, reps: int = 2) -> dict:
         wait_for(lambda: p.site(SITE)["engine_capacity"], "the agent's first report")
         agent_rate(p, 2)  # warm-up: the agent's first Ray client, the service's first placements
         raw_rate(cluster, 2, "warm")
-        runs, latencies = [], []
+        runs, latencies, idle = [], [], 0.0
         for r in range(reps):
-            raw = raw_rate(cluster, jobs, str(r))
-            raw_par = raw_rate(cluster, jobs, str(r), THREADS)
-            via, lat = agent_rate(p, jobs)
-            latencies += lat
+            phases = ["raw", "threads", "agent"]
+            got: dict[str, float] = {}
+            for phase in phases[r % 3 :] + phases[: r % 3]:  # the order rotates
+                idle += settle(cluster, settle_s)
+                if phase == "agent":
+                    got[phase], lat = agent_rate(p, jobs)
+                    latencies += lat
+                else:
+                    got[phase] = raw_rate(cluster, jobs, str(r), 1 if phase == "raw" else THREADS)
+            raw, raw_par, via = got["raw"], got["threads"], got["agent"]
             runs.append(
                 {
+                    "order": phases[r % 3 :] + phases[: r % 3],
                     "raw_loop_jobs_per_s": round(raw, 2),
                     "raw_threads_jobs_per_s": round(raw_par, 2),
                     "agent_jobs_per_s": round(via, 2),
@@ -124,6 +146,7 @@ def measure(jobs: int = 20, reps: int = 2) -> dict:
                 "p99": round(_pct(latencies, 0.99), 1),
                 "max": round(max(latencies), 1),
             },
+            "idle_wait_s": round(idle, 1),
             "load_avg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         }
     finally:
@@ -135,9 +158,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=20)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--settle-s", type=float, default=10.0, help="at most this long waiting for Ray to run no job")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    text = json.dumps(measure(args.jobs, args.reps), indent=2)
+    text = json.dumps(measure(args.jobs, args.reps, args.settle_s), indent=2)
     if args.out:
         args.out.write_text(text + "\n")
     print(text)

@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import httpx
 
@@ -25,8 +25,10 @@ from suanwang.service.executors.base import EngineCapacity, ExecRequest, ExecSta
 log = logging.getLogger("suanwang.agent")
 LOG_TAIL_CHARS = 200_000  # at most this much of a job's output is uploaded (the service keeps 256 KiB)
 LOG_EVERY_S = 10.0  # a running job's output so far is uploaded this often
-SUBMIT_CHUNK = 32  # jobs submitted, then reported in one request; a heartbeat goes out between two chunks
+SUBMIT_CHUNK = 32  # accepted jobs reported in one request (one transaction), at most this many
+REPORT_WITHIN_S = 0.5  # ... and at most this long after the first of them was accepted
 SWEEP_EVERY_S = 60.0  # the engine is searched for orphans (jobs of this site's tag the service does not run here)
+BEAT_EVERY_S = 1.0  # with a heartbeat thread: capacity read and heartbeat this often (or every pass, if slower)
 STOPPING_S = 60.0  # an orphan this agent cancelled is not listed again for this long (the engine is ending it)
 OWNER = re.compile(r"[A-Za-z0-9_.-]{0,80}")
 
@@ -126,6 +128,10 @@ class Agent:
         self.submit_threads = submit_threads  # jobs handed to the engine at once (an engine's submit is slow)
         self._logged: dict[str, float] = {}  # job id -> when its running output was last uploaded (monotonic s)
         self._stop = threading.Event()
+        self._beating = threading.Event()  # set while the heartbeat thread runs: passes then do not heartbeat
+        self._threads: ThreadPoolExecutor | None = None
+        self.last_capacity: EngineCapacity | None = None
+        self._beat_at = -1e9  # monotonic s of the last heartbeat
 
     def capacity(self) -> EngineCapacity | None:
         """The engine's room now; an engine that raises counts as down."""
@@ -134,11 +140,25 @@ class Agent:
         except Exception as e:  # noqa: BLE001 - any engine failure means: not answering
             return EngineCapacity(0, 0, 0, 0, up=False, message=f"{type(e).__name__}: {e}", reachable=False)
 
-    def tick(self) -> dict[str, int]:
-        """One pass; returns how many jobs were submitted, adopted, ended, cancelled and swept (orphans cancelled)."""
-        done = {"submitted": 0, "adopted": 0, "ended": 0, "cancelled": 0, "swept": 0}
+    def beat(self) -> EngineCapacity | None:
+        """Read the engine's capacity and heartbeat with it; the reading is kept for the passes (`last_capacity`)."""
         cap = self.capacity()
         self.client.heartbeat(self.engine, cap)
+        self.last_capacity, self._beat_at = cap, time.monotonic()
+        return cap
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The agent's engine threads (kept for its life: jobs flow through them without a barrier per chunk)."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.submit_threads, thread_name_prefix="engine")
+        return self._threads
+
+    def tick(self) -> dict[str, int]:
+        """One pass; returns how many jobs were submitted, adopted, ended, cancelled and swept (orphans cancelled).
+        Without a heartbeat thread (`run` starts one) the pass heartbeats first; with one, it uses the capacity the
+        thread read last (reading an engine's capacity can take longer than a pass: Ray's takes 0.1-0.5 s)."""
+        done = {"submitted": 0, "adopted": 0, "ended": 0, "cancelled": 0, "swept": 0}
+        cap = self.last_capacity if self._beating.is_set() else self.beat()
         if cap is not None and not cap.reachable:
             # the service has taken the site down; its running jobs stay running there (the engine's nodes may go
             # on), and nothing can be asked of the engine until it answers again
@@ -151,28 +171,48 @@ class Agent:
         for job in todo["cancel"]:
             self._cancel(job["id"], job["ref"])
             done["cancelled"] += 1
-        specs = todo["submit"]
-        for at in range(0, len(specs), SUBMIT_CHUNK):  # a chunk's reports go in one request (one transaction)
-            chunk = specs[at : at + SUBMIT_CHUNK]
-            if self.submit_threads > 1 and len(chunk) > 1:
-                with ThreadPoolExecutor(min(self.submit_threads, len(chunk))) as pool:
-                    outcomes = list(pool.map(self._start, chunk))
-            else:
-                outcomes = [self._start(spec) for spec in chunk]
-            results = self.client.report_many([body for _, body in outcomes])
-            for (how, body), res in zip(outcomes, results, strict=True):
-                done[how] += 1
-                if not res["ok"] and body["state"] == "running":
-                    self.executor.cancel(body["ref"])  # re-placed or cancelled meanwhile: it must not run here
-            if at + SUBMIT_CHUNK < len(specs):  # a long claim must not let the site look silent
-                self.client.heartbeat(self.engine, self.capacity())
-        ended = [body for job in todo["running"] if (body := self._poll(job["id"], job["ref"])) is not None]
-        if ended:
-            for res in self.client.report_many(ended):
+        self._submit_all(todo["submit"], done)
+        reports = self._poll_all(todo["running"])
+        if reports:
+            for res in self.client.report_many(reports):
                 if not res["ok"]:
-                    log.info("job %s ended in the engine but is no longer this site's", res["job_id"])
-        done["ended"] += len(ended)
+                    log.info("job %s ran or ended in the engine but is no longer this site's", res["job_id"])
+        done["ended"] += sum(body["state"] != "running" for body in reports)
         return done
+
+    def _submit_all(self, specs: list[dict], done: dict[str, int]) -> None:
+        """Adopt or submit every claimed job through the engine threads; as jobs are accepted their reports go out
+        in batches of up to SUBMIT_CHUNK (one request, one transaction each) while the threads go on submitting.
+        Every job handed to a thread is waited for (and the accepted ones reported) before an engine error is
+        raised, so no submission outlives its pass."""
+        futures = [self._pool().submit(self._start, spec) for spec in specs]
+        batch: list[tuple[str, dict]] = []
+        oldest = 0.0  # monotonic s when the first job of `batch` was accepted
+        error: BaseException | None = None
+        for fut in as_completed(futures):
+            try:
+                batch.append(fut.result())
+            except Exception as e:  # noqa: BLE001 - raised below, once the other jobs are accounted for
+                error = error or e
+                continue
+            now = time.monotonic()
+            oldest = oldest if len(batch) > 1 else now
+            if len(batch) >= SUBMIT_CHUNK or now - oldest >= REPORT_WITHIN_S:
+                self._report_started(batch, done)
+                batch = []
+                if not self._beating.is_set() and time.monotonic() - self._beat_at > self.interval_s:
+                    self.beat()  # a long claim must not let the site look silent
+        if batch:
+            self._report_started(batch, done)
+        if error is not None:
+            raise error
+
+    def _report_started(self, outcomes: list[tuple[str, dict]], done: dict[str, int]) -> None:
+        results = self.client.report_many([body for _, body in outcomes])
+        for (how, body), res in zip(outcomes, results, strict=True):
+            done[how] += 1
+            if not res["ok"] and body["state"] == "running":
+                self.executor.cancel(body["ref"])  # re-placed or cancelled meanwhile: it must not run here
 
     def _engine_jobs(self) -> list[dict] | None:
         """The live engine jobs of this site's tag when a sweep is due (the first pass after start-up, whose claim
@@ -221,29 +261,41 @@ class Agent:
                 return "ended", {"job_id": job_id, "state": "failed", "reason": f"engine rejected it: {e}"[:2000]}
         return how, {"job_id": job_id, "state": "running", "ref": ref}
 
-    def _poll(self, job_id: str, ref: str) -> dict | None:
-        """The report of a job that ended in the engine, else None (a running job's output is uploaded now and
-        then)."""
+    def _poll_all(self, running: list[dict]) -> list[dict]:
+        """The reports to send for the site's running jobs: those that ended in the engine, and running ones whose
+        output so far is due for upload (every LOG_EVERY_S). The engine reads all statuses at once where it can
+        (`poll_many`); the outputs are fetched by the engine threads."""
+        refs = {job["ref"]: job["id"] for job in running}
         try:
-            st: ExecStatus = self.executor.poll(ref)
+            statuses = self.executor.poll_many(list(refs))
         except (OSError, ValueError, RuntimeError) as e:
-            log.warning("poll of %s (%s) failed: %s", job_id, ref, e)
-            return None
-        if st.state == "running":
-            now = time.monotonic()
-            if now - self._logged.setdefault(job_id, now) >= LOG_EVERY_S:  # the output so far, for the tenant
+            log.warning("polls of %d jobs failed: %s", len(refs), e)
+            return []
+        if len(statuses) < len(refs):
+            log.warning("%d of %d polls got no answer from the engine", len(refs) - len(statuses), len(refs))
+        now = time.monotonic()
+        due = []
+        for ref, st in statuses.items():
+            job_id = refs[ref]
+            if st.state != "running":
+                self._logged.pop(job_id, None)
+                due.append((job_id, ref, st))
+            elif now - self._logged.setdefault(job_id, now) >= LOG_EVERY_S:  # the output so far, for the tenant
                 self._logged[job_id] = now
-                self.client.report(job_id, state="running", ref=ref, logs=self._logs(ref))
-            return None
-        self._logged.pop(job_id, None)
-        lost = st.state == "failed" and st.message.startswith("lost")
+                due.append((job_id, ref, st))
+        return list(self._pool().map(lambda d: self._report_for(*d), due))
+
+    def _report_for(self, job_id: str, ref: str, st: ExecStatus) -> dict:
+        """The report of one polled job, with its output."""
+        if st.state == "running":
+            return {"job_id": job_id, "state": "running", "ref": ref, "logs": self._logs(ref)}
         return {
             "job_id": job_id,
             "state": st.state,
             "ref": ref,
             "exit_code": st.exit_code,
             "reason": st.message[:2000],
-            "lost": lost,
+            "lost": st.state == "failed" and st.message.startswith("lost"),
             "logs": self._logs(ref),
         }
 
@@ -258,29 +310,44 @@ class Agent:
             return ""
 
     def _beat_forever(self, every_s: float) -> None:
-        """Heartbeat every `every_s` seconds beside the passes, so a long pass (a slow engine) never lets the site
-        look silent."""
-        while not self._stop.wait(every_s):
+        """Heartbeat every `every_s` seconds beside the passes (which use the capacity read here), so a long pass (a
+        slow engine) never lets the site look silent and no pass waits for a capacity read."""
+        while True:
             try:
-                self.client.heartbeat(self.engine, self.capacity())
+                self.beat()
             except Exception as e:  # noqa: BLE001 - the next beat retries
                 log.warning("heartbeat failed: %s", e)
+            if self._stop.wait(every_s):
+                return
 
     def run(self, heartbeat_every_s: float | None = None) -> None:
         """Tick every `interval_s` seconds until `stop()`; a failed pass (service or engine unreachable) is logged
-        and the next one retries. With `heartbeat_every_s`, a thread also heartbeats that often."""
+        and the next one retries. With `heartbeat_every_s`, a thread heartbeats every min(that, max(interval_s,
+        1 s)) seconds and the passes use its readings; without, each pass heartbeats first."""
         if heartbeat_every_s:
-            threading.Thread(target=self._beat_forever, args=(heartbeat_every_s,), daemon=True).start()
-        while not self._stop.is_set():
+            every_s = min(heartbeat_every_s, max(self.interval_s, BEAT_EVERY_S))
             try:
-                self.tick()
-            except AgentError as e:
-                if e.status in (401, 403):  # the token was revoked or is for another site: stop
-                    raise
-                log.error("%s", e)
-            except Exception:  # noqa: BLE001 - keep the agent alive; the next pass retries
-                log.exception("agent pass failed")
-            self._stop.wait(self.interval_s)
+                self.beat()  # the first pass has a reading to go by
+            except Exception as e:  # noqa: BLE001 - the thread retries
+                log.warning("heartbeat failed: %s", e)
+            threading.Thread(target=self._beat_forever, args=(every_s,), daemon=True).start()
+            self._beating.set()
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.tick()
+                except AgentError as e:
+                    if e.status in (401, 403):  # the token was revoked or is for another site: stop
+                        raise
+                    log.error("%s", e)
+                except Exception:  # noqa: BLE001 - keep the agent alive; the next pass retries
+                    log.exception("agent pass failed")
+                self._stop.wait(self.interval_s)
+        finally:
+            self._beating.clear()
+            if self._threads is not None:
+                self._threads.shutdown(wait=True)
+                self._threads = None
 
     def stop(self) -> None:
         self._stop.set()

@@ -76,6 +76,17 @@ class Executor(ABC):
     def logs(self, ref: str) -> str:
         """The job's captured output (stdout then stderr), possibly empty."""
 
+    def poll_many(self, refs: list[str]) -> dict[str, ExecStatus]:
+        """The status of each of `refs` (an engine may read them all in one call); a ref it could not read this
+        time (the engine did not answer) is left out of the answer."""
+        out = {}
+        for ref in refs:
+            try:
+                out[ref] = self.poll(ref)
+            except (OSError, ValueError, RuntimeError):
+                continue
+        return out
+
     def capacity(self) -> EngineCapacity | None:
         """Total and free room read from the engine itself; None where the engine cannot tell (the local one)."""
         return None

@@ -25,6 +25,7 @@ TOTALS_FRESH_S = 5.0  # submit checks a job against cluster totals read at most 
 # every pass; a cluster's totals change only when nodes join or leave)
 
 
+LIST_FROM = 8  # polls of at least this many jobs read one listing of the cluster's jobs instead
 SAFE = re.compile(r"[A-Za-z0-9_-]{1,48}")
 
 
@@ -109,13 +110,21 @@ class RayExecutor(Executor):
             if "does not exist" in str(e):
                 return ExecStatus("failed", None, f"lost: Ray has no job {ref} (head restarted?)")
             raise
-        status = str(info.status.value if hasattr(info.status, "value") else info.status)
-        if status in ("PENDING", "RUNNING"):
-            return ExecStatus("running")
-        code = info.driver_exit_code
-        if status == "SUCCEEDED":
-            return ExecStatus("done", 0 if code is None else code, "succeeded in Ray")
-        return ExecStatus("failed", code, f"Ray {status}: {_first_line(info.message or '')}")
+        return _status(info)
+
+    def poll_many(self, refs: list[str]) -> dict[str, ExecStatus]:
+        """Statuses of many jobs from one listing of the cluster's jobs (`GET /api/jobs/`) when there are at least
+        LIST_FROM of them (a poll per job costs a request each: an agent with many running jobs spent its pass
+        polling), else one poll each. A ref the listing lacks is polled alone (it may be lost: `poll` says so)."""
+        if len(refs) < LIST_FROM:
+            return super().poll_many(refs)
+        try:
+            listed = {info.submission_id: info for info in self._call("list_jobs")}
+        except (OSError, RuntimeError):
+            return {}
+        out = {ref: _status(listed[ref]) for ref in refs if ref in listed}
+        out.update(super().poll_many([ref for ref in refs if ref not in listed]))
+        return out
 
     def cancel(self, ref: str) -> None:
         """Stop the Ray job (no error when it has already ended or Ray does not know it)."""
@@ -174,6 +183,18 @@ class RayExecutor(Executor):
         cap = EngineCapacity(int(cpu_total), int(cpu_total - cpu_used), int(gpu_total), int(gpu_total - gpu_used))
         self._last_capacity, self._capacity_at = cap, time.monotonic()
         return cap
+
+
+def _status(info) -> ExecStatus:
+    """A Ray job's JobInfo / JobDetails as a status: PENDING / RUNNING running, SUCCEEDED done, FAILED / STOPPED
+    failed with the driver's exit code and Ray's message."""
+    status = str(info.status.value if hasattr(info.status, "value") else info.status)
+    if status in ("PENDING", "RUNNING"):
+        return ExecStatus("running")
+    code = info.driver_exit_code
+    if status == "SUCCEEDED":
+        return ExecStatus("done", 0 if code is None else code, "succeeded in Ray")
+    return ExecStatus("failed", code, f"Ray {status}: {_first_line(info.message or '')}")
 
 
 def _first_line(text: str) -> str:
