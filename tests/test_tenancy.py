@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tenancy_helpers import atlas, shanghai_job
 from typer.testing import CliRunner
 
-from suanwang.atlas import load_atlas
 from suanwang.cli.main import app
 from suanwang.errors import PolicyError
 from suanwang.policy.quotas import QuotaRule, Region, Tenancy, load_tenancy, parse_tenancy
@@ -25,11 +25,6 @@ from suanwang.sim.simulator import Simulation
 from suanwang.workload.job import Job
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "tenants.yaml"
-
-
-@cache
-def atlas():
-    return load_atlas()
 
 
 @cache
@@ -45,19 +40,7 @@ def small_ctx() -> SchedulerContext:
 
 
 def job(i: int, tenant: str, cores: int, cards: int = 0, runtime_h: float = 1.0, submit_h: float = 0.0, **kw) -> Job:
-    sh = atlas().place("上海")
-    return Job(
-        id=f"{tenant}-{i}",
-        origin=sh.adcode,
-        origin_province=sh.province_id,
-        cpu_cores=cores,
-        gpu_cards=cards,
-        runtime_h=runtime_h,
-        submit_h=submit_h,
-        tenant=tenant,
-        latency_class="batch",
-        **kw,
-    )
+    return shanghai_job(f"{tenant}-{i}", tenant, cores, runtime_h, submit_h, gpu_cards=cards, **kw)
 
 
 # --- the file -------------------------------------------------------------------------------------------

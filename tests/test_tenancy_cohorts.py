@@ -4,13 +4,11 @@ owner never waits for room it lent (reclaimed in the same pass). Usage is recomp
 
 from __future__ import annotations
 
-from functools import cache
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tenancy_helpers import atlas, context_of, shanghai_job
 
-from suanwang.atlas import load_atlas
 from suanwang.errors import PolicyError
 from suanwang.policy.quotas import QuotaRule, Tenancy, parse_tenancy
 from suanwang.scheduler import SchedulerContext
@@ -19,31 +17,13 @@ from suanwang.sim.simulator import Simulation
 from suanwang.workload.job import Job
 
 
-@cache
-def atlas():
-    return load_atlas()
-
-
-@cache
 def one_site() -> SchedulerContext:
     """Shanghai's data centre alone (49,600 cores): the quotas below bind long before its capacity."""
-    a = atlas()
-    return SchedulerContext.build(a, sites=[a.site("shanghai-dc")])
+    return context_of("shanghai-dc")
 
 
 def job(i: int, tenant: str, cores: int, runtime_h: float = 1.0, submit_h: float = 0.0, **kw) -> Job:
-    sh = atlas().place("上海")
-    return Job(
-        id=f"{tenant}-{i}",
-        origin=sh.adcode,
-        origin_province=sh.province_id,
-        cpu_cores=cores,
-        runtime_h=runtime_h,
-        submit_h=submit_h,
-        tenant=tenant,
-        latency_class="batch",
-        **kw,
-    )
+    return shanghai_job(f"{tenant}-{i}", tenant, cores, runtime_h, submit_h, **kw)
 
 
 def runs(run, jobs):

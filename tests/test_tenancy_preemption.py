@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tenancy_helpers import atlas, context_of, shanghai_job
 
-from suanwang.atlas import load_atlas
 from suanwang.errors import PolicyError
 from suanwang.policy.priorities import Priorities, parse_priorities
 from suanwang.policy.quotas import Tenancy, parse_tenancy
@@ -29,31 +28,13 @@ CLASSES = [
 ]
 
 
-@cache
-def atlas():
-    return load_atlas()
-
-
-@cache
 def one_site() -> SchedulerContext:
     """Shanghai's data centre alone (49,600 cores, 248 cards), within 5 ms of Shanghai's users."""
-    a = atlas()
-    return SchedulerContext.build(a, sites=[a.site("shanghai-dc")])
+    return context_of("shanghai-dc")
 
 
 def job(i, cls: str, cores: int, runtime_h: float = 1.0, submit_h: float = 0.0, cards: int = 0, tenant="t") -> Job:
-    sh = atlas().place("上海")
-    return Job(
-        id=f"{cls}-{i}",
-        origin=sh.adcode,
-        origin_province=sh.province_id,
-        cpu_cores=cores,
-        gpu_cards=cards,
-        runtime_h=runtime_h,
-        submit_h=submit_h,
-        tenant=tenant,
-        latency_class=cls,
-    )
+    return shanghai_job(f"{cls}-{i}", tenant, cores, runtime_h, submit_h, gpu_cards=cards, latency_class=cls)
 
 
 def prio(checkpoint_h=None, protect_after=3, protect_h=6.0) -> Priorities:

@@ -5,13 +5,12 @@ shipped multi-tenant example through `simulate --scenario`, and the report's ten
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 
 import pytest
+from tenancy_helpers import context_of, shanghai_job
 from typer.testing import CliRunner
 
-from suanwang.atlas import load_atlas
 from suanwang.atlas.scenario import load_scenario
 from suanwang.cli.main import app
 from suanwang.errors import PolicyError
@@ -27,24 +26,12 @@ from suanwang.workload.job import Job
 EXAMPLE = Path(__file__).parent.parent / "examples" / "scenario-tenants.yaml"
 
 
-@cache
 def one_site() -> SchedulerContext:
-    a = load_atlas()
-    return SchedulerContext.build(a, sites=[a.site("shanghai-dc")])
+    return context_of("shanghai-dc")
 
 
 def job(i: int, tenant: str, cores: int, runtime_h: float, submit_h: float, cls: str = "batch") -> Job:
-    sh = load_atlas().place("上海")
-    return Job(
-        id=f"{tenant}-{i}",
-        origin=sh.adcode,
-        origin_province=sh.province_id,
-        cpu_cores=cores,
-        runtime_h=runtime_h,
-        submit_h=submit_h,
-        tenant=tenant,
-        latency_class=cls,
-    )
+    return shanghai_job(f"{tenant}-{i}", tenant, cores, runtime_h, submit_h, latency_class=cls)
 
 
 def rows(sec: dict) -> dict[str, dict]:

@@ -3,13 +3,11 @@ Delta hub's site in Shanghai, and Guian (a western hub, the cheapest and greenes
 
 from __future__ import annotations
 
-from functools import cache
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tenancy_helpers import atlas, context_of, shanghai_job
 
-from suanwang.atlas import load_atlas
 from suanwang.errors import PolicyError
 from suanwang.policy.quotas import parse_tenancy
 from suanwang.scheduler import ClusterState, SchedulerContext, make_policy
@@ -21,28 +19,12 @@ from suanwang.workload.job import Job
 SITES = ("shanghai-dc", "yrd-demo-zone", "guian")
 
 
-@cache
-def atlas():
-    return load_atlas()
-
-
-@cache
 def ctx() -> SchedulerContext:
-    a = atlas()
-    return SchedulerContext.build(a, sites=[a.site(s) for s in SITES])
+    return context_of(*SITES)
 
 
 def job(i: int, tenant: str, cores: int, runtime_h: float = 1.0, submit_h: float = 0.0) -> Job:
-    sh = atlas().place("上海")
-    return Job(
-        id=f"{tenant}-{i}",
-        origin=sh.adcode,
-        origin_province=sh.province_id,
-        cpu_cores=cores,
-        runtime_h=runtime_h,
-        submit_h=submit_h,
-        tenant=tenant,
-    )
+    return shanghai_job(f"{tenant}-{i}", tenant, cores, runtime_h, submit_h)
 
 
 def tenancy():
