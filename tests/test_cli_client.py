@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -46,14 +47,15 @@ def refused(p) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`suanwang serve` on a free loopback port and a fresh SQLite file; its URL."""
-    tmp = tmp_path_factory.mktemp("serve")
+@contextmanager
+def serving(tmp: Path, *args: str, admin: str = ADMIN):
+    """`suanwang serve` (with `args`) on a free loopback port and a fresh SQLite file under `tmp`, its jobs
+    simulated for 600 s (they keep their cores while a test reads or cancels them); yields its URL once
+    /healthz answers (60 s at most), and stops it after."""
     port = free_port()
-    cmd = [SUANWANG, "serve", "--db", f"sqlite:///{tmp / 'cli.db'}", "--port", str(port), "--admin-token", ADMIN]
-    env = dict(os.environ, SUANWANG_SIMULATED_RUN_S="600")  # jobs stay running long enough to cancel
-    cmd += ["--workdir", str(tmp / "jobs")]
+    cmd = [SUANWANG, "serve", "--db", f"sqlite:///{tmp / 'cli.db'}", "--port", str(port), "--admin-token", admin]
+    cmd += ["--workdir", str(tmp / "jobs"), *args]
+    env = dict(os.environ, SUANWANG_SIMULATED_RUN_S="600")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -75,6 +77,13 @@ def server(tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`suanwang serve` on a free loopback port and a fresh SQLite file; its URL."""
+    with serving(tmp_path_factory.mktemp("serve")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
-from test_cli_client import free_port, refused, run
+from test_cli_client import refused, run, serving
 
 SUANWANG = str(Path(sys.executable).with_name("suanwang"))
 ADMIN = "cli-tenancy-admin-token"
@@ -37,36 +34,13 @@ def served(tmp_path_factory):
     """(URL, acme token, beta token) of `suanwang serve --quotas` on a free port and a fresh SQLite file."""
     tmp = tmp_path_factory.mktemp("serve")
     (tmp / "tenants.yaml").write_text(TENANCY, encoding="utf-8")
-    port = free_port()
-    cmd = [SUANWANG, "serve", "--db", f"sqlite:///{tmp / 'cli.db'}", "--port", str(port), "--admin-token", ADMIN]
-    cmd += ["--workdir", str(tmp / "jobs"), "--quotas", str(tmp / "tenants.yaml")]
-    env = dict(os.environ, SUANWANG_SIMULATED_RUN_S="600")  # jobs keep their cores while the test reads usage
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start in 60 s") from None
-                time.sleep(0.1)
+    with serving(tmp, "--quotas", str(tmp / "tenants.yaml"), admin=ADMIN) as url:
         tokens = []
         for name in ("acme", "beta"):
             assert run("tenant", "create", name, server=url, token=ADMIN).returncode == 0
             p = run("token", "create", "--role", "tenant", "--tenant", name, server=url, token=ADMIN)
             tokens.append(p.stdout.strip())
         yield url, tokens[0], tokens[1]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_quotas_as_staff_and_as_a_tenant(served):
