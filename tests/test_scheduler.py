@@ -147,14 +147,14 @@ def test_combining_many_hours_equals_combining_each_hour_exactly():
     assert np.isinf(combine(matrix, weights, np.zeros(17, dtype=bool), True)).all()
 
 
-def test_placement_of_is_the_same_value_as_the_constructor():
+def test_a_placement_is_an_immutable_value():
     from suanwang.scheduler.decision import Placement
 
     args = ("j1", "qingyang", 3, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
-    fast, slow = Placement.of(*args), Placement(*args)
-    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    one, two = Placement(*args), Placement(*args)
+    assert one == two and hash(one) == hash(two) and one.transfer_gb == 7.0
     with pytest.raises(AttributeError):
-        fast.site_id = "elsewhere"  # still frozen
+        one.site_id = "elsewhere"  # frozen
 
 
 def test_repeated_signatures_hit_and_a_day_is_computed_once(ctx):

@@ -28,11 +28,6 @@ class Placement(NamedTuple):
     transfer_h: float
     transfer_gb: float = 0.0
 
-    @classmethod
-    def of(cls, *args, **kwargs) -> Placement:
-        """The same as Placement(...) (kept for callers written when the constructor was slow)."""
-        return cls(*args, **kwargs)
-
 
 @dataclass(frozen=True)
 class Verdict:

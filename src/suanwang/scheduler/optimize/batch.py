@@ -355,7 +355,7 @@ class BatchOptimizer:
         for j, job in enumerate(jobs):
             if col[j] >= 0:
                 s = site[j]
-                p = Placement.of(
+                p = Placement(
                     job.id, site_ids[s], s, start[j], cost[j], energy[j], carbon[j], lat[j], xfer_h[j], xfer_gb[j]
                 )
                 decisions.append(Decision(job.id, p, policy=self.name))
