@@ -469,7 +469,7 @@ def solve(
         scale = max(1.0, abs(obj))
         rc_full = rc - y[rows.assign[cols.cls]] if n else rc
         negative = ~model.in_model & (rc_full < -1e-9 * scale)
-        if not negative.any():
+        if not negative.any() or best_bound >= obj:  # no column prices out, or the bound proves obj optimal
             converged, best_bound = True, obj
             break
         if rounds >= max_rounds or obj - best_bound <= bound_tol * scale:
